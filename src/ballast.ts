@@ -1,0 +1,230 @@
+import { hostname } from 'node:os';
+import { checkPayloadSize, deserialize, serialize } from './codec.js';
+import { resolveConfig, type BallastConfig, type ResolvedConfig } from './config.js';
+import { optionalDuration } from './durations.js';
+import { Runtime } from './engine/runtime.js';
+import { WorkflowRegistry, type Registration } from './engine/registry.js';
+import type {
+  Duration,
+  ResultOptions,
+  StartOptions,
+  WorkflowDefinition,
+  WorkflowFunction,
+  WorkflowHandle,
+} from './engine/types.js';
+import { requireName } from './engine/validation.js';
+import { Waiters } from './engine/waiters.js';
+import { LifecycleError, ValidationError } from './errors.js';
+import { WorkflowManagement } from './management.js';
+import type { Driver } from './store/driver.js';
+import { PgDriver } from './store/pg-driver.js';
+import { PgliteDriver } from './store/pglite-driver.js';
+import { SystemStore } from './store/system-store.js';
+import { wakeKey } from './store/wakeups.js';
+
+type State = 'new' | 'launching' | 'running' | 'stopping' | 'stopped';
+
+export interface ShutdownOptions {
+  /** How long to wait for running workflows before leaving them PENDING for recovery. Default 30 s. */
+  drainMs?: number;
+}
+
+export interface SendOptions {
+  /** Sending twice with the same key delivers the message once. */
+  idempotencyKey?: string;
+}
+
+/**
+ * One Ballast application: its workflows, its connection to the system database, and the executor
+ * that runs them. Instances are independent; several can live in one process.
+ */
+export class Ballast {
+  readonly config: ResolvedConfig;
+  private readonly registry = new WorkflowRegistry();
+  private state: State = 'new';
+  private store: SystemStore | undefined;
+  private runtime: Runtime | undefined;
+  private stopListening: (() => Promise<void>) | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private managementApi: WorkflowManagement | undefined;
+
+  constructor(config: BallastConfig) {
+    this.config = resolveConfig(config);
+  }
+
+  /** Registers a workflow. Register every workflow before launch(), in every process of the application. */
+  workflow<Input, Output>(name: string, fn: WorkflowFunction<Input, Output>): WorkflowDefinition<Input, Output> {
+    if (this.state !== 'new') throw new LifecycleError(`Register workflow "${name}" before launch(): the application version is fixed at launch.`);
+    const registration = this.registry.register(name, fn);
+    return {
+      name,
+      start: (input: Input, options?: StartOptions) => this.startRegistered<Input, Output>(registration, input, options),
+    };
+  }
+
+  get executorId(): string {
+    return this.config.executorId;
+  }
+
+  /** The application version this executor runs (known after launch). */
+  get appVersion(): string {
+    return this.requireRuntime('appVersion').appVersion;
+  }
+
+  get launched(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Migrates the schema, registers the executor, recovers its workflows and starts listening. */
+  async launch(): Promise<void> {
+    if (this.state !== 'new') throw new LifecycleError(`launch() can be called once; this instance is ${this.state}.`);
+    this.state = 'launching';
+    const { config } = this;
+    try {
+      const driver: Driver = config.databaseUrl
+        ? new PgDriver({ connectionString: config.databaseUrl, poolSize: config.poolSize, applicationName: `ballast:${config.name}`, logger: config.logger })
+        : await PgliteDriver.open(config.dataDir);
+      const store = new SystemStore(driver, { schema: config.schema, logger: config.logger });
+      this.store = store;
+      await store.migrate();
+      const waiters = new Waiters();
+      const runtime = new Runtime(store, waiters, this.registry, {
+        appName: config.name,
+        executorId: config.executorId,
+        pollIntervalMs: config.pollIntervalMs,
+        maxRecoveryAttempts: config.maxRecoveryAttempts,
+        maxPayloadBytes: config.maxPayloadBytes,
+        logger: config.logger,
+      });
+      this.runtime = runtime;
+      const cancelPrefix = wakeKey('cancel', '');
+      this.stopListening = await store.listen({
+        onWake: (key) => {
+          if (key.startsWith(cancelPrefix)) runtime.stopCancelled(key.slice(cancelPrefix.length));
+          waiters.wake(key);
+        },
+        onReconnect: () => waiters.wakeAll(),
+      });
+      const appVersion = config.appVersion ?? this.registry.codeVersion();
+      await store.registerExecutor({
+        id: config.executorId,
+        appName: config.name,
+        appVersion,
+        hostname: hostname(),
+        pid: process.pid,
+        leaseMs: config.executorLeaseMs,
+      });
+      this.startHeartbeat(store);
+      runtime.open(appVersion);
+      await runtime.recover();
+      this.state = 'running';
+    } catch (error) {
+      await this.closeResources();
+      this.state = 'stopped';
+      throw error;
+    }
+  }
+
+  /** Stops taking work, lets running workflows finish for up to `drainMs`, and closes connections. */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    if (this.state !== 'running') throw new LifecycleError(`shutdown() during ${this.state}: wait for launch() to settle first.`);
+    const drainMs = optionalDuration(options.drainMs, 'shutdown drainMs') ?? 30_000;
+    this.state = 'stopping';
+    await this.runtime?.drain(drainMs);
+    await this.store?.writer.idle();
+    if (this.store) await this.store.releaseLease(this.config.executorId).catch(() => undefined);
+    await this.closeResources();
+    this.state = 'stopped';
+  }
+
+  /** Management of workflows: get, steps, cancel, resume, fork. */
+  get workflows(): WorkflowManagement {
+    const runtime = this.requireRuntime('workflows');
+    this.managementApi ??= new WorkflowManagement(runtime);
+    return this.managementApi;
+  }
+
+  /** A handle to an existing workflow by ID. */
+  handle<Output = unknown>(workflowId: string): WorkflowHandle<Output> {
+    requireName(workflowId, 'workflow ID');
+    return this.requireRuntime('handle').handle<Output>(workflowId);
+  }
+
+  /** Sends a message to a workflow's `recv(topic)`. Delivered once per idempotency key. */
+  async send(workflowId: string, topic: string, message: unknown, options: SendOptions = {}): Promise<void> {
+    requireName(workflowId, 'destination workflow ID');
+    requireName(topic, 'topic');
+    if (options.idempotencyKey !== undefined) requireName(options.idempotencyKey, 'idempotencyKey');
+    const payload = serialize(message, `message on topic "${topic}"`);
+    checkPayloadSize(payload, this.config.maxPayloadBytes, `message on topic "${topic}"`);
+    await this.requireStore('send').sendMessage(workflowId, topic, payload, options.idempotencyKey ?? null);
+  }
+
+  /** Reads an event a workflow set with ctx.setEvent, waiting up to `timeout` for it to appear. */
+  async getEvent<T = unknown>(workflowId: string, key: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
+    requireName(workflowId, 'workflow ID');
+    requireName(key, 'event key');
+    const timeoutMs = optionalDuration(options.timeout, 'getEvent timeout') ?? 0;
+    const store = this.requireStore('getEvent');
+    const runtime = this.requireRuntime('getEvent');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const armed = runtime.waiters.arm(wakeKey('event', workflowId, key));
+      const value = await store.readEvent(workflowId, key);
+      if (value !== undefined) {
+        armed.cancel();
+        return deserialize(value) as T;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        armed.cancel();
+        return undefined;
+      }
+      await armed.wait(Math.min(remaining, this.config.pollIntervalMs));
+    }
+  }
+
+  /** Waits for a workflow's result by ID (see WorkflowHandle.result). */
+  result<Output = unknown>(workflowId: string, options?: ResultOptions): Promise<Output> {
+    return this.handle<Output>(workflowId).result(options);
+  }
+
+  private async startRegistered<Input, Output>(
+    registration: Registration,
+    input: Input,
+    options?: StartOptions,
+  ): Promise<WorkflowHandle<Output>> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new ValidationError(`start options of workflow "${registration.name}" must be an object such as { id: "order-1" }.`);
+    }
+    return this.requireRuntime(`${registration.name}.start`).start<Input, Output>(registration, input, options);
+  }
+
+  private startHeartbeat(store: SystemStore): void {
+    const { executorId, executorLeaseMs } = this.config;
+    this.heartbeat = setInterval(() => {
+      store.renewLease(executorId, executorLeaseMs).catch((error: Error) => this.config.logger.warn(`heartbeat failed: ${error.message}`));
+    }, Math.max(250, Math.floor(executorLeaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  private requireRuntime(what: string): Runtime {
+    if (!this.runtime || (this.state !== 'running' && this.state !== 'launching' && this.state !== 'stopping')) {
+      throw new LifecycleError(`${what}: call await ballast.launch() first${this.state === 'stopped' ? ' (this instance was shut down)' : ''}.`);
+    }
+    return this.runtime;
+  }
+
+  private requireStore(what: string): SystemStore {
+    this.requireRuntime(what);
+    return this.store as SystemStore;
+  }
+
+  private async closeResources(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.store?.markClosed();
+    await this.stopListening?.().catch(() => undefined);
+    await this.store?.close().catch(() => undefined);
+  }
+}

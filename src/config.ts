@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { ValidationError } from './errors.js';
+import { isValidIdentifier } from './store/sql/identifiers.js';
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string, error?: unknown): void;
+}
+
+export interface BallastConfig {
+  /** Application name: recorded on every workflow and executor. */
+  name: string;
+  /** Postgres URL. Default: BALLAST_DATABASE_URL (or DBOS_SYSTEM_DATABASE_URL); absent => embedded PGlite. */
+  databaseUrl?: string;
+  /** Directory of the embedded database when no URL is set. Default: ./.ballast */
+  dataDir?: string;
+  /** Schema that holds all of Ballast's tables. Default: ballast */
+  schema?: string;
+  /** Default: BALLAST_EXECUTOR_ID, else unique per process. Keep it stable across restarts to recover at launch. */
+  executorId?: string;
+  /** Default: BALLAST_APP_VERSION, else a hash of the registered workflow code. */
+  appVersion?: string;
+  /** Connections in the pool (Postgres only). Default 10. */
+  poolSize?: number;
+  /** Fallback polling interval when a notification is lost. Default 5000 ms. */
+  pollIntervalMs?: number;
+  /** Recoveries after which a workflow that never finishes moves to DEAD_LETTER. Default 50. */
+  maxRecoveryAttempts?: number;
+  /** Largest serialized input, output, message or event. Default 16 MiB. */
+  maxPayloadBytes?: number;
+  /** How long an executor's lease lasts without a heartbeat. Default 30 s. */
+  executorLeaseMs?: number;
+  logger?: Logger;
+}
+
+export interface ResolvedConfig {
+  name: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  schema: string;
+  executorId: string;
+  appVersion: string | undefined;
+  poolSize: number;
+  pollIntervalMs: number;
+  maxRecoveryAttempts: number;
+  maxPayloadBytes: number;
+  executorLeaseMs: number;
+  logger: Logger;
+}
+
+const consoleLogger: Logger = {
+  info: (message) => console.info(`[ballast] ${message}`),
+  warn: (message) => console.warn(`[ballast] ${message}`),
+  error: (message, error) => console.error(`[ballast] ${message}`, error ?? ''),
+};
+
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return nonEmpty(env.BALLAST_DATABASE_URL) ?? nonEmpty(env.DBOS_SYSTEM_DATABASE_URL);
+}
+
+export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  if (typeof config !== 'object' || config === null) {
+    throw new ValidationError('new Ballast(config): config must be an object such as { name: "orders" }.');
+  }
+  if (typeof config.name !== 'string' || config.name.trim() === '') {
+    throw new ValidationError('new Ballast(config): config.name (the application name) must be a non-empty string.');
+  }
+  const schema = config.schema ?? 'ballast';
+  if (!isValidIdentifier(schema)) {
+    throw new ValidationError(`config.schema "${schema}" is not a valid schema name: use letters, digits and underscores (at most 63).`);
+  }
+  return {
+    name: config.name,
+    databaseUrl: nonEmpty(config.databaseUrl) ?? databaseUrlFromEnv(env),
+    dataDir: config.dataDir ?? './.ballast',
+    schema,
+    executorId: nonEmpty(config.executorId) ?? nonEmpty(env.BALLAST_EXECUTOR_ID) ?? defaultExecutorId(),
+    appVersion: nonEmpty(config.appVersion) ?? nonEmpty(env.BALLAST_APP_VERSION),
+    poolSize: positiveInteger(config.poolSize ?? 10, 'poolSize'),
+    pollIntervalMs: positiveInteger(config.pollIntervalMs ?? 5_000, 'pollIntervalMs'),
+    maxRecoveryAttempts: positiveInteger(config.maxRecoveryAttempts ?? 50, 'maxRecoveryAttempts'),
+    maxPayloadBytes: positiveInteger(config.maxPayloadBytes ?? 16 * 1024 * 1024, 'maxPayloadBytes'),
+    executorLeaseMs: positiveInteger(config.executorLeaseMs ?? 30_000, 'executorLeaseMs'),
+    logger: config.logger ?? consoleLogger,
+  };
+}
+
+function defaultExecutorId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function positiveInteger(value: number, what: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new ValidationError(`config.${what} must be a positive integer, got ${String(value)}.`);
+  return value;
+}

@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { deserialize, serialize, serializeError } from '../codec.js';
+import { optionalDuration, parseDuration } from '../durations.js';
+import { NonDeterminismError, StepTimeoutError, ValidationError } from '../errors.js';
+import type { Lease, NewCheckpoint, StepRecord } from '../store/records.js';
+import { wakeKey } from '../store/wakeups.js';
+import type { WorkflowExecution } from './execution.js';
+import { requireName } from './validation.js';
+import type {
+  Duration,
+  StartOptions,
+  StepAttempt,
+  StepOptions,
+  WorkflowContext,
+  WorkflowDefinition,
+  WorkflowHandle,
+} from './types.js';
+
+const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 30_000 };
+
+/** Names of the checkpoints Ballast records for its own durable operations. */
+const OP = {
+  sleep: 'ballast.sleep',
+  recvDeadline: (topic: string) => `ballast.recv-deadline:${topic}`,
+  recv: (topic: string) => `ballast.recv:${topic}`,
+  send: (topic: string) => `ballast.send:${topic}`,
+  setEvent: (key: string) => `ballast.setEvent:${key}`,
+  now: 'ballast.now',
+  uuid: 'ballast.uuid',
+  start: (name: string) => `ballast.start:${name}`,
+};
+
+interface Position {
+  idx: number;
+  recorded: StepRecord | undefined;
+}
+
+/**
+ * The object a workflow function receives. Each durable operation takes the next position in the
+ * workflow's history: during replay it returns what that position recorded (after checking it is
+ * the same operation), past the end of history it does the work and checkpoints it.
+ */
+export class Context implements WorkflowContext {
+  private nextIdx = 0;
+  private readonly replay: Map<number, StepRecord>;
+
+  constructor(
+    private readonly execution: WorkflowExecution,
+    history: StepRecord[],
+  ) {
+    this.replay = new Map(history.map((step) => [step.idx, step]));
+  }
+
+  get workflowId(): string {
+    return this.execution.lease.workflowId;
+  }
+
+  get workflowName(): string {
+    return this.execution.workflowName;
+  }
+
+  private get lease(): Lease {
+    return this.execution.lease;
+  }
+
+  private position(operation: string, name: string): Position {
+    this.execution.assertRunning(operation);
+    const idx = this.nextIdx++;
+    const recorded = this.replay.get(idx);
+    if (recorded) {
+      this.replay.delete(idx);
+      if (recorded.name !== name) throw new NonDeterminismError(this.workflowId, idx, recorded.name, name);
+    }
+    return { idx, recorded };
+  }
+
+  private async checkpoint(entry: Omit<NewCheckpoint, keyof Lease | 'completedAt'>): Promise<void> {
+    await this.execution.checkpoint({ ...this.lease, ...entry, completedAt: Date.now() });
+  }
+
+  async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
+    requireName(name, 'step name');
+    if (typeof fn !== 'function') throw new ValidationError(`ctx.step("${name}", fn): fn must be a function.`);
+    const policy = stepPolicy(name, options);
+    const { idx, recorded } = this.position('ctx.step', name);
+    if (recorded) return replayed<T>(recorded);
+
+    const startedAt = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      let value: T;
+      try {
+        value = await this.runAttempt(name, fn, attempt, policy.timeoutMs);
+      } catch (error) {
+        this.execution.assertRunning('ctx.step');
+        if (attempt <= policy.retries) {
+          await this.execution.delay(backoffDelay(policy, attempt));
+          continue;
+        }
+        await this.checkpoint({ idx, name, output: null, error: serializeError(error), childId: null, startedAt });
+        throw error;
+      }
+      const output = serialize(value, `output of step "${name}"`);
+      await this.checkpoint({ idx, name, output, error: null, childId: null, startedAt });
+      return value;
+    }
+  }
+
+  private async runAttempt<T>(
+    name: string,
+    fn: (attempt: StepAttempt) => T | Promise<T>,
+    attempt: number,
+    timeoutMs: number | undefined,
+  ): Promise<T> {
+    const controller = new AbortController();
+    const stop = () => controller.abort(this.execution.signal.reason);
+    this.execution.signal.addEventListener('abort', stop, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const run = Promise.resolve().then(() => fn({ attempt, signal: controller.signal }));
+      if (timeoutMs === undefined) return await run;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = new StepTimeoutError(name, timeoutMs);
+          controller.abort(error);
+          reject(error);
+        }, timeoutMs);
+      });
+      return await Promise.race([run, timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.execution.signal.removeEventListener('abort', stop);
+    }
+  }
+
+  async sleep(duration: Duration): Promise<void> {
+    const ms = parseDuration(duration, 'ctx.sleep duration');
+    const { idx, recorded } = this.position('ctx.sleep', OP.sleep);
+    let wakeAt: number;
+    if (recorded) {
+      wakeAt = replayed<number>(recorded);
+    } else {
+      wakeAt = Date.now() + ms;
+      await this.checkpoint({ idx, name: OP.sleep, output: serialize(wakeAt, 'sleep deadline'), error: null, childId: null, startedAt: null });
+    }
+    await this.execution.delay(wakeAt - Date.now());
+  }
+
+  async recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
+    requireName(topic, 'recv topic');
+    const timeoutMs = optionalDuration(options.timeout, 'recv timeout');
+    let deadline: number | undefined;
+    if (timeoutMs !== undefined) {
+      // The deadline is checkpointed so that a recovered workflow keeps its original timeout.
+      const name = OP.recvDeadline(topic);
+      const { idx, recorded } = this.position('ctx.recv', name);
+      if (recorded) {
+        deadline = replayed<number>(recorded);
+      } else {
+        deadline = Date.now() + timeoutMs;
+        await this.checkpoint({ idx, name, output: serialize(deadline, 'recv deadline'), error: null, childId: null, startedAt: null });
+      }
+    }
+    const name = OP.recv(topic);
+    const { idx, recorded } = this.position('ctx.recv', name);
+    if (recorded) return recorded.output === null ? undefined : replayed<T>(recorded);
+
+    const startedAt = Date.now();
+    const key = wakeKey('message', this.workflowId, topic);
+    for (;;) {
+      this.execution.assertRunning('ctx.recv');
+      const armed = this.execution.waiters.arm(key);
+      const outcome = await this.execution.store.consumeMessage(this.lease, { idx, name, topic, startedAt });
+      if (!outcome.owned) {
+        armed.cancel();
+        await this.execution.explainRefusal(idx);
+      }
+      if (outcome.recorded) {
+        armed.cancel();
+        return outcome.payload === null ? undefined : (deserialize(outcome.payload) as T);
+      }
+      const remaining = deadline === undefined ? Infinity : deadline - Date.now();
+      if (remaining <= 0) {
+        armed.cancel();
+        await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt });
+        return undefined;
+      }
+      await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution.signal);
+    }
+  }
+
+  async send(destinationId: string, topic: string, message: unknown): Promise<void> {
+    requireName(destinationId, 'destination workflow ID');
+    requireName(topic, 'send topic');
+    const payload = serialize(message, `message on topic "${topic}"`);
+    const name = OP.send(topic);
+    const { idx, recorded } = this.position('ctx.send', name);
+    if (recorded) return;
+    await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt: null, message: { destinationId, topic, payload } });
+  }
+
+  async setEvent(key: string, value: unknown): Promise<void> {
+    requireName(key, 'event key');
+    const encoded = serialize(value, `event "${key}"`);
+    const name = OP.setEvent(key);
+    const { idx, recorded } = this.position('ctx.setEvent', name);
+    if (recorded) return;
+    await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt: null, event: { key, value: encoded } });
+  }
+
+  async now(): Promise<number> {
+    return this.recordValue('ctx.now', OP.now, () => Date.now());
+  }
+
+  async uuid(): Promise<string> {
+    return this.recordValue('ctx.uuid', OP.uuid, () => randomUUID());
+  }
+
+  private async recordValue<T>(operation: string, name: string, make: () => T): Promise<T> {
+    const { idx, recorded } = this.position(operation, name);
+    if (recorded) return replayed<T>(recorded);
+    const value = make();
+    await this.checkpoint({ idx, name, output: serialize(value, name), error: null, childId: null, startedAt: null });
+    return value;
+  }
+
+  async start<Input, Output>(
+    workflow: WorkflowDefinition<Input, Output>,
+    input: Input,
+    options: StartOptions = {},
+  ): Promise<WorkflowHandle<Output>> {
+    const definition = this.execution.runtime.definitionOf(workflow);
+    const name = OP.start(definition.name);
+    const { idx, recorded } = this.position('ctx.start', name);
+    if (recorded?.childId) return this.execution.runtime.handle<Output>(recorded.childId);
+    const childId = options.id ?? `${this.workflowId}-${idx}`;
+    const handle = await this.execution.runtime.start<Input, Output>(definition, input, { ...options, id: childId }, this.workflowId);
+    await this.checkpoint({ idx, name, output: null, error: null, childId, startedAt: null });
+    return handle;
+  }
+}
+
+function replayed<T>(recorded: StepRecord): T {
+  if (recorded.error !== null) throw deserialize(recorded.error);
+  return (recorded.output === null ? undefined : deserialize(recorded.output)) as T;
+}
+
+interface StepPolicy {
+  retries: number;
+  timeoutMs: number | undefined;
+  initial: number;
+  factor: number;
+  max: number;
+}
+
+function stepPolicy(name: string, options: StepOptions): StepPolicy {
+  const retries = options.retries ?? 0;
+  if (!Number.isInteger(retries) || retries < 0) {
+    throw new ValidationError(`ctx.step("${name}"): retries must be a non-negative integer, got ${String(options.retries)}.`);
+  }
+  const factor = options.backoff?.factor ?? DEFAULT_BACKOFF.factor;
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
+    throw new ValidationError(`ctx.step("${name}"): backoff.factor must be a number >= 1, got ${String(factor)}.`);
+  }
+  const timeoutMs = optionalDuration(options.timeout, `timeout of step "${name}"`);
+  if (timeoutMs === 0) throw new ValidationError(`ctx.step("${name}"): timeout must be greater than zero.`);
+  return {
+    retries,
+    timeoutMs,
+    factor,
+    initial: optionalDuration(options.backoff?.initial, `backoff.initial of step "${name}"`) ?? DEFAULT_BACKOFF.initial,
+    max: optionalDuration(options.backoff?.max, `backoff.max of step "${name}"`) ?? DEFAULT_BACKOFF.max,
+  };
+}
+
+function backoffDelay(policy: StepPolicy, attempt: number): number {
+  const exact = Math.min(policy.max, policy.initial * policy.factor ** (attempt - 1));
+  return exact * (0.8 + Math.random() * 0.4);
+}

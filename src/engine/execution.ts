@@ -1,0 +1,113 @@
+import { NotInWorkflowError, OwnershipLostError, WorkflowCancelledError, WorkflowTimeoutError } from '../errors.js';
+import type { Lease, NewCheckpoint } from '../store/records.js';
+import type { SystemStore } from '../store/system-store.js';
+import type { Runtime } from './runtime.js';
+import type { Waiters } from './waiters.js';
+
+/** How a local run ended, as seen by callers in this process. */
+export type LocalOutcome =
+  | { kind: 'success'; value: unknown }
+  | { kind: 'error'; error: unknown }
+  /** Ownership lost or the instance shut down: the database has the truth. */
+  | { kind: 'detached' };
+
+/** Thrown into a workflow whose instance is shutting down; the workflow stays PENDING for recovery. */
+export class ShutdownSignal extends Error {
+  constructor() {
+    super('Ballast instance is shutting down; the workflow will resume after recovery.');
+    this.name = 'ShutdownSignal';
+  }
+}
+
+/**
+ * One run of one workflow in this process: its lease (owner, epoch), its stop signal (cancellation,
+ * timeout, lost ownership, shutdown) and the fenced writes made on its behalf.
+ */
+export class WorkflowExecution {
+  private readonly controller = new AbortController();
+  private finished = false;
+  readonly done: Promise<LocalOutcome>;
+  private settle!: (outcome: LocalOutcome) => void;
+
+  constructor(
+    readonly runtime: Runtime,
+    readonly lease: Lease,
+    readonly workflowName: string,
+    readonly timeoutMs: number | null,
+  ) {
+    this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get store(): SystemStore {
+    return this.runtime.store;
+  }
+
+  get waiters(): Waiters {
+    return this.runtime.waiters;
+  }
+
+  get pollIntervalMs(): number {
+    return this.runtime.pollIntervalMs;
+  }
+
+  get stopped(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  assertRunning(operation: string): void {
+    if (this.finished) throw new NotInWorkflowError(operation);
+    if (this.controller.signal.aborted) throw this.controller.signal.reason;
+  }
+
+  stop(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  finish(outcome: LocalOutcome): void {
+    this.finished = true;
+    this.settle(outcome);
+  }
+
+  async checkpoint(checkpoint: NewCheckpoint): Promise<void> {
+    this.assertRunning('checkpoint');
+    const applied = await this.store.writer.checkpoint(checkpoint);
+    if (!applied) await this.explainRefusal(checkpoint.idx);
+  }
+
+  /**
+   * A fenced write was refused, or the workflow was not ours any more: find out why and stop. An
+   * earlier attempt of the same write that committed before a connection drop counts as success.
+   */
+  async explainRefusal(idx: number | null): Promise<void> {
+    const state = await this.store.leaseState(this.lease, idx);
+    if (state && state.owned && state.status === 'PENDING' && (idx === null || state.hasStep)) return;
+    let reason: Error;
+    if (state?.status === 'CANCELLED') reason = new WorkflowCancelledError(this.lease.workflowId);
+    else if (state?.owned && state.status === 'ERROR') reason = new WorkflowTimeoutError(this.lease.workflowId, this.timeoutMs ?? 0);
+    else reason = new OwnershipLostError(this.lease.workflowId);
+    this.stop(reason);
+    throw reason;
+  }
+
+  /** A durable wait's timer: ends early, with the stop reason, when the workflow is stopped. */
+  async delay(ms: number): Promise<void> {
+    this.assertRunning('ctx.sleep');
+    if (ms <= 0) return;
+    const signal = this.controller.signal;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

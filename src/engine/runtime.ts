@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import { checkPayloadSize, deserialize, serialize, serializeError } from '../codec.js';
+import { optionalDuration } from '../durations.js';
+import {
+  DeadLetterError,
+  LifecycleError,
+  UnknownWorkflowError,
+  WaitTimeoutError,
+  WorkflowCancelledError,
+  WorkflowNotFoundError,
+  WorkflowTimeoutError,
+} from '../errors.js';
+import { isFinal, type NewWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
+import type { SystemStore } from '../store/system-store.js';
+import { wakeKey } from '../store/wakeups.js';
+import { Context } from './context.js';
+import { ShutdownSignal, WorkflowExecution, type LocalOutcome } from './execution.js';
+import { WorkflowRegistry, type Registration } from './registry.js';
+import type { ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
+import { requireName } from './validation.js';
+import type { Waiters } from './waiters.js';
+import { toWorkflowInfo } from './views.js';
+
+export interface RuntimeOptions {
+  appName: string;
+  executorId: string;
+  pollIntervalMs: number;
+  maxRecoveryAttempts: number;
+  maxPayloadBytes: number;
+  logger: { warn(message: string): void; error(message: string, error?: unknown): void };
+}
+
+/**
+ * Runs workflows in this process: starts them, replays recovered ones from their checkpoints,
+ * enforces timeouts and cancellation, records their outcome, and answers waits for results.
+ */
+export class Runtime {
+  private readonly running = new Map<string, WorkflowExecution>();
+  private appVersionValue: string | undefined;
+  private accepting = false;
+  private resultPoller: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly store: SystemStore,
+    readonly waiters: Waiters,
+    readonly registry: WorkflowRegistry,
+    private readonly options: RuntimeOptions,
+  ) {}
+
+  get pollIntervalMs(): number {
+    return this.options.pollIntervalMs;
+  }
+
+  get executorId(): string {
+    return this.options.executorId;
+  }
+
+  get appVersion(): string {
+    if (this.appVersionValue === undefined) throw new LifecycleError('The application version is known once launch() has started.');
+    return this.appVersionValue;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  open(appVersion: string): void {
+    this.appVersionValue = appVersion;
+    this.accepting = true;
+    this.resultPoller = setInterval(() => void this.pollResults(), this.options.pollIntervalMs);
+    this.resultPoller.unref();
+  }
+
+  /**
+   * The fallback for lost notifications: one query per interval for all result waits in this
+   * process, never a query loop per waiter.
+   */
+  private async pollResults(): Promise<void> {
+    const prefix = wakeKey('done', '');
+    const ids = this.waiters.keys(prefix).map((key) => key.slice(prefix.length));
+    if (ids.length === 0) return;
+    try {
+      for (const id of await this.store.finishedAmong(ids)) this.waiters.wake(wakeKey('done', id));
+    } catch (error) {
+      this.options.logger.warn(`result poll failed: ${(error as Error).message}`);
+    }
+  }
+
+  definitionOf(workflow: WorkflowDefinition<unknown, unknown> | { name: string }): Registration {
+    const registration = this.registry.get(workflow?.name);
+    if (!registration) throw new UnknownWorkflowError(String(workflow?.name));
+    return registration;
+  }
+
+  handle<Output>(id: string): WorkflowHandle<Output> {
+    return {
+      id,
+      status: async () => {
+        const record = await this.store.getWorkflow(id);
+        if (!record) throw new WorkflowNotFoundError(id);
+        return toWorkflowInfo(record, false);
+      },
+      result: (options?: ResultOptions) => this.result<Output>(id, options),
+    };
+  }
+
+  /** Inserts the workflow row, then runs it here; an existing ID returns the original run's handle. */
+  async start<Input, Output>(
+    registration: Registration,
+    input: Input,
+    options: StartOptions = {},
+    parentId: string | null = null,
+  ): Promise<WorkflowHandle<Output>> {
+    if (!this.accepting) {
+      throw new LifecycleError(`Cannot start workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
+    }
+    const id = options.id ?? randomUUID();
+    requireName(id, 'workflow ID');
+    const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${registration.name}"`);
+    const encodedInput = serialize(input, `input of workflow "${registration.name}"`);
+    checkPayloadSize(encodedInput, this.options.maxPayloadBytes, `input of workflow "${registration.name}"`);
+    if (this.running.has(id)) return this.handle(id);
+
+    const now = Date.now();
+    const row: NewWorkflow = {
+      id,
+      name: registration.name,
+      status: 'PENDING',
+      appName: this.options.appName,
+      appVersion: this.appVersion,
+      queue: null,
+      partitionKey: null,
+      dedupId: null,
+      priority: 0,
+      owner: this.executorId,
+      epoch: 1,
+      input: encodedInput,
+      parentId,
+      timeoutMs: timeoutMs ?? null,
+      deadlineAt: timeoutMs === undefined ? null : now + timeoutMs,
+      availableAt: null,
+      createdAt: now,
+      startedAt: now,
+    };
+    const inserted = await this.store.writer.insertWorkflow(row);
+    if (inserted) this.execute(toRecord(row), input, []);
+    return this.handle(id);
+  }
+
+  /** Runs a workflow this executor owns. `history` holds its checkpoints (empty when new). */
+  execute(record: WorkflowRecord, input: unknown, history: StepRecord[]): void {
+    const registration = this.registry.get(record.name);
+    if (!registration) {
+      this.options.logger.error(
+        `cannot run workflow ${record.id}`,
+        new UnknownWorkflowError(record.name, ` (needed to run workflow ${record.id}); it stays PENDING`),
+      );
+      return;
+    }
+    const lease = { workflowId: record.id, owner: this.executorId, epoch: record.epoch };
+    const execution = new WorkflowExecution(this, lease, record.name, record.timeoutMs);
+    this.running.set(record.id, execution);
+    void this.run(execution, registration, record, input, history);
+  }
+
+  private async run(
+    execution: WorkflowExecution,
+    registration: Registration,
+    record: WorkflowRecord,
+    input: unknown,
+    history: StepRecord[],
+  ): Promise<void> {
+    const timer = this.armTimeout(execution, record);
+    let outcome: LocalOutcome;
+    try {
+      let value: unknown;
+      let failure: { error: unknown } | undefined;
+      try {
+        value = await registration.fn(new Context(execution, history), input);
+      } catch (error) {
+        failure = { error };
+      }
+      if (execution.stopped) {
+        outcome = stoppedOutcome(execution.signal.reason);
+      } else {
+        outcome = await this.complete(execution, value, failure);
+      }
+    } catch (error) {
+      // Only our own bookkeeping can land here (e.g. the database closed under a shutdown).
+      if (!execution.stopped) this.options.logger.error(`workflow ${record.id} could not record its outcome`, error);
+      outcome = { kind: 'detached' };
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(record.id);
+    }
+    execution.finish(outcome);
+  }
+
+  private async complete(execution: WorkflowExecution, value: unknown, failure: { error: unknown } | undefined): Promise<LocalOutcome> {
+    let output: string | null = null;
+    let error: string | null = null;
+    if (failure) {
+      error = serializeError(failure.error);
+    } else {
+      try {
+        output = serialize(value, `output of workflow "${execution.workflowName}"`);
+        checkPayloadSize(output, this.options.maxPayloadBytes, `output of workflow "${execution.workflowName}"`);
+      } catch (serializationFailure) {
+        failure = { error: serializationFailure };
+        error = serializeError(serializationFailure);
+      }
+    }
+    const applied = await this.store.writer.complete({
+      ...execution.lease,
+      status: failure ? 'ERROR' : 'SUCCESS',
+      output,
+      error,
+      completedAt: Date.now(),
+    });
+    if (!applied) {
+      try {
+        await execution.explainRefusal(null);
+      } catch (reason) {
+        return stoppedOutcome(reason);
+      }
+      // Still ours and PENDING means an earlier attempt did not apply either: surface it.
+      return { kind: 'detached' };
+    }
+    return failure ? { kind: 'error', error: failure.error } : { kind: 'success', value };
+  }
+
+  private armTimeout(execution: WorkflowExecution, record: WorkflowRecord): NodeJS.Timeout | undefined {
+    if (record.deadlineAt === null) return undefined;
+    const fire = async () => {
+      const error = new WorkflowTimeoutError(record.id, record.timeoutMs ?? 0);
+      try {
+        if (await this.store.failTimedOut(execution.lease, serializeError(error))) execution.stop(error);
+      } catch (failure) {
+        this.options.logger.warn(`could not record the timeout of workflow ${record.id}: ${(failure as Error).message}`);
+      }
+    };
+    const timer = setTimeout(() => void fire(), Math.max(0, record.deadlineAt - Date.now()));
+    timer.unref();
+    return timer;
+  }
+
+  /** Called when a workflow was cancelled (here or elsewhere): stop it at its next durable operation. */
+  stopCancelled(id: string): void {
+    this.running.get(id)?.stop(new WorkflowCancelledError(id));
+  }
+
+  /** Resumes this executor's own PENDING workflows after a restart, from their checkpoints. */
+  async recover(): Promise<number> {
+    const records = await this.store.reclaimOwnPending(this.executorId, this.appVersion);
+    let resumed = 0;
+    for (const record of records) {
+      if (this.running.has(record.id)) continue;
+      if (record.attempts > this.options.maxRecoveryAttempts + 1) {
+        const error = new DeadLetterError(record.id, record.attempts - 1);
+        await this.store.moveToDeadLetter({ workflowId: record.id, owner: this.executorId, epoch: record.epoch }, serializeError(error));
+        continue;
+      }
+      if (!this.registry.get(record.name)) {
+        this.options.logger.error(
+          `cannot recover workflow ${record.id}`,
+          new UnknownWorkflowError(record.name, ` (found while recovering workflow ${record.id}); it stays PENDING`),
+        );
+        continue;
+      }
+      this.resume(record, await this.store.loadSteps(record.id));
+      resumed++;
+    }
+    return resumed;
+  }
+
+  /** Replays a workflow we own from its recorded checkpoints. */
+  resume(record: WorkflowRecord, history: StepRecord[]): void {
+    const input = record.input == null ? undefined : deserialize(record.input);
+    this.execute(record, input, history);
+  }
+
+  async result<Output>(id: string, options: ResultOptions = {}): Promise<Output> {
+    const timeoutMs = optionalDuration(options.timeout, 'result timeout');
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    const local = this.running.get(id);
+    if (local) {
+      const outcome = await withDeadline(local.done, deadline);
+      if (outcome === undefined) throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs ?? 0);
+      if (outcome.kind === 'success') return outcome.value as Output;
+      if (outcome.kind === 'error') throw outcome.error;
+    }
+    for (;;) {
+      // Armed before the read: a completion that commits in between still wakes us.
+      const armed = this.waiters.arm(wakeKey('done', id));
+      const record = await this.store.getWorkflow(id);
+      if (!record) {
+        armed.cancel();
+        throw new WorkflowNotFoundError(id);
+      }
+      if (isFinal(record.status)) {
+        armed.cancel();
+        return decodeResult<Output>(record);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        armed.cancel();
+        throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs ?? 0);
+      }
+      // The shared poller (not this loop) covers lost notifications; see Runtime.pollResults.
+      await armed.wait(Math.min(remaining, 2_147_000_000));
+    }
+  }
+
+  /** Stops taking new work; waits up to `drainMs` for running workflows, then detaches the rest. */
+  async drain(drainMs: number): Promise<void> {
+    this.accepting = false;
+    clearInterval(this.resultPoller);
+    const deadline = Date.now() + drainMs;
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await withDeadline(Promise.race([...this.running.values()].map((execution) => execution.done)), deadline);
+    }
+    for (const execution of this.running.values()) execution.stop(new ShutdownSignal());
+    await Promise.race([
+      Promise.all([...this.running.values()].map((execution) => execution.done)),
+      new Promise<void>((resolve) => setTimeout(resolve, 100)),
+    ]);
+  }
+}
+
+function stoppedOutcome(reason: unknown): LocalOutcome {
+  if (reason instanceof WorkflowCancelledError || reason instanceof WorkflowTimeoutError) return { kind: 'error', error: reason };
+  return { kind: 'detached' };
+}
+
+export function decodeResult<Output>(record: WorkflowRecord): Output {
+  switch (record.status) {
+    case 'SUCCESS':
+      return (record.output == null ? undefined : deserialize(record.output)) as Output;
+    case 'CANCELLED':
+      throw new WorkflowCancelledError(record.id);
+    case 'ERROR':
+    case 'DEAD_LETTER':
+      throw record.error == null ? new DeadLetterError(record.id, record.attempts) : deserialize(record.error);
+    default:
+      throw new Error(`workflow ${record.id} is ${record.status}, not finished`);
+  }
+}
+
+async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
+  if (deadline === Infinity) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function toRecord(row: NewWorkflow): WorkflowRecord {
+  return { ...row, attempts: 1, completedAt: null, updatedAt: row.createdAt, output: null, error: null };
+}

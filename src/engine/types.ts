@@ -1,0 +1,104 @@
+import type { WorkflowStatus } from '../store/records.js';
+
+/** Milliseconds, or a string such as '500ms', '10s', '5m', '1h', '1d'. */
+export type Duration = number | string;
+
+export interface BackoffOptions {
+  /** Delay before the first retry (default 100ms). */
+  initial?: Duration;
+  /** Multiplier per retry (default 2). */
+  factor?: number;
+  /** Upper bound of one delay (default 30s). */
+  max?: Duration;
+}
+
+export interface StepOptions {
+  /** Extra attempts after the first failure (default 0). */
+  retries?: number;
+  backoff?: BackoffOptions;
+  /** Per-attempt time limit; the attempt fails with StepTimeoutError and its signal aborts. */
+  timeout?: Duration;
+}
+
+export interface StepAttempt {
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Aborted when the attempt times out or the workflow is cancelled. */
+  signal: AbortSignal;
+}
+
+export interface StartOptions {
+  /** Workflow ID, the idempotency key. Default: a random UUID. */
+  id?: string;
+  /** The workflow fails with WorkflowTimeoutError if it has not finished this long after it starts. */
+  timeout?: Duration;
+}
+
+export interface ResultOptions {
+  /** Give up waiting (WaitTimeoutError) after this long; the workflow itself carries on. */
+  timeout?: Duration;
+}
+
+export interface WorkflowInfo {
+  id: string;
+  name: string;
+  status: WorkflowStatus;
+  queue: string | null;
+  executorId: string | null;
+  appName: string;
+  appVersion: string;
+  parentId: string | null;
+  attempts: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  /** Present when requested (`withPayloads`), or for finished workflows' output and error. */
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+}
+
+export interface StepInfo {
+  index: number;
+  name: string;
+  output?: unknown;
+  error?: unknown;
+  childWorkflowId: string | null;
+  startedAt: Date | null;
+  completedAt: Date;
+}
+
+export interface WorkflowHandle<Output> {
+  readonly id: string;
+  status(): Promise<WorkflowInfo>;
+  /** Waits for the workflow to finish: its output, or it rethrows the workflow's error. */
+  result(options?: ResultOptions): Promise<Output>;
+}
+
+export interface WorkflowContext {
+  readonly workflowId: string;
+  readonly workflowName: string;
+  /** Runs `fn` at least once and never again once its result is checkpointed. */
+  step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options?: StepOptions): Promise<T>;
+  /** Durable sleep: after a restart it wakes at the originally recorded time. */
+  sleep(duration: Duration): Promise<void>;
+  /** Next message on `topic` sent to this workflow; undefined when the timeout passes first. */
+  recv<T = unknown>(topic: string, options?: { timeout?: Duration }): Promise<T | undefined>;
+  /** Sends a message, exactly once, to another workflow. */
+  send(destinationId: string, topic: string, message: unknown): Promise<void>;
+  /** Publishes a key/value that others read with getEvent; exactly once. */
+  setEvent(key: string, value: unknown): Promise<void>;
+  /** Checkpointed clock: the same value on replay. Epoch milliseconds. */
+  now(): Promise<number>;
+  /** Checkpointed random UUID: the same value on replay. */
+  uuid(): Promise<string>;
+  /** Starts a child workflow; its ID is recorded, so replay returns the same child. */
+  start<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
+}
+
+export type WorkflowFunction<Input, Output> = (ctx: WorkflowContext, input: Input) => Promise<Output>;
+
+export interface WorkflowDefinition<Input, Output> {
+  readonly name: string;
+  start(input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
+}

@@ -1,0 +1,43 @@
+import { deserialize } from '../codec.js';
+import type { StepRecord, WorkflowRecord } from '../store/records.js';
+import type { StepInfo, WorkflowInfo } from './types.js';
+
+const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+const decode = (text: string | null | undefined): unknown => (text == null ? undefined : deserialize(text));
+
+/** The public view of a workflow row. */
+export function toWorkflowInfo(record: WorkflowRecord, withPayloads: boolean): WorkflowInfo {
+  const info: WorkflowInfo = {
+    id: record.id,
+    name: record.name,
+    status: record.status,
+    queue: record.queue,
+    executorId: record.owner,
+    appName: record.appName,
+    appVersion: record.appVersion,
+    parentId: record.parentId,
+    attempts: record.attempts,
+    createdAt: new Date(record.createdAt),
+    startedAt: date(record.startedAt),
+    completedAt: date(record.completedAt),
+  };
+  if (withPayloads) {
+    info.input = decode(record.input);
+    info.output = decode(record.output);
+    info.error = decode(record.error);
+  }
+  return info;
+}
+
+export function toStepInfo(step: StepRecord): StepInfo {
+  const info: StepInfo = {
+    index: step.idx,
+    name: step.name,
+    childWorkflowId: step.childId,
+    startedAt: date(step.startedAt),
+    completedAt: new Date(step.completedAt),
+  };
+  if (step.error !== null) info.error = deserialize(step.error);
+  else if (step.output !== null) info.output = deserialize(step.output);
+  return info;
+}

@@ -1,0 +1,176 @@
+/**
+ * Every error Ballast throws on purpose. Each class has a stable `code` that callers can switch on;
+ * messages say what happened and what to do about it.
+ */
+export class BallastError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Invalid configuration or arguments passed to a public entry point. */
+export class ValidationError extends BallastError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** A value that cannot be stored durably (function, symbol, class instance, cycle, …). */
+export class SerializationError extends BallastError {
+  readonly path: string;
+
+  constructor(message: string, path: string) {
+    super('NOT_SERIALIZABLE', message);
+    this.path = path;
+  }
+}
+
+/** A serialized value is larger than the configured payload limit. */
+export class PayloadTooLargeError extends BallastError {
+  constructor(what: string, bytes: number, limit: number) {
+    super(
+      'PAYLOAD_TOO_LARGE',
+      `${what} serializes to ${bytes} bytes, over the ${limit}-byte limit (maxPayloadBytes). ` +
+        'Store large data elsewhere and pass a reference, or raise maxPayloadBytes.',
+    );
+  }
+}
+
+export class DuplicateRegistrationError extends BallastError {
+  constructor(kind: string, name: string) {
+    super(
+      'DUPLICATE_REGISTRATION',
+      `A ${kind} named "${name}" is already registered on this Ballast instance; give each ${kind} a unique name.`,
+    );
+  }
+}
+
+export class UnknownWorkflowError extends BallastError {
+  readonly workflowName: string;
+
+  constructor(workflowName: string, detail = '') {
+    super(
+      'UNKNOWN_WORKFLOW',
+      `No workflow named "${workflowName}" is registered${detail}. ` +
+        'Register it with ballast.workflow(name, fn) before launch(), in every process that runs this application version.',
+    );
+    this.workflowName = workflowName;
+  }
+}
+
+export class UnknownQueueError extends BallastError {
+  constructor(queueName: string) {
+    super(
+      'UNKNOWN_QUEUE',
+      `No queue named "${queueName}" exists. Declare it with ballast.queue("${queueName}", options) before launch().`,
+    );
+  }
+}
+
+/** A durable operation (step, sleep, recv, …) was called outside a running workflow. */
+export class NotInWorkflowError extends BallastError {
+  constructor(operation: string) {
+    super(
+      'NOT_IN_WORKFLOW',
+      `${operation} can only be called inside a running workflow, through the context passed to the workflow function; ` +
+        'this context belongs to a workflow that has already finished or the call escaped it.',
+    );
+  }
+}
+
+/** Replay met a different operation than the one recorded at the same position. */
+export class NonDeterminismError extends BallastError {
+  readonly workflowId: string;
+  readonly stepIndex: number;
+
+  constructor(workflowId: string, stepIndex: number, recorded: string, found: string) {
+    super(
+      'NON_DETERMINISM',
+      `Workflow ${workflowId} replayed step #${stepIndex} as "${found}" but the recorded checkpoint is "${recorded}". ` +
+        'Workflow code changed in a way that alters the order of durable operations; guard new code with ctx.patched(name) ' +
+        'or bump the application version.',
+    );
+    this.workflowId = workflowId;
+    this.stepIndex = stepIndex;
+  }
+}
+
+export class WorkflowCancelledError extends BallastError {
+  readonly workflowId: string;
+
+  constructor(workflowId: string) {
+    super('WORKFLOW_CANCELLED', `Workflow ${workflowId} was cancelled.`);
+    this.workflowId = workflowId;
+  }
+}
+
+export class WorkflowTimeoutError extends BallastError {
+  readonly workflowId: string;
+
+  constructor(workflowId: string, timeoutMs: number) {
+    super('WORKFLOW_TIMEOUT', `Workflow ${workflowId} exceeded its timeout of ${timeoutMs} ms.`);
+    this.workflowId = workflowId;
+  }
+}
+
+export class StepTimeoutError extends BallastError {
+  constructor(stepName: string, timeoutMs: number) {
+    super('STEP_TIMEOUT', `Step "${stepName}" did not finish within ${timeoutMs} ms.`);
+  }
+}
+
+/** The workflow exhausted its recovery attempts and was moved to DEAD_LETTER. */
+export class DeadLetterError extends BallastError {
+  readonly workflowId: string;
+
+  constructor(workflowId: string, attempts: number) {
+    super(
+      'DEAD_LETTER',
+      `Workflow ${workflowId} was recovered ${attempts} times without finishing and was moved to DEAD_LETTER. ` +
+        'Inspect it with `ballast workflows steps`, fix the cause, then `ballast workflows resume` it.',
+    );
+    this.workflowId = workflowId;
+  }
+}
+
+export class WorkflowNotFoundError extends BallastError {
+  constructor(workflowId: string) {
+    super('WORKFLOW_NOT_FOUND', `No workflow with ID "${workflowId}" exists.`);
+  }
+}
+
+/** A result or event wait ran past its timeout. */
+export class WaitTimeoutError extends BallastError {
+  constructor(what: string, timeoutMs: number) {
+    super('WAIT_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for ${what}.`);
+  }
+}
+
+/** The instance is not in a state that allows the call (not launched, shutting down, …). */
+export class LifecycleError extends BallastError {
+  constructor(message: string) {
+    super('INVALID_STATE', message);
+  }
+}
+
+/** Two processes asked for the same embedded (PGlite) database directory. */
+export class EmbeddedDatabaseBusyError extends BallastError {
+  constructor(dataDir: string, pid: number) {
+    super(
+      'EMBEDDED_DATABASE_BUSY',
+      `The embedded database in ${dataDir} is in use by process ${pid}. PGlite serves one process; ` +
+        'to run several processes (replicas, workers), set BALLAST_DATABASE_URL to a Postgres server.',
+    );
+  }
+}
+
+/** Internal: this executor no longer owns the workflow (another executor took it over). */
+export class OwnershipLostError extends BallastError {
+  constructor(workflowId: string) {
+    super('OWNERSHIP_LOST', `This executor no longer owns workflow ${workflowId}; another executor took it over.`);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The one interface the engine uses to talk to a database. Two implementations: node-postgres
+ * (a pool, for real servers and fleets) and PGlite (embedded, one process).
+ */
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  /** `prepare` names the statement so drivers that support it reuse the parsed plan. */
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[], prepare?: string): Promise<QueryResult<Row>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface NotificationHandlers {
+  onNotification(payload: string): void;
+  /** Called after the listening connection was (re)established: wake-ups may have been missed. */
+  onReconnect(): void;
+}
+
+export interface Driver extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction on one connection; commits if it resolves, rolls back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** LISTEN on `channel` on a connection of its own, re-established after it drops. */
+  listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,90 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { EmbeddedDatabaseBusyError } from '../errors.js';
+import type { Driver, NotificationHandlers, Queryable, QueryResult } from './driver.js';
+
+const parsers = { [pgliteTypes.INT8]: (value: string) => Number(value) };
+
+/**
+ * Embedded Postgres (WASM) for zero-install development. PGlite is single-connection and
+ * single-process: queries are serialised by PGlite itself, and a lock file refuses a second process.
+ */
+export class PgliteDriver implements Driver {
+  readonly kind = 'pglite' as const;
+
+  private constructor(
+    private readonly db: PGlite,
+    private readonly lockFile: string,
+  ) {}
+
+  static async open(dataDir: string): Promise<PgliteDriver> {
+    const dir = resolve(dataDir);
+    mkdirSync(dir, { recursive: true });
+    const lockFile = join(dir, 'ballast.pid');
+    acquireProcessLock(dir, lockFile);
+    try {
+      const db = await PGlite.create(join(dir, 'pgdata'), { parsers });
+      return new PgliteDriver(db, lockFile);
+    } catch (error) {
+      rmSync(lockFile, { force: true });
+      throw error;
+    }
+  }
+
+  async query<Row>(sql: string, params?: unknown[]): Promise<QueryResult<Row>> {
+    const result = await this.db.query<Row>(sql, params);
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.db.exec(sql);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) =>
+      fn({
+        async query<Row>(sql: string, params?: unknown[]) {
+          const result = await tx.query<Row>(sql, params);
+          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+        },
+        async exec(sql: string) {
+          await tx.exec(sql);
+        },
+      }),
+    );
+  }
+
+  async listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>> {
+    return this.db.listen(channel, (payload) => handlers.onNotification(payload));
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+    rmSync(this.lockFile, { force: true });
+  }
+}
+
+function acquireProcessLock(dir: string, lockFile: string): void {
+  try {
+    writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+    return;
+  } catch {
+    // A lock file exists: honour it only while its process is alive.
+  }
+  const holder = Number(readFileSync(lockFile, 'utf8').trim());
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+    throw new EmbeddedDatabaseBusyError(dir, holder);
+  }
+  if (holder === process.pid) throw new EmbeddedDatabaseBusyError(dir, holder);
+  writeFileSync(lockFile, String(process.pid));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,101 @@
+/** Shapes of the rows the engine reads and writes; SQL selects alias columns to these names. */
+export type WorkflowStatus = 'ENQUEUED' | 'DELAYED' | 'PENDING' | 'SUCCESS' | 'ERROR' | 'CANCELLED' | 'DEAD_LETTER';
+
+export const ACTIVE_STATUSES: readonly WorkflowStatus[] = ['ENQUEUED', 'DELAYED', 'PENDING'];
+export const FINAL_STATUSES: readonly WorkflowStatus[] = ['SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER'];
+
+export function isFinal(status: WorkflowStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/** A workflow row to insert (a direct start, an enqueue, or a child). */
+export interface NewWorkflow {
+  id: string;
+  name: string;
+  status: 'PENDING' | 'ENQUEUED' | 'DELAYED';
+  appName: string;
+  appVersion: string;
+  queue: string | null;
+  partitionKey: string | null;
+  dedupId: string | null;
+  priority: number;
+  owner: string | null;
+  epoch: number;
+  input: string;
+  parentId: string | null;
+  timeoutMs: number | null;
+  deadlineAt: number | null;
+  availableAt: number | null;
+  createdAt: number;
+  startedAt: number | null;
+}
+
+export interface WorkflowRecord {
+  id: string;
+  name: string;
+  status: WorkflowStatus;
+  appName: string;
+  appVersion: string;
+  queue: string | null;
+  partitionKey: string | null;
+  dedupId: string | null;
+  priority: number;
+  owner: string | null;
+  epoch: number;
+  attempts: number;
+  parentId: string | null;
+  input?: string | null;
+  output?: string | null;
+  error?: string | null;
+  timeoutMs: number | null;
+  deadlineAt: number | null;
+  availableAt: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  completedAt: number | null;
+  updatedAt: number;
+}
+
+export interface StepRecord {
+  idx: number;
+  name: string;
+  output: string | null;
+  error: string | null;
+  childId: string | null;
+  startedAt: number | null;
+  completedAt: number;
+}
+
+/** Ownership of a running workflow: checkpoints and completions are fenced on both. */
+export interface Lease {
+  workflowId: string;
+  owner: string;
+  epoch: number;
+}
+
+export interface NewCheckpoint extends Lease {
+  idx: number;
+  name: string;
+  output: string | null;
+  error: string | null;
+  childId: string | null;
+  startedAt: number | null;
+  completedAt: number;
+  /** Written in the same transaction, only if the checkpoint is. */
+  message?: { destinationId: string; topic: string; payload: string };
+  event?: { key: string; value: string };
+}
+
+export interface Completion extends Lease {
+  status: 'SUCCESS' | 'ERROR' | 'CANCELLED';
+  output: string | null;
+  error: string | null;
+  completedAt: number;
+}
+
+export const WORKFLOW_COLUMNS = `id, name, status, app_name AS "appName", app_version AS "appVersion", queue,
+  partition_key AS "partitionKey", dedup_id AS "dedupId", priority, owner, epoch, attempts, parent_id AS "parentId",
+  timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", available_at AS "availableAt", created_at AS "createdAt",
+  started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt"`;
+
+export const STEP_COLUMNS = `idx, name, output, error, child_id AS "childId", started_at AS "startedAt", completed_at AS "completedAt"`;

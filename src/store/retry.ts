@@ -1,0 +1,47 @@
+/**
+ * A database outage must pause work, not fail it: operations that hit a connection-level error wait
+ * and try again until the database answers or the instance shuts down.
+ */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+
+export function isTransientError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (TRANSIENT_CODES.has(code)) return true;
+    // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections;
+    // 40001/40P01: serialization failure and deadlock, safe to retry for our idempotent statements.
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+    if (code === '40001' || code === '40P01') return true;
+  }
+  const message = error.message;
+  return (
+    message.includes('Connection terminated') ||
+    message.includes('connection terminated') ||
+    message.includes('Client has encountered a connection error') ||
+    message.includes('the database system is') ||
+    message.includes('timeout exceeded when trying to connect') ||
+    message.includes('Client was closed and is not queryable')
+  );
+}
+
+export interface RetryOptions {
+  /** Stop retrying (and rethrow the last error) once this returns true. */
+  shouldStop?: () => boolean;
+  onRetry?: (error: unknown, attempt: number) => void;
+  maxDelayMs?: number;
+}
+
+export async function withRetry<T>(operation: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const maxDelay = options.maxDelayMs ?? 2_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isTransientError(error) || options.shouldStop?.()) throw error;
+      options.onRetry?.(error, attempt);
+      const delay = Math.min(maxDelay, 50 * 2 ** Math.min(attempt, 10));
+      await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Versioned migrations of the system schema. Append only: a released migration never changes.
+ * Times are bigint epoch milliseconds. One row of `workflows` is a workflow and its queue entry.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql(schema: string): string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'workflows, steps, messages, events, executors, versions, queues',
+    sql: (s) => `
+      CREATE TABLE ${s}.workflows (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        status text NOT NULL CHECK (status IN ('ENQUEUED','DELAYED','PENDING','SUCCESS','ERROR','CANCELLED','DEAD_LETTER')),
+        app_name text NOT NULL,
+        app_version text NOT NULL,
+        queue text,
+        partition_key text,
+        dedup_id text,
+        priority integer NOT NULL DEFAULT 0,
+        owner text,
+        epoch integer NOT NULL DEFAULT 0,
+        attempts integer NOT NULL DEFAULT 0,
+        parent_id text,
+        input text,
+        output text,
+        error text,
+        timeout_ms bigint,
+        deadline_at bigint,
+        available_at bigint,
+        created_at bigint NOT NULL,
+        started_at bigint,
+        completed_at bigint,
+        updated_at bigint NOT NULL
+      );
+      -- recovery: this executor's running workflows
+      CREATE INDEX workflows_owner_pending ON ${s}.workflows (owner) WHERE status = 'PENDING';
+      -- dispatch: next claimable entries of a queue, in priority then arrival order
+      CREATE INDEX workflows_queue_ready ON ${s}.workflows (queue, priority, created_at) WHERE status = 'ENQUEUED';
+      -- queue depth and running counts (KEDA polls these)
+      CREATE INDEX workflows_queue_active ON ${s}.workflows (queue, status, app_version)
+        WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED');
+      CREATE INDEX workflows_delayed ON ${s}.workflows (available_at) WHERE status = 'DELAYED';
+      CREATE UNIQUE INDEX workflows_dedup ON ${s}.workflows (queue, dedup_id)
+        WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED', 'PENDING', 'DELAYED');
+      CREATE INDEX workflows_created ON ${s}.workflows (created_at);
+      CREATE INDEX workflows_status_created ON ${s}.workflows (status, created_at);
+      CREATE INDEX workflows_parent ON ${s}.workflows (parent_id) WHERE parent_id IS NOT NULL;
+
+      CREATE TABLE ${s}.steps (
+        workflow_id text NOT NULL,
+        idx integer NOT NULL,
+        name text NOT NULL,
+        output text,
+        error text,
+        child_id text,
+        started_at bigint,
+        completed_at bigint NOT NULL,
+        PRIMARY KEY (workflow_id, idx)
+      );
+
+      CREATE TABLE ${s}.messages (
+        id bigserial PRIMARY KEY,
+        destination_id text NOT NULL,
+        topic text NOT NULL,
+        payload text NOT NULL,
+        idempotency_key text UNIQUE,
+        created_at bigint NOT NULL
+      );
+      CREATE INDEX messages_destination ON ${s}.messages (destination_id, topic, id);
+
+      CREATE TABLE ${s}.events (
+        workflow_id text NOT NULL,
+        key text NOT NULL,
+        value text NOT NULL,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (workflow_id, key)
+      );
+
+      CREATE TABLE ${s}.executors (
+        id text PRIMARY KEY,
+        app_name text NOT NULL,
+        app_version text NOT NULL,
+        hostname text,
+        pid integer,
+        started_at bigint NOT NULL,
+        heartbeat_at bigint NOT NULL,
+        lease_expires_at bigint NOT NULL
+      );
+
+      CREATE TABLE ${s}.app_versions (
+        app_name text NOT NULL,
+        version text NOT NULL,
+        first_seen_at bigint NOT NULL,
+        last_seen_at bigint NOT NULL,
+        PRIMARY KEY (app_name, version)
+      );
+
+      CREATE TABLE ${s}.queues (
+        name text PRIMARY KEY,
+        concurrency integer,
+        worker_concurrency integer,
+        rate_limit integer,
+        rate_period_ms bigint,
+        partitioned boolean NOT NULL DEFAULT false,
+        updated_at bigint NOT NULL
+      );
+    `,
+  },
+];

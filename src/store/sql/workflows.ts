@@ -1,0 +1,134 @@
+import type { Queryable } from '../driver.js';
+import { STEP_COLUMNS, WORKFLOW_COLUMNS, type Lease, type StepRecord, type WorkflowRecord, type WorkflowStatus } from '../records.js';
+
+export async function getWorkflow(db: Queryable, s: string, id: string, withPayloads: boolean): Promise<WorkflowRecord | undefined> {
+  const columns = withPayloads ? `${WORKFLOW_COLUMNS}, input, output, error` : `${WORKFLOW_COLUMNS}, output, error`;
+  const { rows } = await db.query<WorkflowRecord>(
+    `SELECT ${columns} FROM ${s}.workflows WHERE id = $1`,
+    [id],
+    withPayloads ? 'ballast_get_workflow_full' : 'ballast_get_workflow',
+  );
+  return rows[0];
+}
+
+export async function loadSteps(db: Queryable, s: string, workflowId: string): Promise<StepRecord[]> {
+  const { rows } = await db.query<StepRecord>(
+    `SELECT ${STEP_COLUMNS} FROM ${s}.steps WHERE workflow_id = $1 ORDER BY idx`,
+    [workflowId],
+    'ballast_load_steps',
+  );
+  return rows;
+}
+
+export async function finishedAmong(db: Queryable, s: string, ids: string[]): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM ${s}.workflows WHERE id = ANY($1::text[]) AND status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER')`,
+    [ids],
+    'ballast_finished_among',
+  );
+  return rows.map((row) => row.id);
+}
+
+/**
+ * Takes over this executor's PENDING workflows after a restart: bumping the epoch fences any
+ * previous incarnation that might still be writing.
+ */
+export async function reclaimOwnPending(db: Queryable, s: string, owner: string, appVersion: string, now: number): Promise<WorkflowRecord[]> {
+  const { rows } = await db.query<WorkflowRecord>(
+    `UPDATE ${s}.workflows SET epoch = epoch + 1, attempts = attempts + 1, updated_at = $3
+     WHERE owner = $1 AND status = 'PENDING' AND app_version = $2
+     RETURNING ${WORKFLOW_COLUMNS}, input`,
+    [owner, appVersion, now],
+  );
+  return rows;
+}
+
+export async function moveToDeadLetter(db: Queryable, s: string, lease: Lease, error: string, now: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE ${s}.workflows SET status = 'DEAD_LETTER', error = $4, completed_at = $5, updated_at = $5
+     WHERE id = $1 AND owner = $2 AND epoch = $3 AND status = 'PENDING'`,
+    [lease.workflowId, lease.owner, lease.epoch, error, now],
+  );
+  return rowCount > 0;
+}
+
+export interface LeaseState {
+  status: WorkflowStatus;
+  owned: boolean;
+  hasStep: boolean;
+}
+
+/** After a write was refused: why? (cancelled, finished, taken over, or applied by an earlier try). */
+export async function leaseState(db: Queryable, s: string, lease: Lease, idx: number | null): Promise<LeaseState | undefined> {
+  const { rows } = await db.query<LeaseState>(
+    `SELECT w.status, (w.owner = $2 AND w.epoch = $3) AS owned,
+            EXISTS (SELECT 1 FROM ${s}.steps st WHERE st.workflow_id = w.id AND st.idx = $4) AS "hasStep"
+     FROM ${s}.workflows w WHERE w.id = $1`,
+    [lease.workflowId, lease.owner, lease.epoch, idx ?? -1],
+  );
+  return rows[0];
+}
+
+/** Cancels an active workflow; returns its status before, or undefined if it was not active. */
+export async function cancelWorkflow(db: Queryable, s: string, id: string, now: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE ${s}.workflows SET status = 'CANCELLED', completed_at = $2, updated_at = $2
+     WHERE id = $1 AND status IN ('ENQUEUED', 'DELAYED', 'PENDING')`,
+    [id, now],
+  );
+  return rowCount > 0;
+}
+
+/** Marks a running workflow finished with an error because its deadline passed (fenced). */
+export async function failTimedOut(db: Queryable, s: string, lease: Lease, error: string, now: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE ${s}.workflows SET status = 'ERROR', error = $4, completed_at = $5, updated_at = $5
+     WHERE id = $1 AND owner = $2 AND epoch = $3 AND status = 'PENDING'`,
+    [lease.workflowId, lease.owner, lease.epoch, error, now],
+  );
+  return rowCount > 0;
+}
+
+/**
+ * Resumes a finished or stuck workflow under this executor: it replays its checkpoints and carries on.
+ * A workflow timeout starts counting again from now.
+ */
+export async function resumeWorkflow(db: Queryable, s: string, id: string, owner: string, now: number): Promise<WorkflowRecord | undefined> {
+  const { rows } = await db.query<WorkflowRecord>(
+    `UPDATE ${s}.workflows
+     SET status = 'PENDING', owner = $2, epoch = epoch + 1, attempts = 1, output = NULL, error = NULL,
+         completed_at = NULL, started_at = COALESCE(started_at, $3), updated_at = $3,
+         deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $3 + timeout_ms END
+     WHERE id = $1
+     RETURNING ${WORKFLOW_COLUMNS}, input`,
+    [id, owner, now],
+  );
+  return rows[0];
+}
+
+/** Copies a workflow into a new one that keeps the checkpoints before `fromStep`. */
+export async function forkWorkflow(
+  db: Queryable,
+  s: string,
+  sourceId: string,
+  newId: string,
+  fromStep: number,
+  fields: { owner: string; appVersion: string; now: number },
+): Promise<WorkflowRecord | undefined> {
+  const { rows } = await db.query<WorkflowRecord>(
+    `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, owner, epoch, attempts, parent_id,
+       input, timeout_ms, deadline_at, created_at, started_at, updated_at)
+     SELECT $2, name, 'PENDING', app_name, $4, NULL, priority, $3, 1, 1, parent_id,
+       input, timeout_ms, CASE WHEN timeout_ms IS NULL THEN NULL ELSE $5 + timeout_ms END, $5, $5, $5
+     FROM ${s}.workflows WHERE id = $1
+     RETURNING ${WORKFLOW_COLUMNS}, input`,
+    [sourceId, newId, fields.owner, fields.appVersion, fields.now],
+  );
+  if (rows.length === 0) return undefined;
+  await db.query(
+    `INSERT INTO ${s}.steps (workflow_id, idx, name, output, error, child_id, started_at, completed_at)
+     SELECT $2, idx, name, output, error, child_id, started_at, completed_at FROM ${s}.steps WHERE workflow_id = $1 AND idx < $3`,
+    [sourceId, newId, fromStep],
+  );
+  return rows[0];
+}

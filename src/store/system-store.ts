@@ -1,0 +1,165 @@
+import type { Driver } from './driver.js';
+import { migrate } from './migrate.js';
+import type { Lease, StepRecord, WorkflowRecord } from './records.js';
+import { withRetry } from './retry.js';
+import * as events from './sql/events.js';
+import * as executors from './sql/executors.js';
+import { quoteIdent } from './sql/identifiers.js';
+import * as messages from './sql/messages.js';
+import * as workflows from './sql/workflows.js';
+import { channelFor, unpackWakeKeys, wakeKey } from './wakeups.js';
+import { GroupCommitWriter } from './writer.js';
+
+export interface StoreOptions {
+  schema: string;
+  logger: { warn(message: string): void };
+}
+
+/**
+ * The engine's only door to the database. Every operation waits out connection failures (the
+ * database restarting, a failover) and retries; it fails only for real errors or after close().
+ */
+export class SystemStore {
+  readonly writer: GroupCommitWriter;
+  readonly channel: string;
+  private readonly s: string;
+  private closed = false;
+  private lastOutageLog = 0;
+
+  constructor(
+    readonly driver: Driver,
+    private readonly options: StoreOptions,
+  ) {
+    this.s = quoteIdent(options.schema);
+    this.channel = channelFor(options.schema);
+    this.writer = new GroupCommitWriter(driver, {
+      schema: this.s,
+      channel: this.channel,
+      isClosed: () => this.closed,
+      onRetry: (error) => this.logOutage(error),
+    });
+  }
+
+  get schema(): string {
+    return this.options.schema;
+  }
+
+  private retry<T>(operation: () => Promise<T>): Promise<T> {
+    return withRetry(operation, { shouldStop: () => this.closed, onRetry: (error) => this.logOutage(error) });
+  }
+
+  private logOutage(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastOutageLog < 5_000) return;
+    this.lastOutageLog = now;
+    this.options.logger.warn(`database unavailable, retrying: ${(error as Error).message}`);
+  }
+
+  migrate(): Promise<number[]> {
+    return this.retry(() => migrate(this.driver, this.options.schema));
+  }
+
+  listen(handlers: { onWake(key: string): void; onReconnect(): void }): Promise<() => Promise<void>> {
+    return this.retry(() =>
+      this.driver.listen(this.channel, {
+        onNotification: (payload) => {
+          for (const key of unpackWakeKeys(payload)) handlers.onWake(key);
+        },
+        onReconnect: handlers.onReconnect,
+      }),
+    );
+  }
+
+  getWorkflow(id: string, withPayloads = false): Promise<WorkflowRecord | undefined> {
+    return this.retry(() => workflows.getWorkflow(this.driver, this.s, id, withPayloads));
+  }
+
+  loadSteps(workflowId: string): Promise<StepRecord[]> {
+    return this.retry(() => workflows.loadSteps(this.driver, this.s, workflowId));
+  }
+
+  finishedAmong(ids: string[]): Promise<string[]> {
+    return this.retry(() => workflows.finishedAmong(this.driver, this.s, ids));
+  }
+
+  reclaimOwnPending(owner: string, appVersion: string): Promise<WorkflowRecord[]> {
+    return this.retry(() => workflows.reclaimOwnPending(this.driver, this.s, owner, appVersion, Date.now()));
+  }
+
+  moveToDeadLetter(lease: Lease, error: string): Promise<boolean> {
+    return this.retry(() => workflows.moveToDeadLetter(this.driver, this.s, lease, error, Date.now()));
+  }
+
+  leaseState(lease: Lease, idx: number | null): Promise<workflows.LeaseState | undefined> {
+    return this.retry(() => workflows.leaseState(this.driver, this.s, lease, idx));
+  }
+
+  async cancelWorkflow(id: string): Promise<boolean> {
+    const cancelled = await this.retry(() => workflows.cancelWorkflow(this.driver, this.s, id, Date.now()));
+    if (cancelled) await this.notify([wakeKey('cancel', id), wakeKey('done', id)]);
+    return cancelled;
+  }
+
+  async failTimedOut(lease: Lease, error: string): Promise<boolean> {
+    const failed = await this.retry(() => workflows.failTimedOut(this.driver, this.s, lease, error, Date.now()));
+    if (failed) await this.notify([wakeKey('cancel', lease.workflowId), wakeKey('done', lease.workflowId)]);
+    return failed;
+  }
+
+  resumeWorkflow(id: string, owner: string): Promise<WorkflowRecord | undefined> {
+    return this.retry(() => workflows.resumeWorkflow(this.driver, this.s, id, owner, Date.now()));
+  }
+
+  forkWorkflow(sourceId: string, newId: string, fromStep: number, fields: { owner: string; appVersion: string }) {
+    return this.retry(() =>
+      this.driver.transaction((tx) => workflows.forkWorkflow(tx, this.s, sourceId, newId, fromStep, { ...fields, now: Date.now() })),
+    );
+  }
+
+  consumeMessage(lease: Lease, step: { idx: number; name: string; topic: string; startedAt: number }): Promise<messages.RecvOutcome> {
+    return this.retry(() => messages.consumeMessage(this.driver, this.s, lease, { ...step, now: Date.now() }));
+  }
+
+  sendMessage(destinationId: string, topic: string, payload: string, idempotencyKey: string | null): Promise<void> {
+    return this.retry(() =>
+      messages.insertMessage(this.driver, this.s, this.channel, {
+        destinationId,
+        topic,
+        payload,
+        idempotencyKey,
+        now: Date.now(),
+        wakeKey: wakeKey('message', destinationId, topic),
+      }),
+    );
+  }
+
+  readEvent(workflowId: string, key: string): Promise<string | undefined> {
+    return this.retry(() => events.readEvent(this.driver, this.s, workflowId, key));
+  }
+
+  registerExecutor(registration: Omit<executors.ExecutorRegistration, 'now'>): Promise<void> {
+    return this.retry(() => executors.registerExecutor(this.driver, this.s, { ...registration, now: Date.now() }));
+  }
+
+  renewLease(id: string, leaseMs: number): Promise<boolean> {
+    return this.retry(() => executors.renewLease(this.driver, this.s, id, Date.now(), leaseMs));
+  }
+
+  releaseLease(id: string): Promise<void> {
+    return executors.releaseLease(this.driver, this.s, id, Date.now());
+  }
+
+  private async notify(keys: string[]): Promise<void> {
+    await this.retry(() => this.driver.query(`SELECT pg_notify($1, $2)`, [this.channel, keys.join('\n')]));
+  }
+
+  /** Stops retrying through outages; in-flight retries give up with their last error. */
+  markClosed(): void {
+    this.closed = true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.driver.close();
+  }
+}

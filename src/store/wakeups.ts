@@ -1,0 +1,35 @@
+/**
+ * Wake-up hints carried by NOTIFY. A hint only says "look again"; the database row is the truth,
+ * so a lost or duplicated hint costs latency, never correctness.
+ */
+export type WakeKind = 'done' | 'message' | 'event' | 'queue' | 'cancel';
+
+const SEPARATOR = '\u001f';
+const MAX_PAYLOAD_BYTES = 7_900; // Postgres limit is 8000 bytes per notification
+
+export function wakeKey(kind: WakeKind, ...parts: string[]): string {
+  return [kind, ...parts].join(SEPARATOR);
+}
+
+export function channelFor(schema: string): string {
+  return `${schema}_wake`;
+}
+
+/** Packs keys into as few payloads as fit, one key per line. */
+export function packWakeKeys(keys: Iterable<string>): string[] {
+  const payloads: string[] = [];
+  let current = '';
+  for (const key of keys) {
+    if (current && Buffer.byteLength(current) + Buffer.byteLength(key) + 1 > MAX_PAYLOAD_BYTES) {
+      payloads.push(current);
+      current = '';
+    }
+    current = current ? `${current}\n${key}` : key;
+  }
+  if (current) payloads.push(current);
+  return payloads;
+}
+
+export function unpackWakeKeys(payload: string): string[] {
+  return payload.split('\n');
+}

@@ -1,0 +1,167 @@
+import type { Driver } from './driver.js';
+import type { Completion, NewCheckpoint, NewWorkflow } from './records.js';
+import { isTransientError } from './retry.js';
+import { flushStatement, type FlushBatch } from './sql/flush.js';
+import { packWakeKeys, wakeKey } from './wakeups.js';
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+interface Pending<Item> {
+  item: Item;
+  waiter: Waiter<boolean>;
+}
+
+export interface WriterOptions {
+  schema: string;
+  channel: string;
+  /** True once the instance is closing for good: stop retrying through an outage. */
+  isClosed(): boolean;
+  onRetry(error: unknown): void;
+}
+
+/**
+ * Group commit. Starts, checkpoints and completions submitted while a flush is in flight queue up and
+ * are written together by the next flush: one statement, one transaction, one commit for all of
+ * them. An idle writer flushes at once, so a lone workflow pays a single round trip per write.
+ * Each caller learns whether its own row was applied (fencing may refuse it).
+ */
+export class GroupCommitWriter {
+  private starts: Pending<NewWorkflow>[] = [];
+  private checkpoints: Pending<NewCheckpoint>[] = [];
+  private completions: Pending<Completion>[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly options: WriterOptions,
+  ) {}
+
+  /** Inserts a workflow row; resolves false when a row with that ID (or dedup key) already exists. */
+  insertWorkflow(row: NewWorkflow): Promise<boolean> {
+    return this.submit(this.starts, row);
+  }
+
+  /** Resolves false when the workflow is no longer PENDING under this owner and epoch. */
+  checkpoint(checkpoint: NewCheckpoint): Promise<boolean> {
+    return this.submit(this.checkpoints, checkpoint);
+  }
+
+  /** Resolves false when the workflow is no longer PENDING under this owner and epoch. */
+  complete(completion: Completion): Promise<boolean> {
+    return this.submit(this.completions, completion);
+  }
+
+  /** Resolves once everything submitted so far has been written (or failed). */
+  idle(): Promise<void> {
+    if (!this.flushing && !this.scheduled && this.size() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private submit<Item>(list: Pending<Item>[], item: Item): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      list.push({ item, waiter: { resolve, reject } });
+      this.schedule();
+    });
+  }
+
+  private size(): number {
+    return this.starts.length + this.checkpoints.length + this.completions.length;
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    // A microtask gathers everything submitted in the same tick without adding latency.
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    if (this.size() === 0) {
+      this.resolveIdle();
+      return;
+    }
+    this.flushing = true;
+    const batch: FlushBatch = {
+      starts: this.starts,
+      checkpoints: this.checkpoints,
+      completions: this.completions,
+    };
+    this.starts = [];
+    this.checkpoints = [];
+    this.completions = [];
+    try {
+      await this.write(batch);
+    } finally {
+      this.flushing = false;
+      if (this.size() > 0) void this.flush();
+      else this.resolveIdle();
+    }
+  }
+
+  private resolveIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private async write(batch: FlushBatch): Promise<void> {
+    const statement = flushStatement(this.options.schema, this.options.channel, batch, this.wakePayloads(batch));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await this.driver.query<{ k: string; a: string; b: number | null }>(
+          statement.text,
+          statement.params,
+          statement.name,
+        );
+        settle(batch, rows);
+        return;
+      } catch (error) {
+        if (isTransientError(error) && !this.options.isClosed()) {
+          // The outcome of the failed attempt is unknown; every statement in the batch is
+          // idempotent (conflicts do nothing, fenced updates re-check state), so write it again.
+          this.options.onRetry(error);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 25 * 2 ** Math.min(attempt, 7))));
+          continue;
+        }
+        for (const list of [batch.starts, batch.checkpoints, batch.completions] as Pending<unknown>[][]) {
+          for (const pending of list) pending.waiter.reject(error);
+        }
+        return;
+      }
+    }
+  }
+
+  private wakePayloads(batch: FlushBatch): string[] {
+    const keys = new Set<string>();
+    for (const { item } of batch.completions) keys.add(wakeKey('done', item.workflowId));
+    for (const { item } of batch.checkpoints) {
+      if (item.message) keys.add(wakeKey('message', item.message.destinationId, item.message.topic));
+      if (item.event) keys.add(wakeKey('event', item.workflowId, item.event.key));
+    }
+    for (const { item } of batch.starts) if (item.status === 'ENQUEUED' && item.queue) keys.add(wakeKey('queue', item.queue));
+    return packWakeKeys(keys);
+  }
+}
+
+function settle(batch: FlushBatch, rows: Array<{ k: string; a: string; b: number | null }>): void {
+  const started = new Set<string>();
+  const checkpointed = new Set<string>();
+  const completed = new Set<string>();
+  for (const row of rows) {
+    if (row.k === 's') started.add(row.a);
+    else if (row.k === 'c') checkpointed.add(`${row.a}\u0000${row.b}`);
+    else if (row.k === 'd') completed.add(row.a);
+  }
+  for (const { item, waiter } of batch.starts) waiter.resolve(started.has(item.id));
+  for (const { item, waiter } of batch.checkpoints) waiter.resolve(checkpointed.has(`${item.workflowId}\u0000${item.idx}`));
+  for (const { item, waiter } of batch.completions) waiter.resolve(completed.has(item.workflowId));
+}
