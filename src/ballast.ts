@@ -18,7 +18,6 @@ import { LifecycleError, ValidationError } from './errors.js';
 import { WorkflowManagement } from './management.js';
 import type { Driver } from './store/driver.js';
 import { PgDriver } from './store/pg-driver.js';
-import { PgliteDriver } from './store/pglite-driver.js';
 import { SystemStore } from './store/system-store.js';
 import { wakeKey } from './store/wakeups.js';
 
@@ -83,7 +82,7 @@ export class Ballast {
     try {
       const driver: Driver = config.databaseUrl
         ? new PgDriver({ connectionString: config.databaseUrl, poolSize: config.poolSize, applicationName: `ballast:${config.name}`, logger: config.logger })
-        : await PgliteDriver.open(config.dataDir);
+        : await openEmbedded(config.dataDir);
       const store = new SystemStore(driver, { schema: config.schema, logger: config.logger });
       this.store = store;
       await store.migrate();
@@ -227,4 +226,10 @@ export class Ballast {
     await this.stopListening?.().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
   }
+}
+
+/** PGlite is loaded only when used: importing it costs ~40 MB of memory that a Postgres app never needs. */
+async function openEmbedded(dataDir: string): Promise<Driver> {
+  const { PgliteDriver } = await import('./store/pglite-driver.js');
+  return PgliteDriver.open(dataDir);
 }

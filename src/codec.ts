@@ -39,7 +39,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
-import { PayloadTooLargeError, SerializationError } from './errors.js';
+import { ballastErrorPrototype, PayloadTooLargeError, SerializationError } from './errors.js';
 
 type Obj = Record<string, unknown>;
 
@@ -442,6 +442,8 @@ function decodeError(tagged: Obj): Error {
     errorsRestored = !hasErrors || isArray(errors);
   } else {
     error = new (BUILTIN_ERRORS[name] ?? Error)(message, options);
+    const ballastPrototype = BUILTIN_ERRORS[name] ? undefined : ballastErrorPrototype(name);
+    if (ballastPrototype) Object.setPrototypeOf(error, ballastPrototype);
   }
   if (!errorsRestored) defineOwn(error, 'errors', errors, false);
   if (typeof tagged.s === 'string') defineOwn(error, 'stack', tagged.s, false);
@@ -526,14 +528,14 @@ function toStorableError(thrown: unknown, seen: Set<unknown>): Error {
   seen.add(thrown);
   const isError = thrown instanceof Error || types.isNativeError(thrown);
   const source = (typeof thrown === 'object' && thrown !== null) || typeof thrown === 'function' ? (thrown as Obj) : undefined;
-  const name = readString(source, 'name');
+  const name = isError ? readString(source, 'name') : undefined;
   const message = readString(source, 'message');
   const stack = readString(source, 'stack');
   const out = new Error(
     message ?? (isError ? '' : `A value that cannot be stored was thrown: ${safeDescribe(thrown)}.`),
   );
   const className = isError || typeof thrown !== 'object' ? undefined : constructorName(thrown);
-  const outName = name ?? (className !== undefined && className !== 'Object' ? className : 'Error');
+  const outName = name || (className !== undefined && className !== 'Object' ? className : 'Error');
   if (outName !== 'Error') defineOwn(out, 'name', outName, false);
   if (stack !== undefined) defineOwn(out, 'stack', stack, false);
   else delete (out as { stack?: string }).stack;
@@ -639,7 +641,7 @@ function constructorName(value: unknown): string | undefined {
 function describeObject(value: object): string {
   if (types.isPromise(value)) return 'a Promise (await it and pass its result)';
   const name = constructorName(value);
-  if (name === undefined) return 'an object with a custom prototype, not a plain object';
+  if (name === undefined || name === 'Object') return 'an object with a custom prototype, not a plain object';
   const base = isArray(value)
     ? 'Array'
     : value instanceof Map

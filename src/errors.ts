@@ -174,3 +174,31 @@ export class OwnershipLostError extends BallastError {
     super('OWNERSHIP_LOST', `This executor no longer owns workflow ${workflowId}; another executor took it over.`);
   }
 }
+
+const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = new Map(
+  [
+    BallastError,
+    ValidationError,
+    SerializationError,
+    PayloadTooLargeError,
+    DuplicateRegistrationError,
+    UnknownWorkflowError,
+    UnknownQueueError,
+    NotInWorkflowError,
+    NonDeterminismError,
+    WorkflowCancelledError,
+    WorkflowTimeoutError,
+    StepTimeoutError,
+    DeadLetterError,
+    WorkflowNotFoundError,
+    WaitTimeoutError,
+    LifecycleError,
+    EmbeddedDatabaseBusyError,
+    OwnershipLostError,
+  ].map((errorClass) => [errorClass.name, errorClass]),
+);
+
+/** The class a stored Ballast error is revived as, so `instanceof` holds after a round trip. */
+export function ballastErrorPrototype(name: string): BallastError | undefined {
+  return BALLAST_ERROR_CLASSES.get(name)?.prototype;
+}

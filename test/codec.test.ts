@@ -496,7 +496,7 @@ test('a class instance is rejected, naming the class', () => {
   const anonymous = new (class {})();
   assertRejects({ anonymous }, '$.anonymous', 'custom prototype');
   const customProto = Object.create({ inherited: true }) as object;
-  assertRejects({ customProto }, '$.customProto', 'instance of class Object');
+  assertRejects({ customProto }, '$.customProto', 'is an object with a custom prototype, not a plain object');
 });
 
 test('WeakMap, WeakSet, WeakRef and Promise are rejected', () => {

@@ -112,23 +112,36 @@ export class Context implements WorkflowContext {
     timeoutMs: number | undefined,
   ): Promise<T> {
     const controller = new AbortController();
-    const stop = () => controller.abort(this.execution.signal.reason);
-    this.execution.signal.addEventListener('abort', stop, { once: true });
+    const workflowSignal = this.execution.signal;
     let timer: NodeJS.Timeout | undefined;
+    let onStop: (() => void) | undefined;
     try {
       const run = Promise.resolve().then(() => fn({ attempt, signal: controller.signal }));
-      if (timeoutMs === undefined) return await run;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const error = new StepTimeoutError(name, timeoutMs);
-          controller.abort(error);
-          reject(error);
-        }, timeoutMs);
+      // A stopped workflow (cancelled, timed out, shut down) does not wait for a step that ignores
+      // its signal: the attempt is abandoned and its result, if any, never checkpointed.
+      const stopped = new Promise<never>((_, reject) => {
+        onStop = () => {
+          controller.abort(workflowSignal.reason);
+          reject(workflowSignal.reason);
+        };
+        workflowSignal.addEventListener('abort', onStop, { once: true });
       });
-      return await Promise.race([run, timeout]);
+      const racers: Promise<T>[] = [run, stopped];
+      if (timeoutMs !== undefined) {
+        racers.push(
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const error = new StepTimeoutError(name, timeoutMs);
+              controller.abort(error);
+              reject(error);
+            }, timeoutMs);
+          }),
+        );
+      }
+      return await Promise.race(racers);
     } finally {
       clearTimeout(timer);
-      this.execution.signal.removeEventListener('abort', stop);
+      if (onStop) workflowSignal.removeEventListener('abort', onStop);
     }
   }
 

@@ -102,7 +102,7 @@ export class SystemStore {
 
   async failTimedOut(lease: Lease, error: string): Promise<boolean> {
     const failed = await this.retry(() => workflows.failTimedOut(this.driver, this.s, lease, error, Date.now()));
-    if (failed) await this.notify([wakeKey('cancel', lease.workflowId), wakeKey('done', lease.workflowId)]);
+    if (failed) await this.notify([wakeKey('done', lease.workflowId)]);
     return failed;
   }
 

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  Ballast,
+  DuplicateRegistrationError,
+  EmbeddedDatabaseBusyError,
+  LifecycleError,
+  PayloadTooLargeError,
+  SerializationError,
+  UnknownWorkflowError,
+  ValidationError,
+  WorkflowNotFoundError,
+} from '../../src/index.js';
+import { capturingLogger, newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
+
+describe('bad input gets a typed error with a clear message', () => {
+  let db: TestDatabase;
+  let ballast: Ballast;
+  let echo: ReturnType<typeof define>;
+  const define = (app: Ballast) => app.workflow('echo', async (ctx, input: unknown) => ctx.step('echo', () => input));
+
+  before(async () => {
+    db = await openTestDatabase('postgres');
+    ballast = newBallast(db, { maxPayloadBytes: 1_000 });
+    echo = define(ballast);
+    await ballast.launch();
+  });
+
+  after(async () => {
+    await ballast.shutdown({ drainMs: 500 });
+    await db.close();
+  });
+
+  test('non-serializable workflow arguments are refused at the call site', async () => {
+    await assert.rejects(echo.start({ callback: () => 1 }), (error: unknown) => {
+      assert.ok(error instanceof SerializationError);
+      assert.equal(error.code, 'NOT_SERIALIZABLE');
+      assert.match(error.message, /\$\.callback/);
+      assert.match(error.message, /function/);
+      return true;
+    });
+    class Money {
+      constructor(readonly cents: number) {}
+    }
+    await assert.rejects(echo.start(new Money(5)), /Money/);
+  });
+
+  test('oversized inputs and messages are refused with PayloadTooLargeError', async () => {
+    await assert.rejects(echo.start('x'.repeat(2_000)), (error: unknown) => {
+      assert.ok(error instanceof PayloadTooLargeError);
+      assert.equal(error.code, 'PAYLOAD_TOO_LARGE');
+      assert.match(error.message, /maxPayloadBytes/);
+      return true;
+    });
+    await assert.rejects(ballast.send('any', 'topic', 'y'.repeat(2_000)), PayloadTooLargeError);
+  });
+
+  test('a duplicate registration is refused', () => {
+    const app = new Ballast({ name: 'dup', databaseUrl: db.config.databaseUrl });
+    app.workflow('same', async () => 1);
+    assert.throws(() => app.workflow('same', async () => 2), (error: unknown) => {
+      assert.ok(error instanceof DuplicateRegistrationError);
+      assert.equal(error.code, 'DUPLICATE_REGISTRATION');
+      assert.match(error.message, /"same"/);
+      return true;
+    });
+  });
+
+  test('negative or malformed timeouts and durations are refused', async () => {
+    await assert.rejects(echo.start(1, { timeout: -5 }), (error: unknown) => {
+      assert.ok(error instanceof ValidationError);
+      assert.equal(error.code, 'INVALID_ARGUMENT');
+      assert.match(error.message, /timeout/);
+      return true;
+    });
+    await assert.rejects(echo.start(1, { timeout: '5 fortnights' }), ValidationError);
+    await assert.rejects(ballast.getEvent('x', 'k', { timeout: -1 }), ValidationError);
+    await assert.rejects(ballast.handle('x').result({ timeout: 'soon' }), ValidationError);
+  });
+
+  test('bad step options fail the workflow with ValidationError', async () => {
+    const app = newBallast(db, { executorId: 'steps-validation' });
+    const bad = app.workflow('bad-step', async (ctx, kind: string) => {
+      if (kind === 'retries') return ctx.step('s', () => 1, { retries: -1 });
+      if (kind === 'timeout') return ctx.step('s', () => 1, { timeout: -10 });
+      if (kind === 'name') return ctx.step('', () => 1);
+      if (kind === 'sleep') return ctx.sleep(-1);
+      return ctx.step('s', 'not a function' as never);
+    });
+    await app.launch();
+    try {
+      for (const kind of ['retries', 'timeout', 'name', 'sleep', 'fn']) {
+        const handle = await bad.start(kind);
+        await assert.rejects(handle.result(), ValidationError, kind);
+      }
+    } finally {
+      await app.shutdown({ drainMs: 0 });
+    }
+  });
+
+  test('invalid IDs, names and unknown workflows are refused', async () => {
+    await assert.rejects(echo.start(1, { id: '' }), ValidationError);
+    await assert.rejects(echo.start(1, { id: 'line\nbreak' }), /control characters/);
+    assert.throws(() => ballast.handle(42 as unknown as string), ValidationError);
+    await assert.rejects(ballast.handle('no-such-workflow').result(), WorkflowNotFoundError);
+    await assert.rejects(ballast.workflows.cancel('no-such-workflow'), WorkflowNotFoundError);
+    await assert.rejects(ballast.workflows.fork('no-such-workflow'), WorkflowNotFoundError);
+    await assert.rejects(ballast.workflows.fork('x', { fromStep: -1 }), ValidationError);
+  });
+
+  test('starting a workflow that belongs to another instance is UnknownWorkflowError inside ctx.start', async () => {
+    const other = new Ballast({ name: 'other', databaseUrl: db.config.databaseUrl });
+    const foreign = other.workflow('foreign', async () => 1);
+    const app = newBallast(db, { executorId: 'foreign-parent' });
+    const parent = app.workflow('parent-of-foreign', async (ctx) => ctx.start(foreign, undefined));
+    await app.launch();
+    try {
+      await assert.rejects((await parent.start(undefined)).result(), UnknownWorkflowError);
+    } finally {
+      await app.shutdown({ drainMs: 0 });
+    }
+  });
+
+  test('lifecycle misuse: start before launch, register after launch, launch twice', async () => {
+    const app = new Ballast({ name: 'lifecycle', databaseUrl: db.config.databaseUrl, logger: capturingLogger() });
+    const wf = app.workflow('lifecycle-wf', async () => 1);
+    await assert.rejects(wf.start(undefined), LifecycleError);
+    assert.throws(() => app.workflows, LifecycleError);
+    await app.launch();
+    try {
+      assert.throws(() => app.workflow('late', async () => 1), LifecycleError);
+      await assert.rejects(app.launch(), LifecycleError);
+    } finally {
+      await app.shutdown();
+    }
+    await assert.rejects(wf.start(undefined), LifecycleError);
+  });
+
+  test('invalid configuration is refused in the constructor', () => {
+    assert.throws(() => new Ballast({ name: '' }), ValidationError);
+    assert.throws(() => new Ballast({ name: 'x', schema: 'bad-schema;' }), /schema/);
+    assert.throws(() => new Ballast({ name: 'x', poolSize: 0 }), /poolSize/);
+    assert.throws(() => new Ballast(undefined as never), ValidationError);
+  });
+});
+
+describe('the embedded database serves one process', () => {
+  test('a second instance on the same data directory gets EmbeddedDatabaseBusyError', async () => {
+    const db = await openTestDatabase('pglite');
+    const first = newBallast(db);
+    await first.launch();
+    try {
+      const second = newBallast(db, { executorId: 'second' });
+      await assert.rejects(second.launch(), (error: unknown) => {
+        assert.ok(error instanceof EmbeddedDatabaseBusyError);
+        assert.match(error.message, /BALLAST_DATABASE_URL/);
+        return true;
+      });
+    } finally {
+      await first.shutdown();
+      await db.close();
+    }
+  });
+});

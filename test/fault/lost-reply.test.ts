@@ -1,0 +1,119 @@
+// A write that commits on the server while its reply is lost (the connection dies right after the
+// commit) is retried by Ballast. The retry must recognise its own earlier success: the workflow
+// still runs and finishes, a committed step is not re-run, and a message is delivered once.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { Ballast, type WorkflowDefinition } from '../../src/index.js';
+import { capturingLogger, type CapturingLogger } from '../support/backends.js';
+import { testDatabase } from '../support/postgres.js';
+import { startReplyDroppingProxy, type ReplyDroppingProxy } from './support/reply-dropping-proxy.js';
+
+let db: { url: string; close(): Promise<void> };
+let proxy: ReplyDroppingProxy;
+let ballast: Ballast;
+let logger: CapturingLogger;
+const stepRuns = new Map<string, number>();
+
+let oneStep: WorkflowDefinition<number, number>;
+let inbox: WorkflowDefinition<undefined, Array<string | undefined>>;
+let relay: WorkflowDefinition<string, string>;
+
+before(async () => {
+  db = await testDatabase('lost_reply');
+  const target = new URL(db.url);
+  proxy = await startReplyDroppingProxy({ host: target.hostname, port: Number(target.port) });
+  logger = capturingLogger();
+  ballast = new Ballast({
+    name: 'fault-lost-reply',
+    databaseUrl: proxy.urlFor(db.url),
+    executorId: 'lost-reply',
+    appVersion: 'v1',
+    pollIntervalMs: 60_000, // no polling: a consume of a message only follows its NOTIFY
+    logger,
+  });
+  oneStep = ballast.workflow('one-step', async (ctx, n: number) => {
+    const value = await ctx.step('double', () => {
+      stepRuns.set(ctx.workflowId, (stepRuns.get(ctx.workflowId) ?? 0) + 1);
+      return n * 2;
+    });
+    return value + 1;
+  });
+  // The first message, then whatever else arrives within a second (nothing, if delivered once).
+  inbox = ballast.workflow('inbox', async (ctx) => [await ctx.recv<string>('t'), await ctx.recv<string>('t', { timeout: '1s' })]);
+  relay = ballast.workflow('relay', async (ctx, destination: string) => {
+    await ctx.send(destination, 't', 'from a workflow');
+    return 'sent';
+  });
+  await ballast.launch();
+});
+
+after(async () => {
+  await ballast?.shutdown({ drainMs: 1_000 });
+  await proxy?.close();
+  await db?.close();
+});
+
+async function expectCompleted<T>(id: string, expected: T): Promise<void> {
+  const result = await ballast.handle<T>(id).result({ timeout: '10s' }).catch(async (error: Error) => {
+    const info = await ballast.workflows.get(id);
+    const steps = await ballast.workflows.steps(id);
+    throw new Error(`${id} did not complete (${error.message}): it is ${info?.status} with ${steps.length} checkpoint(s)`);
+  });
+  assert.deepEqual(result, expected);
+  assert.equal((await ballast.workflows.get(id))?.status, 'SUCCESS');
+}
+
+test('the reply to a start is lost: the workflow still runs', async () => {
+  const dropped = proxy.dropNextReply('ballast_flush_s');
+  await oneStep.start(20, { id: 'lost-start' });
+  await dropped;
+  await expectCompleted('lost-start', 41);
+  assert.equal(stepRuns.get('lost-start'), 1);
+});
+
+test('the reply to a checkpoint is lost: the step is not run again', async () => {
+  const dropped = proxy.dropNextReply('ballast_flush_c');
+  await oneStep.start(30, { id: 'lost-checkpoint' });
+  await dropped;
+  await expectCompleted('lost-checkpoint', 61);
+  assert.equal(stepRuns.get('lost-checkpoint'), 1);
+});
+
+test('the reply to a completion is lost: the result is still delivered', async () => {
+  const dropped = proxy.dropNextReply('ballast_flush_dn');
+  await oneStep.start(40, { id: 'lost-completion' });
+  await dropped;
+  await expectCompleted('lost-completion', 81);
+  assert.equal(stepRuns.get('lost-completion'), 1);
+});
+
+test('the reply to a recv that consumed a message is lost: the message is delivered once', async () => {
+  await inbox.start(undefined, { id: 'lost-recv' });
+  await sleep(300); // the workflow looked for a message, found none, and waits for a wake-up
+  const dropped = proxy.dropNextReply('ballast_consume_message');
+  await ballast.send('lost-recv', 't', 'once', { idempotencyKey: 'lost-recv-1' });
+  await dropped;
+  await expectCompleted('lost-recv', ['once', undefined]);
+});
+
+test('the reply to a ctx.send is lost: the message is delivered once', async () => {
+  await inbox.start(undefined, { id: 'lost-ctx-send' });
+  const dropped = proxy.dropNextReply('ballast_flush_cmn');
+  await relay.start('lost-ctx-send', { id: 'lost-ctx-send-relay' });
+  await dropped;
+  await expectCompleted('lost-ctx-send-relay', 'sent');
+  await expectCompleted('lost-ctx-send', ['from a workflow', undefined]);
+});
+
+test('the reply to ballast.send is lost: the message is delivered once', async () => {
+  await inbox.start(undefined, { id: 'lost-send' });
+  const dropped = proxy.dropNextReply('ballast_send_message');
+  await ballast.send('lost-send', 't', 'hello');
+  await dropped;
+  await expectCompleted('lost-send', ['hello', undefined]);
+});
+
+test('nothing was logged as an error', () => {
+  assert.deepEqual(logger.errors, []);
+});

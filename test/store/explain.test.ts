@@ -1,0 +1,204 @@
+// The hot-path statements use their indexes on a realistically sized table. Each statement is
+// captured from the module that runs it (no copies of the SQL here) and EXPLAINed with its
+// parameters bound, as the driver would run it.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import type { Queryable } from '../../src/store/driver.js';
+import { migrate } from '../../src/store/migrate.js';
+import { PgDriver } from '../../src/store/pg-driver.js';
+import type { Completion, NewCheckpoint } from '../../src/store/records.js';
+import * as events from '../../src/store/sql/events.js';
+import { flushStatement, type FlushBatch } from '../../src/store/sql/flush.js';
+import { quoteIdent } from '../../src/store/sql/identifiers.js';
+import * as messages from '../../src/store/sql/messages.js';
+import * as workflows from '../../src/store/sql/workflows.js';
+import { channelFor } from '../../src/store/wakeups.js';
+import { testDatabase } from '../support/postgres.js';
+
+const SCHEMA = 'ballast';
+const s = quoteIdent(SCHEMA);
+const WORKFLOWS = 50_000;
+const STEPS_PER_WORKFLOW = 3;
+const PENDING_EVERY = 1_000; // 50 PENDING workflows, spread over 10 owners
+
+interface Captured {
+  sql: string;
+  params: unknown[];
+}
+
+/** A Queryable that records the statement instead of running it. */
+async function capture(run: (db: Queryable) => Promise<unknown>): Promise<Captured> {
+  let captured: Captured | undefined;
+  const recorder: Queryable = {
+    async query<Row>(sql: string, params: unknown[] = []) {
+      captured ??= { sql, params };
+      return { rows: [] as Row[], rowCount: 0 };
+    },
+    async exec() {
+      throw new Error('not expected');
+    },
+  };
+  await run(recorder).catch(() => undefined);
+  assert.ok(captured, 'the function ran a statement');
+  return captured;
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodesOf(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodesOf)];
+}
+
+const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan']);
+const BIG_TABLES = new Set(['workflows', 'steps', 'messages', 'events']);
+
+describe('hot-path statements use their indexes', () => {
+  let db: { url: string; close(): Promise<void> };
+  let client: pg.Client;
+
+  async function explain(statement: Captured): Promise<PlanNode[]> {
+    const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+      `EXPLAIN (FORMAT JSON) ${statement.sql}`,
+      statement.params,
+    );
+    const plan = rows[0]?.['QUERY PLAN'][0]?.Plan;
+    assert.ok(plan);
+    return nodesOf(plan);
+  }
+
+  /** Asserts the plan reads each named index and never scans a big table sequentially. */
+  async function assertIndexes(statement: Captured, indexes: string[]): Promise<void> {
+    const nodes = await explain(statement);
+    const summary = nodes.map((node) => `${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}`);
+    for (const index of indexes) {
+      assert.ok(
+        nodes.some((node) => INDEX_SCANS.has(node['Node Type']) && node['Index Name'] === index),
+        `expected a scan of index ${index}; plan:\n  ${summary.join('\n  ')}`,
+      );
+    }
+    const seqScans = nodes.filter((node) => node['Node Type'] === 'Seq Scan' && BIG_TABLES.has(node['Relation Name'] ?? ''));
+    assert.deepEqual(seqScans.map((node) => node['Relation Name']), [], `no sequential scans; plan:\n  ${summary.join('\n  ')}`);
+  }
+
+  before(async () => {
+    db = await testDatabase('explain');
+    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'explain-test', logger: { warn: () => undefined } });
+    try {
+      await migrate(driver, SCHEMA);
+    } finally {
+      await driver.close();
+    }
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`
+      INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, owner, epoch, attempts, input, output,
+                                  created_at, started_at, completed_at, updated_at)
+      SELECT 'wf-' || i, 'checkout', CASE WHEN i % ${PENDING_EVERY} = 0 THEN 'PENDING' ELSE 'SUCCESS' END, 'app', 'v1',
+             'executor-' || (i % 10), 1, 1, '{"n":1}', CASE WHEN i % ${PENDING_EVERY} = 0 THEN NULL ELSE '"ok"' END,
+             i, i, CASE WHEN i % ${PENDING_EVERY} = 0 THEN NULL ELSE i + 5 END, i
+      FROM generate_series(1, ${WORKFLOWS}) AS i`);
+    await client.query(`
+      INSERT INTO ${s}.steps (workflow_id, idx, name, output, started_at, completed_at)
+      SELECT 'wf-' || i, j, 'step-' || j, '{"v":' || j || '}', i, i + 1
+      FROM generate_series(1, ${WORKFLOWS}) AS i, generate_series(0, ${STEPS_PER_WORKFLOW - 1}) AS j`);
+    await client.query(`
+      INSERT INTO ${s}.messages (destination_id, topic, payload, created_at)
+      SELECT 'wf-' || (i % 5000), 'topic-' || (i % 3), '"m"', i FROM generate_series(1, 20000) AS i`);
+    await client.query(`
+      INSERT INTO ${s}.events (workflow_id, key, value, updated_at)
+      SELECT 'wf-' || i, 'stage', '"done"', i FROM generate_series(1, 20000) AS i`);
+    await client.query(`ANALYZE ${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events`);
+  });
+
+  after(async () => {
+    await client?.end();
+    await db.close();
+  });
+
+  const pending = (n: number) => `wf-${n * PENDING_EVERY}`;
+  const checkpoint = (i: number, extra: Partial<NewCheckpoint> = {}): NewCheckpoint => ({
+    workflowId: pending(i + 1),
+    owner: `executor-${((i + 1) * PENDING_EVERY) % 10}`,
+    epoch: 1,
+    idx: STEPS_PER_WORKFLOW,
+    name: 'next',
+    output: '1',
+    error: null,
+    childId: null,
+    startedAt: 1,
+    completedAt: 2,
+    ...extra,
+  });
+  const completion = (i: number): Completion => ({
+    workflowId: pending(i + 1),
+    owner: 'executor-0',
+    epoch: 1,
+    status: 'SUCCESS',
+    output: '"done"',
+    error: null,
+    completedAt: 3,
+  });
+  const item = <T>(value: T) => ({ item: value, waiter: { resolve: () => undefined, reject: () => undefined } });
+  const flush = (batch: Partial<FlushBatch>): Captured => {
+    const statement = flushStatement(s, channelFor(SCHEMA), { starts: [], checkpoints: [], completions: [], ...batch }, []);
+    return { sql: statement.text, params: statement.params };
+  };
+
+  for (const size of [1, 50]) {
+    test(`flush: checkpoint insert joins the workflow row by primary key (batch of ${size})`, async () => {
+      const checkpoints = Array.from({ length: size }, (_, i) => item(checkpoint(i)));
+      await assertIndexes(flush({ checkpoints }), ['workflows_pkey']);
+    });
+
+    test(`flush: completion update finds workflows by primary key (batch of ${size})`, async () => {
+      const completions = Array.from({ length: size }, (_, i) => item(completion(i)));
+      await assertIndexes(flush({ completions }), ['workflows_pkey']);
+    });
+  }
+
+  test('flush: checkpoints with messages and events, plus completions, in one statement', async () => {
+    const checkpoints = Array.from({ length: 20 }, (_, i) =>
+      item(checkpoint(i, { message: { destinationId: 'wf-1', topic: 't', payload: '1' }, event: { key: 'stage', value: '"x"' } })),
+    );
+    const completions = Array.from({ length: 20 }, (_, i) => item(completion(i + 20)));
+    await assertIndexes(flush({ checkpoints, completions }), ['workflows_pkey']);
+  });
+
+  test('getWorkflow by ID uses workflows_pkey', async () => {
+    for (const withPayloads of [false, true]) {
+      await assertIndexes(await capture((q) => workflows.getWorkflow(q, s, 'wf-123', withPayloads)), ['workflows_pkey']);
+    }
+  });
+
+  test('loadSteps uses steps_pkey', async () => {
+    await assertIndexes(await capture((q) => workflows.loadSteps(q, s, 'wf-123')), ['steps_pkey']);
+  });
+
+  test("reclaimOwnPending (owner = $1 AND status = 'PENDING') uses workflows_owner_pending", async () => {
+    await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_owner_pending']);
+  });
+
+  test('consumeMessage finds the oldest message through messages_destination', async () => {
+    const statement = await capture((q) =>
+      messages.consumeMessage(q, s, { workflowId: 'wf-1000', owner: 'executor-0', epoch: 1 }, { idx: 3, name: 'recv', topic: 'topic-1', startedAt: 1, now: 2 }),
+    );
+    await assertIndexes(statement, ['messages_destination', 'workflows_pkey', 'steps_pkey']);
+  });
+
+  test('readEvent uses events_pkey', async () => {
+    await assertIndexes(await capture((q) => events.readEvent(q, s, 'wf-77', 'stage')), ['events_pkey']);
+  });
+
+  test('finishedAmong uses workflows_pkey', async () => {
+    for (const count of [1, 100]) {
+      const ids = Array.from({ length: count }, (_, i) => `wf-${i * 13 + 1}`);
+      await assertIndexes(await capture((q) => workflows.finishedAmong(q, s, ids)), ['workflows_pkey']);
+    }
+  });
+});
