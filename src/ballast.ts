@@ -6,6 +6,7 @@ import { Runtime } from './engine/runtime.js';
 import { WorkflowRegistry, type Registration } from './engine/registry.js';
 import type {
   Duration,
+  EnqueueRequest,
   ResultOptions,
   StartOptions,
   WorkflowDefinition,
@@ -16,6 +17,9 @@ import { requireName } from './engine/validation.js';
 import { Waiters } from './engine/waiters.js';
 import { LifecycleError, ValidationError } from './errors.js';
 import { WorkflowManagement } from './management.js';
+import type { QueueOptions } from './queues/options.js';
+import { QueueRegistry, type Queue } from './queues/registry.js';
+import { QueueService } from './queues/service.js';
 import type { Driver } from './store/driver.js';
 import { PgDriver } from './store/pg-driver.js';
 import { SystemStore } from './store/system-store.js';
@@ -40,6 +44,8 @@ export interface SendOptions {
 export class Ballast {
   readonly config: ResolvedConfig;
   private readonly registry = new WorkflowRegistry();
+  private readonly queueRegistry = new QueueRegistry();
+  private queueService: QueueService | undefined;
   private state: State = 'new';
   private store: SystemStore | undefined;
   private runtime: Runtime | undefined;
@@ -58,7 +64,21 @@ export class Ballast {
     return {
       name,
       start: (input: Input, options?: StartOptions) => this.startRegistered<Input, Output>(registration, input, options),
+      enqueue: (input: Input, options: EnqueueRequest) =>
+        this.requireRuntime(`${name}.enqueue`).enqueue<Output>(registration, input, options, null),
+      enqueueMany: async (inputs: Input[], options: Omit<EnqueueRequest, 'id' | 'dedupId'>) => {
+        if (!Array.isArray(inputs)) throw new ValidationError(`${name}.enqueueMany(inputs, options): inputs must be an array.`);
+        const runtime = this.requireRuntime(`${name}.enqueueMany`);
+        // Submitted in one tick, the inserts share one group-commit flush: one statement, one round trip.
+        return Promise.all(inputs.map((input) => runtime.enqueue<Output>(registration, input, { ...options }, null)));
+      },
     };
+  }
+
+  /** Declares a queue and its limits. Declare queues before launch(); every replica should declare the same. */
+  queue(name: string, options?: QueueOptions): Queue {
+    if (this.state !== 'new') throw new LifecycleError(`Declare queue "${name}" before launch().`);
+    return this.queueRegistry.declare(name, options);
   }
 
   get executorId(): string {
@@ -96,13 +116,28 @@ export class Ballast {
         logger: config.logger,
       });
       this.runtime = runtime;
+      const queues = new QueueService(store, runtime, this.queueRegistry, {
+        appName: config.name,
+        maxPayloadBytes: config.maxPayloadBytes,
+        pollIntervalMs: config.pollIntervalMs,
+        logger: config.logger,
+      });
+      this.queueService = queues;
+      runtime.setEnqueuer((registration, input, options, parentId) => queues.enqueue(registration, input, options, parentId));
       const cancelPrefix = wakeKey('cancel', '');
+      const delayedPrefix = wakeKey('delayed', '');
+      const limitsKey = wakeKey('limits');
       this.stopListening = await store.listen({
         onWake: (key) => {
           if (key.startsWith(cancelPrefix)) runtime.stopCancelled(key.slice(cancelPrefix.length));
+          else if (key.startsWith(delayedPrefix)) queues.delayedEnqueued(key.slice(delayedPrefix.length));
+          else if (key === limitsKey) queues.limits.invalidate();
           waiters.wake(key);
         },
-        onReconnect: () => waiters.wakeAll(),
+        onReconnect: () => {
+          queues.limits.invalidate();
+          waiters.wakeAll();
+        },
       });
       const appVersion = config.appVersion ?? this.registry.codeVersion();
       await store.registerExecutor({
@@ -116,6 +151,7 @@ export class Ballast {
       this.startHeartbeat(store);
       runtime.open(appVersion);
       await runtime.recover();
+      await queues.start();
       this.state = 'running';
     } catch (error) {
       await this.closeResources();
@@ -130,6 +166,7 @@ export class Ballast {
     if (this.state !== 'running') throw new LifecycleError(`shutdown() during ${this.state}: wait for launch() to settle first.`);
     const drainMs = optionalDuration(options.drainMs, 'shutdown drainMs') ?? 30_000;
     this.state = 'stopping';
+    await this.queueService?.stop();
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
     if (this.store) await this.store.releaseLease(this.config.executorId).catch(() => undefined);
@@ -142,6 +179,29 @@ export class Ballast {
     const runtime = this.requireRuntime('workflows');
     this.managementApi ??= new WorkflowManagement(runtime);
     return this.managementApi;
+  }
+
+  /** Queue depth metrics and fleet-wide limits. */
+  get queues(): QueueService {
+    this.requireRuntime('queues');
+    return this.queueService as QueueService;
+  }
+
+  /** True when the database answers a trivial query within `timeoutMs` (for readiness probes). */
+  async probeDatabase(timeoutMs = 2_000): Promise<boolean> {
+    const store = this.store;
+    if (!store || this.state !== 'running') return false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        store.driver.query('SELECT 1').then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** A handle to an existing workflow by ID. */
@@ -222,6 +282,7 @@ export class Ballast {
 
   private async closeResources(): Promise<void> {
     clearInterval(this.heartbeat);
+    await this.queueService?.stop().catch(() => undefined);
     this.store?.markClosed();
     await this.stopListening?.().catch(() => undefined);
     await this.store?.close().catch(() => undefined);

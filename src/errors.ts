@@ -71,6 +71,20 @@ export class UnknownQueueError extends BallastError {
   }
 }
 
+/** An enqueue whose dedupId matches a workflow still active in the same queue. */
+export class DuplicateWorkflowError extends BallastError {
+  readonly existingWorkflowId: string;
+
+  constructor(queue: string, dedupId: string, existingWorkflowId: string) {
+    super(
+      'DEDUPLICATED',
+      `Queue "${queue}" already has an active workflow (${existingWorkflowId}) with dedupId "${dedupId}". ` +
+        'Wait for it to finish, or enqueue with { onDuplicate: "existing" } to get its handle instead.',
+    );
+    this.existingWorkflowId = existingWorkflowId;
+  }
+}
+
 /** A durable operation (step, sleep, recv, …) was called outside a running workflow. */
 export class NotInWorkflowError extends BallastError {
   constructor(operation: string) {
@@ -184,6 +198,7 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     DuplicateRegistrationError,
     UnknownWorkflowError,
     UnknownQueueError,
+    DuplicateWorkflowError,
     NotInWorkflowError,
     NonDeterminismError,
     WorkflowCancelledError,

@@ -5,6 +5,7 @@ export type { ForkOptions, GetOptions, WorkflowManagement } from './management.j
 export type {
   BackoffOptions,
   Duration,
+  EnqueueRequest,
   ResultOptions,
   StartOptions,
   StepAttempt,
@@ -17,4 +18,8 @@ export type {
   WorkflowInfo,
 } from './engine/types.js';
 export type { WorkflowStatus } from './store/records.js';
+export type { EnqueueOptions } from './queues/enqueue.js';
+export type { QueueOptions, RateLimit } from './queues/options.js';
+export type { Queue } from './queues/registry.js';
+export type { MetricsOptions, QueueMetrics, QueueService } from './queues/service.js';
 export * from './errors.js';

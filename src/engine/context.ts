@@ -5,9 +5,11 @@ import { NonDeterminismError, StepTimeoutError, ValidationError } from '../error
 import type { Lease, NewCheckpoint, StepRecord } from '../store/records.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { WorkflowExecution } from './execution.js';
+import type { Registration } from './registry.js';
 import { requireName } from './validation.js';
 import type {
   Duration,
+  EnqueueRequest,
   StartOptions,
   StepAttempt,
   StepOptions,
@@ -28,6 +30,7 @@ const OP = {
   now: 'ballast.now',
   uuid: 'ballast.uuid',
   start: (name: string) => `ballast.start:${name}`,
+  enqueue: (name: string) => `ballast.enqueue:${name}`,
 };
 
 interface Position {
@@ -241,13 +244,36 @@ export class Context implements WorkflowContext {
     input: Input,
     options: StartOptions = {},
   ): Promise<WorkflowHandle<Output>> {
-    const definition = this.execution.runtime.definitionOf(workflow);
-    const name = OP.start(definition.name);
-    const { idx, recorded } = this.position('ctx.start', name);
+    return this.child(workflow, 'ctx.start', OP.start, (registration, id) =>
+      this.execution.runtime.start<Input, Output>(registration, input, { ...options, id }, this.workflowId),
+    options.id);
+  }
+
+  async enqueue<Input, Output>(
+    workflow: WorkflowDefinition<Input, Output>,
+    input: Input,
+    options: EnqueueRequest,
+  ): Promise<WorkflowHandle<Output>> {
+    return this.child(workflow, 'ctx.enqueue', OP.enqueue, (registration, id) =>
+      this.execution.runtime.enqueue<Output>(registration, input, { ...options, id }, this.workflowId),
+    options?.id);
+  }
+
+  /** A child's ID is deterministic (or given) and recorded, so replay and retries find the same child. */
+  private async child<Output>(
+    workflow: { name: string },
+    operation: string,
+    opName: (workflowName: string) => string,
+    create: (registration: Registration, id: string) => Promise<WorkflowHandle<Output>>,
+    givenId: string | undefined,
+  ): Promise<WorkflowHandle<Output>> {
+    const registration = this.execution.runtime.definitionOf(workflow);
+    const name = opName(registration.name);
+    const { idx, recorded } = this.position(operation, name);
     if (recorded?.childId) return this.execution.runtime.handle<Output>(recorded.childId);
-    const childId = options.id ?? `${this.workflowId}-${idx}`;
-    const handle = await this.execution.runtime.start<Input, Output>(definition, input, { ...options, id: childId }, this.workflowId);
-    await this.checkpoint({ idx, name, output: null, error: null, childId, startedAt: null });
+    const childId = givenId ?? `${this.workflowId}-${idx}`;
+    const handle = await create(registration, childId);
+    await this.checkpoint({ idx, name, output: null, error: null, childId: handle.id, startedAt: null });
     return handle;
   }
 }

@@ -33,6 +33,7 @@ export class WorkflowExecution {
     readonly runtime: Runtime,
     readonly lease: Lease,
     readonly workflowName: string,
+    readonly queue: string | null,
     readonly timeoutMs: number | null,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));

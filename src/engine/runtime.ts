@@ -16,10 +16,13 @@ import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
 import { ShutdownSignal, WorkflowExecution, type LocalOutcome } from './execution.js';
 import { WorkflowRegistry, type Registration } from './registry.js';
-import type { ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
+import type { EnqueueRequest, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { requireName } from './validation.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo } from './views.js';
+
+/** Enqueueing is the queue layer's job; the engine reaches it through this hook (ctx.enqueue). */
+export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueRequest, parentId: string | null) => Promise<WorkflowHandle<unknown>>;
 
 export interface RuntimeOptions {
   appName: string;
@@ -36,9 +39,11 @@ export interface RuntimeOptions {
  */
 export class Runtime {
   private readonly running = new Map<string, WorkflowExecution>();
+  private readonly runningByQueue = new Map<string, number>();
   private appVersionValue: string | undefined;
   private accepting = false;
   private resultPoller: NodeJS.Timeout | undefined;
+  private enqueuer: Enqueuer | undefined;
 
   constructor(
     readonly store: SystemStore,
@@ -64,6 +69,11 @@ export class Runtime {
     return this.running.size;
   }
 
+  /** Workflows of `queue` running in this executor (counts toward its workerConcurrency). */
+  runningIn(queue: string): number {
+    return this.runningByQueue.get(queue) ?? 0;
+  }
+
   open(appVersion: string): void {
     this.appVersionValue = appVersion;
     this.accepting = true;
@@ -84,6 +94,17 @@ export class Runtime {
     } catch (error) {
       this.options.logger.warn(`result poll failed: ${(error as Error).message}`);
     }
+  }
+
+  setEnqueuer(enqueuer: Enqueuer): void {
+    this.enqueuer = enqueuer;
+  }
+
+  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueRequest, parentId: string | null): Promise<WorkflowHandle<Output>> {
+    if (!this.enqueuer || !this.accepting) {
+      throw new LifecycleError(`Cannot enqueue workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
+    }
+    return (await this.enqueuer(registration, input, options, parentId)) as WorkflowHandle<Output>;
   }
 
   definitionOf(workflow: WorkflowDefinition<unknown, unknown> | { name: string }): Registration {
@@ -158,8 +179,9 @@ export class Runtime {
       return;
     }
     const lease = { workflowId: record.id, owner: this.executorId, epoch: record.epoch };
-    const execution = new WorkflowExecution(this, lease, record.name, record.timeoutMs);
+    const execution = new WorkflowExecution(this, lease, record.name, record.queue, record.timeoutMs);
     this.running.set(record.id, execution);
+    if (record.queue !== null) this.runningByQueue.set(record.queue, this.runningIn(record.queue) + 1);
     void this.run(execution, registration, record, input, history);
   }
 
@@ -192,6 +214,11 @@ export class Runtime {
     } finally {
       clearTimeout(timer);
       this.running.delete(record.id);
+      if (record.queue !== null) {
+        this.runningByQueue.set(record.queue, this.runningIn(record.queue) - 1);
+        // A slot is free: this executor's dispatcher may claim again without waiting for NOTIFY.
+        this.waiters.wake(wakeKey('queue', record.queue));
+      }
     }
     execution.finish(outcome);
   }
@@ -212,6 +239,7 @@ export class Runtime {
     }
     const applied = await this.store.writer.complete({
       ...execution.lease,
+      queue: execution.queue,
       status: failure ? 'ERROR' : 'SUCCESS',
       output,
       error,
@@ -271,6 +299,12 @@ export class Runtime {
       resumed++;
     }
     return resumed;
+  }
+
+  /** Runs a workflow this executor just claimed from a queue; one that ran before replays its history. */
+  async runClaimed(record: WorkflowRecord): Promise<void> {
+    const history = record.attempts > 1 ? await this.store.loadSteps(record.id) : [];
+    this.resume(record, history);
   }
 
   /** Replays a workflow we own from its recorded checkpoints. */

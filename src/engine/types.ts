@@ -34,6 +34,18 @@ export interface StartOptions {
   timeout?: Duration;
 }
 
+/** Enqueue options as the engine sees them (the queue layer validates them; see EnqueueOptions). */
+export interface EnqueueRequest {
+  queue: { readonly name: string } | string;
+  id?: string;
+  priority?: number;
+  dedupId?: string;
+  onDuplicate?: 'reject' | 'existing';
+  partitionKey?: string;
+  delay?: Duration;
+  timeout?: Duration;
+}
+
 export interface ResultOptions {
   /** Give up waiting (WaitTimeoutError) after this long; the workflow itself carries on. */
   timeout?: Duration;
@@ -94,11 +106,18 @@ export interface WorkflowContext {
   uuid(): Promise<string>;
   /** Starts a child workflow; its ID is recorded, so replay returns the same child. */
   start<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
+  /** Enqueues a child workflow on a queue, exactly once (its ID is recorded). */
+  enqueue<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options: EnqueueRequest): Promise<WorkflowHandle<Output>>;
 }
 
 export type WorkflowFunction<Input, Output> = (ctx: WorkflowContext, input: Input) => Promise<Output>;
 
 export interface WorkflowDefinition<Input, Output> {
   readonly name: string;
+  /** Runs the workflow now in this process. */
   start(input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
+  /** Puts the workflow on a queue; any executor of this application version may run it. */
+  enqueue(input: Input, options: EnqueueRequest): Promise<WorkflowHandle<Output>>;
+  /** Enqueues many workflows with the same options in one round trip (IDs are generated). */
+  enqueueMany(inputs: Input[], options: Omit<EnqueueRequest, 'id' | 'dedupId'>): Promise<WorkflowHandle<Output>[]>;
 }

@@ -87,6 +87,8 @@ export interface NewCheckpoint extends Lease {
 }
 
 export interface Completion extends Lease {
+  /** The workflow's queue, if any: its completion frees a slot there. */
+  queue: string | null;
   status: 'SUCCESS' | 'ERROR' | 'CANCELLED';
   output: string | null;
   error: string | null;

@@ -40,12 +40,17 @@ export const migrations: Migration[] = [
       );
       -- recovery: this executor's running workflows
       CREATE INDEX workflows_owner_pending ON ${s}.workflows (owner) WHERE status = 'PENDING';
-      -- dispatch: next claimable entries of a queue, in priority then arrival order
-      CREATE INDEX workflows_queue_ready ON ${s}.workflows (queue, priority, created_at) WHERE status = 'ENQUEUED';
+      -- dispatch: next claimable entries of a queue for one application version, in priority then arrival order
+      CREATE INDEX workflows_queue_ready ON ${s}.workflows (queue, app_version, priority, created_at) WHERE status = 'ENQUEUED';
+      -- rate limits: starts within the current window
+      CREATE INDEX workflows_queue_started ON ${s}.workflows (queue, started_at) WHERE queue IS NOT NULL;
       -- queue depth and running counts (KEDA polls these)
-      CREATE INDEX workflows_queue_active ON ${s}.workflows (queue, status, app_version)
+      CREATE INDEX workflows_queue_active ON ${s}.workflows (queue, status, app_version, created_at)
         WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED');
-      CREATE INDEX workflows_delayed ON ${s}.workflows (available_at) WHERE status = 'DELAYED';
+      CREATE INDEX workflows_delayed ON ${s}.workflows (queue, available_at) WHERE status = 'DELAYED';
+      -- retention: oldest finished workflows first
+      CREATE INDEX workflows_finished ON ${s}.workflows (completed_at)
+        WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER');
       CREATE UNIQUE INDEX workflows_dedup ON ${s}.workflows (queue, dedup_id)
         WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED', 'PENDING', 'DELAYED');
       CREATE INDEX workflows_created ON ${s}.workflows (created_at);
@@ -107,7 +112,7 @@ export const migrations: Migration[] = [
         worker_concurrency integer,
         rate_limit integer,
         rate_period_ms bigint,
-        partitioned boolean NOT NULL DEFAULT false,
+        partition_concurrency integer,
         updated_at bigint NOT NULL
       );
     `,

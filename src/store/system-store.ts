@@ -1,3 +1,4 @@
+import type { QueueLimits } from '../queues/options.js';
 import type { Driver } from './driver.js';
 import { migrate } from './migrate.js';
 import type { Lease, StepRecord, WorkflowRecord } from './records.js';
@@ -6,6 +7,7 @@ import * as events from './sql/events.js';
 import * as executors from './sql/executors.js';
 import { quoteIdent } from './sql/identifiers.js';
 import * as messages from './sql/messages.js';
+import * as queues from './sql/queues.js';
 import * as workflows from './sql/workflows.js';
 import { channelFor, unpackWakeKeys, wakeKey } from './wakeups.js';
 import { GroupCommitWriter } from './writer.js';
@@ -135,6 +137,32 @@ export class SystemStore {
 
   readEvent(workflowId: string, key: string): Promise<string | undefined> {
     return this.retry(() => events.readEvent(this.driver, this.s, workflowId, key));
+  }
+
+  async upsertQueues(limits: QueueLimits[], notify: boolean): Promise<void> {
+    await this.retry(() => queues.upsertQueues(this.driver, this.s, limits, Date.now()));
+    if (notify) await this.notify([wakeKey('limits'), ...limits.map((q) => wakeKey('queue', q.name))]);
+  }
+
+  readQueues(names: string[] | null): Promise<QueueLimits[]> {
+    return this.retry(() => queues.readQueues(this.driver, this.s, names));
+  }
+
+  claimWorkflows(request: Omit<queues.ClaimRequest, 'lockKey'>): Promise<queues.ClaimResult> {
+    const lockKey = `ballast:queue:${this.options.schema}:${request.queue}`;
+    return this.retry(() => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey }));
+  }
+
+  promoteDelayed(queue: string): Promise<{ promoted: number; nextAt: number | null }> {
+    return this.retry(() => queues.promoteDelayed(this.driver, this.s, queue, Date.now()));
+  }
+
+  findActiveByDedup(queue: string, dedupId: string): Promise<string | undefined> {
+    return this.retry(() => queues.findActiveByDedup(this.driver, this.s, queue, dedupId));
+  }
+
+  queueDepths(queue: string | null, appVersion: string | null): Promise<queues.QueueDepth[]> {
+    return this.retry(() => queues.queueDepths(this.driver, this.s, queue, appVersion));
   }
 
   registerExecutor(registration: Omit<executors.ExecutorRegistration, 'now'>): Promise<void> {

@@ -142,12 +142,18 @@ export class GroupCommitWriter {
 
   private wakePayloads(batch: FlushBatch): string[] {
     const keys = new Set<string>();
-    for (const { item } of batch.completions) keys.add(wakeKey('done', item.workflowId));
+    for (const { item } of batch.completions) {
+      keys.add(wakeKey('done', item.workflowId));
+      if (item.queue !== null) keys.add(wakeKey('queue', item.queue));
+    }
     for (const { item } of batch.checkpoints) {
       if (item.message) keys.add(wakeKey('message', item.message.destinationId, item.message.topic));
       if (item.event) keys.add(wakeKey('event', item.workflowId, item.event.key));
     }
-    for (const { item } of batch.starts) if (item.status === 'ENQUEUED' && item.queue) keys.add(wakeKey('queue', item.queue));
+    for (const { item } of batch.starts) {
+      if (item.queue === null || item.status === 'PENDING') continue;
+      keys.add(wakeKey(item.status === 'DELAYED' ? 'delayed' : 'queue', item.queue));
+    }
     return packWakeKeys(keys);
   }
 }

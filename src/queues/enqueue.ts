@@ -1,0 +1,122 @@
+import { checkPayloadSize, serialize } from '../codec.js';
+import { optionalDuration } from '../durations.js';
+import type { Duration } from '../engine/types.js';
+import { describe, requireName } from '../engine/validation.js';
+import { DuplicateWorkflowError, ValidationError } from '../errors.js';
+import type { NewWorkflow } from '../store/records.js';
+import type { SystemStore } from '../store/system-store.js';
+import { toPriority, type QueueLimits } from './options.js';
+import type { Queue } from './registry.js';
+
+export interface EnqueueOptions {
+  /** The queue, by handle or by name. */
+  queue: Queue | string;
+  /** Workflow ID, the idempotency key. Default: a random UUID. */
+  id?: string;
+  /** 0 runs first; work without a priority runs after all prioritised work, in arrival order. */
+  priority?: number;
+  /** At most one active (ENQUEUED, DELAYED or PENDING) workflow per dedupId in this queue. */
+  dedupId?: string;
+  /** On a dedupId collision: throw DuplicateWorkflowError (default) or return the existing workflow's handle. */
+  onDuplicate?: 'reject' | 'existing';
+  /** Required on a partitioned queue: the partition's concurrency limit applies per key. */
+  partitionKey?: string;
+  /** Do not start before this much time has passed. */
+  delay?: Duration;
+  /** Counted from the moment the workflow is dequeued. */
+  timeout?: Duration;
+}
+
+export interface EnqueueTarget {
+  workflowName: string;
+  appName: string;
+  appVersion: string;
+  maxPayloadBytes: number;
+}
+
+export function queueName(queue: unknown): string {
+  const name = typeof queue === 'string' ? queue : (queue as Queue | undefined)?.name;
+  if (typeof name !== 'string') {
+    throw new ValidationError(`enqueue: options.queue must be a queue (from ballast.queue) or a queue name, got ${describe(queue)}.`);
+  }
+  requireName(name, 'queue name');
+  return name;
+}
+
+/** Validates enqueue options against the queue's limits and builds the row to insert. */
+export function queuedRow(
+  target: EnqueueTarget,
+  input: unknown,
+  options: EnqueueOptions,
+  limits: QueueLimits,
+  id: string,
+  parentId: string | null,
+): NewWorkflow {
+  const what = `input of workflow "${target.workflowName}"`;
+  requireName(id, 'workflow ID');
+  if (options.dedupId !== undefined) requireName(options.dedupId, 'dedupId');
+  if (options.onDuplicate !== undefined && options.onDuplicate !== 'reject' && options.onDuplicate !== 'existing') {
+    throw new ValidationError(`enqueue: onDuplicate must be "reject" or "existing", got ${describe(options.onDuplicate)}.`);
+  }
+  let partitionKey: string | null = null;
+  if (options.partitionKey !== undefined) {
+    if (limits.partitionConcurrency === null) {
+      throw new ValidationError(
+        `queue "${limits.name}" is not partitioned, so partitionKey "${String(options.partitionKey)}" cannot apply; ` +
+          'declare the queue with { partitionConcurrency: n } or drop the partitionKey.',
+      );
+    }
+    requireName(options.partitionKey, 'partitionKey');
+    partitionKey = options.partitionKey;
+  } else if (limits.partitionConcurrency !== null) {
+    throw new ValidationError(`queue "${limits.name}" is partitioned: enqueue needs a partitionKey (the customer, tenant, … it belongs to).`);
+  }
+  const priority = toPriority(options.priority);
+  const delayMs = optionalDuration(options.delay, 'enqueue delay') ?? 0;
+  const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${target.workflowName}"`);
+  if (timeoutMs === 0) throw new ValidationError('enqueue: timeout must be greater than zero.');
+  const encoded = serialize(input, what);
+  checkPayloadSize(encoded, target.maxPayloadBytes, what);
+  const now = Date.now();
+  return {
+    id,
+    name: target.workflowName,
+    status: delayMs > 0 ? 'DELAYED' : 'ENQUEUED',
+    appName: target.appName,
+    appVersion: target.appVersion,
+    queue: limits.name,
+    partitionKey,
+    dedupId: options.dedupId ?? null,
+    priority,
+    owner: null,
+    epoch: 0,
+    input: encoded,
+    parentId,
+    timeoutMs: timeoutMs ?? null,
+    deadlineAt: null,
+    availableAt: delayMs > 0 ? now + delayMs : null,
+    createdAt: now,
+    startedAt: null,
+  };
+}
+
+/**
+ * Inserts a queued workflow. Returns the ID of the workflow the caller should get a handle to: the
+ * new one, the existing one with the same ID (idempotent), or — with onDuplicate "existing" — the
+ * active one with the same dedupId.
+ */
+export async function insertQueued(store: SystemStore, row: NewWorkflow, onDuplicate: 'reject' | 'existing' = 'reject'): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (await store.writer.insertWorkflow(row)) return row.id;
+    if (await store.getWorkflow(row.id)) return row.id;
+    if (row.dedupId !== null && row.queue !== null) {
+      const existing = await store.findActiveByDedup(row.queue, row.dedupId);
+      if (existing !== undefined) {
+        if (onDuplicate === 'existing') return existing;
+        throw new DuplicateWorkflowError(row.queue, row.dedupId, existing);
+      }
+    }
+    // The conflicting workflow finished between our insert and our look: try again.
+  }
+  throw new Error(`could not enqueue workflow ${row.id}: it kept conflicting with a workflow that finished meanwhile`);
+}

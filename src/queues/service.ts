@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { Registration } from '../engine/registry.js';
+import type { Runtime } from '../engine/runtime.js';
+import type { WorkflowHandle } from '../engine/types.js';
+import { requireName } from '../engine/validation.js';
+import { UnknownQueueError } from '../errors.js';
+import type { SystemStore } from '../store/system-store.js';
+import { Dispatcher } from './dispatcher.js';
+import { insertQueued, queueName, queuedRow, type EnqueueOptions } from './enqueue.js';
+import { QueueLimitsCache } from './limits-cache.js';
+import { toQueueLimits, type QueueLimits, type QueueOptions } from './options.js';
+import type { QueueRegistry } from './registry.js';
+
+export interface QueueMetrics {
+  queue: string;
+  enqueued: number;
+  pending: number;
+  delayed: number;
+  /** ENQUEUED + PENDING: what KEDA's metrics-api scaler reads as queue_length. */
+  queueLength: number;
+  /** Age of the oldest workflow still waiting to start, or null when none waits. */
+  oldestEnqueuedAgeMs: number | null;
+  /** Workflows of this queue running in this executor. */
+  runningHere: number;
+}
+
+export interface MetricsOptions {
+  /** Count only workflows of this application version. */
+  version?: string;
+}
+
+/** Limits are re-read from Postgres at most this often: runtime changes apply fleet-wide within it. */
+const LIMITS_MAX_AGE_MS = 1_000;
+
+/** Everything queue-shaped one launched Ballast instance does: enqueue, dispatch, metrics, limits. */
+export class QueueService {
+  readonly limits: QueueLimitsCache;
+  private readonly dispatchers = new Map<string, Dispatcher>();
+
+  constructor(
+    private readonly store: SystemStore,
+    private readonly runtime: Runtime,
+    private readonly registry: QueueRegistry,
+    private readonly options: { appName: string; maxPayloadBytes: number; pollIntervalMs: number; logger: { warn(message: string): void } },
+  ) {
+    this.limits = new QueueLimitsCache(store, LIMITS_MAX_AGE_MS);
+  }
+
+  /** Writes the declared limits and starts one dispatcher per declared queue. */
+  async start(): Promise<void> {
+    await this.store.upsertQueues(this.registry.all(), false);
+    for (const limits of this.registry.all()) {
+      const dispatcher = new Dispatcher(limits.name, {
+        store: this.store,
+        runtime: this.runtime,
+        waiters: this.runtime.waiters,
+        limits: this.limits,
+        pollIntervalMs: this.options.pollIntervalMs,
+        logger: this.options.logger,
+      });
+      this.dispatchers.set(limits.name, dispatcher);
+      dispatcher.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.dispatchers.values()].map((dispatcher) => dispatcher.stop()));
+  }
+
+  /** A NOTIFY said a delayed workflow was enqueued on `queue`. */
+  delayedEnqueued(queue: string): void {
+    this.dispatchers.get(queue)?.delayedEnqueued();
+  }
+
+  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null): Promise<WorkflowHandle<Output>> {
+    const limits = await this.requireQueue(queueName(options?.queue));
+    const row = queuedRow(
+      {
+        workflowName: registration.name,
+        appName: this.options.appName,
+        appVersion: this.runtime.appVersion,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+      },
+      input,
+      options,
+      limits,
+      options.id ?? randomUUID(),
+      parentId,
+    );
+    const id = await insertQueued(this.store, row, options.onDuplicate);
+    if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
+    return this.runtime.handle<Output>(id);
+  }
+
+  async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {
+    requireName(queue, 'queue name');
+    if (options.version !== undefined) requireName(options.version, 'version');
+    await this.requireQueue(queue);
+    const [depth] = await this.store.queueDepths(queue, options.version ?? null);
+    return this.toMetrics(queue, depth);
+  }
+
+  async allMetrics(options: MetricsOptions = {}): Promise<QueueMetrics[]> {
+    if (options.version !== undefined) requireName(options.version, 'version');
+    const [known, depths] = await Promise.all([this.store.readQueues(null), this.store.queueDepths(null, options.version ?? null)]);
+    const byQueue = new Map(depths.map((depth) => [depth.queue, depth]));
+    const names = new Set([...known.map((q) => q.name), ...byQueue.keys()]);
+    return [...names].sort().map((name) => this.toMetrics(name, byQueue.get(name)));
+  }
+
+  /** Changes a queue's limits for the whole fleet (until the next deploy declares them again). */
+  async update(queue: string, options: QueueOptions): Promise<QueueLimits> {
+    await this.requireQueue(queue);
+    const limits = toQueueLimits(queue, options);
+    await this.store.upsertQueues([limits], true);
+    this.limits.invalidate();
+    return limits;
+  }
+
+  async list(): Promise<QueueLimits[]> {
+    return this.store.readQueues(null);
+  }
+
+  private async requireQueue(name: string): Promise<QueueLimits> {
+    let limits = await this.limits.get(name);
+    if (!limits) {
+      // Declared a moment ago by another process? Look once more before refusing.
+      this.limits.invalidate();
+      limits = await this.limits.get(name);
+    }
+    if (!limits) throw new UnknownQueueError(name);
+    return limits;
+  }
+
+  private toMetrics(queue: string, depth: { enqueued: number; pending: number; delayed: number; oldestEnqueuedAt: number | null } | undefined): QueueMetrics {
+    const enqueued = depth?.enqueued ?? 0;
+    const pending = depth?.pending ?? 0;
+    return {
+      queue,
+      enqueued,
+      pending,
+      delayed: depth?.delayed ?? 0,
+      queueLength: enqueued + pending,
+      oldestEnqueuedAgeMs: depth?.oldestEnqueuedAt == null ? null : Math.max(0, Date.now() - depth.oldestEnqueuedAt),
+      runningHere: this.runtime.runningIn(queue),
+    };
+  }
+}

@@ -1,0 +1,189 @@
+import type { QueueLimits } from '../../queues/options.js';
+import type { Driver, Queryable } from '../driver.js';
+import { WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
+
+const LIMIT_COLUMNS = `name, worker_concurrency AS "workerConcurrency", concurrency, rate_limit AS "rateLimit",
+  rate_period_ms AS "ratePeriodMs", partition_concurrency AS "partitionConcurrency"`;
+
+/** Declared limits are written at launch: the deployed code is the source of truth for its queues. */
+export async function upsertQueues(db: Queryable, s: string, queues: QueueLimits[], now: number): Promise<void> {
+  if (queues.length === 0) return;
+  await db.query(
+    `INSERT INTO ${s}.queues (name, worker_concurrency, concurrency, rate_limit, rate_period_ms, partition_concurrency, updated_at)
+     SELECT u.name, u.worker_concurrency, u.concurrency, u.rate_limit, u.rate_period_ms, u.partition_concurrency, $7
+     FROM unnest($1::text[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int4[])
+       AS u(name, worker_concurrency, concurrency, rate_limit, rate_period_ms, partition_concurrency)
+     ON CONFLICT (name) DO UPDATE SET worker_concurrency = EXCLUDED.worker_concurrency, concurrency = EXCLUDED.concurrency,
+       rate_limit = EXCLUDED.rate_limit, rate_period_ms = EXCLUDED.rate_period_ms,
+       partition_concurrency = EXCLUDED.partition_concurrency, updated_at = EXCLUDED.updated_at`,
+    [
+      queues.map((q) => q.name),
+      queues.map((q) => q.workerConcurrency),
+      queues.map((q) => q.concurrency),
+      queues.map((q) => q.rateLimit),
+      queues.map((q) => q.ratePeriodMs),
+      queues.map((q) => q.partitionConcurrency),
+      now,
+    ],
+  );
+}
+
+export async function readQueues(db: Queryable, s: string, names: string[] | null): Promise<QueueLimits[]> {
+  const { rows } = await db.query<QueueLimits>(
+    names === null
+      ? `SELECT ${LIMIT_COLUMNS} FROM ${s}.queues ORDER BY name`
+      : `SELECT ${LIMIT_COLUMNS} FROM ${s}.queues WHERE name = ANY($1::text[]) ORDER BY name`,
+    names === null ? [] : [names],
+  );
+  return rows;
+}
+
+export interface ClaimRequest {
+  queue: string;
+  executorId: string;
+  appVersion: string;
+  /** Free local slots: claim at most this many. */
+  max: number;
+  limits: QueueLimits;
+  lockKey: string;
+}
+
+export interface ClaimResult {
+  claimed: WorkflowRecord[];
+  /** When a rate limit blocked the claim: the time its window frees a slot. */
+  retryAt: number | null;
+}
+
+const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::int8`;
+
+/**
+ * Claims up to `max` ENQUEUED workflows of one queue for this executor in one statement. Fleet-wide
+ * limits (concurrency, rate, partitions) are counted and enforced inside one short transaction that
+ * holds the queue's advisory lock, so concurrent claimers in other processes cannot overshoot; queues
+ * with only per-executor limits claim lock-free with SKIP LOCKED. Times come from the database clock
+ * so that executors with skewed clocks still agree on rate windows.
+ */
+export async function claimWorkflows(driver: Driver, s: string, request: ClaimRequest): Promise<ClaimResult> {
+  const { limits } = request;
+  const fleetWide = limits.concurrency !== null || limits.rateLimit !== null || limits.partitionConcurrency !== null;
+  if (!fleetWide) return { claimed: await claimHead(driver, s, request, request.max, null), retryAt: null };
+  return driver.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [request.lockKey], 'ballast_queue_lock');
+    const { rows } = await tx.query<{ now: number; running: number; started: number; oldest: number | null }>(
+      `SELECT ${DB_NOW} AS now,
+         (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING') AS running,
+         (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS started,
+         (SELECT min(started_at) FROM ${s}.workflows WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS oldest`,
+      [request.queue, limits.ratePeriodMs ?? 0],
+      'ballast_queue_usage',
+    );
+    const usage = rows[0] ?? { now: Date.now(), running: 0, started: 0, oldest: null };
+    let room = request.max;
+    let retryAt: number | null = null;
+    if (limits.concurrency !== null) room = Math.min(room, limits.concurrency - usage.running);
+    if (limits.rateLimit !== null && limits.ratePeriodMs !== null) {
+      const rateRoom = limits.rateLimit - usage.started;
+      if (rateRoom <= 0 && usage.oldest !== null) retryAt = usage.oldest + limits.ratePeriodMs + 1;
+      room = Math.min(room, rateRoom);
+    }
+    if (room <= 0) return { claimed: [], retryAt };
+    return { claimed: await claimHead(tx, s, request, room, usage.now), retryAt: null };
+  });
+}
+
+async function claimHead(db: Queryable, s: string, request: ClaimRequest, count: number, now: number | null): Promise<WorkflowRecord[]> {
+  const partitionConcurrency = request.limits.partitionConcurrency;
+  const params: unknown[] = [request.queue, request.executorId, request.appVersion, count, now];
+  const set = `status = 'PENDING', owner = $2, epoch = epoch + 1, attempts = attempts + 1,
+    started_at = COALESCE($5::int8, ${DB_NOW}), updated_at = COALESCE($5::int8, ${DB_NOW}),
+    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE COALESCE($5::int8, ${DB_NOW}) + timeout_ms END`;
+  if (partitionConcurrency === null) {
+    const { rows } = await db.query<WorkflowRecord>(
+      `UPDATE ${s}.workflows SET ${set}
+       WHERE id IN (
+         SELECT id FROM ${s}.workflows WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'
+         ORDER BY priority, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+       RETURNING ${WORKFLOW_COLUMNS}, input`,
+      params,
+      'ballast_claim',
+    );
+    return rows;
+  }
+  // Partitioned: look at a bounded head of the queue and take, per partition key, only as many as
+  // the partition has room for next to what already runs under that key.
+  params.push(partitionConcurrency, Math.max(1_000, count * 20));
+  const { rows } = await db.query<WorkflowRecord>(
+    `UPDATE ${s}.workflows SET ${set}
+     WHERE status = 'ENQUEUED' AND id IN (
+       SELECT c.id FROM (
+         SELECT h.id, h.partition_key, h.priority, h.created_at,
+                row_number() OVER (PARTITION BY h.partition_key ORDER BY h.priority, h.created_at) AS rn
+         FROM (SELECT id, partition_key, priority, created_at FROM ${s}.workflows
+               WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'
+               ORDER BY priority, created_at LIMIT $7) h
+       ) c
+       LEFT JOIN (SELECT partition_key, count(*) AS n FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING' GROUP BY partition_key) a
+         ON a.partition_key IS NOT DISTINCT FROM c.partition_key
+       WHERE c.rn + COALESCE(a.n, 0) <= $6
+       ORDER BY c.priority, c.created_at LIMIT $4)
+     RETURNING ${WORKFLOW_COLUMNS}, input`,
+    params,
+    'ballast_claim_partitioned',
+  );
+  return rows;
+}
+
+/** Moves due DELAYED workflows of a queue to ENQUEUED; returns how many and when the next is due. */
+export async function promoteDelayed(db: Queryable, s: string, queue: string, now: number): Promise<{ promoted: number; nextAt: number | null }> {
+  const { rows } = await db.query<{ promoted: number; nextAt: number | null }>(
+    `WITH p AS (
+       UPDATE ${s}.workflows SET status = 'ENQUEUED', updated_at = $2
+       WHERE queue = $1 AND status = 'DELAYED' AND available_at <= $2
+       RETURNING 1
+     )
+     SELECT (SELECT count(*)::int4 FROM p) AS promoted,
+            (SELECT min(available_at) FROM ${s}.workflows WHERE queue = $1 AND status = 'DELAYED' AND available_at > $2) AS "nextAt"`,
+    [queue, now],
+    'ballast_promote_delayed',
+  );
+  return rows[0] ?? { promoted: 0, nextAt: null };
+}
+
+export async function findActiveByDedup(db: Queryable, s: string, queue: string, dedupId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM ${s}.workflows WHERE queue = $1 AND dedup_id = $2 AND status IN ('ENQUEUED', 'PENDING', 'DELAYED')`,
+    [queue, dedupId],
+  );
+  return rows[0]?.id;
+}
+
+export interface QueueDepth {
+  queue: string;
+  enqueued: number;
+  pending: number;
+  delayed: number;
+  oldestEnqueuedAt: number | null;
+}
+
+/** Depth per queue from the partial index of active rows: cost follows the backlog, not history. */
+export async function queueDepths(db: Queryable, s: string, queue: string | null, appVersion: string | null): Promise<QueueDepth[]> {
+  // Distinct statement shapes rather than `$1 IS NULL OR …`, so each plan can use the index fully.
+  const params: unknown[] = [];
+  const filters: string[] = [];
+  if (queue !== null) filters.push(`queue = $${params.push(queue)}`);
+  else filters.push('queue IS NOT NULL');
+  if (appVersion !== null) filters.push(`app_version = $${params.push(appVersion)}`);
+  const { rows } = await db.query<QueueDepth>(
+    `SELECT queue,
+       count(*) FILTER (WHERE status = 'ENQUEUED')::int4 AS enqueued,
+       count(*) FILTER (WHERE status = 'PENDING')::int4 AS pending,
+       count(*) FILTER (WHERE status = 'DELAYED')::int4 AS delayed,
+       min(created_at) FILTER (WHERE status = 'ENQUEUED') AS "oldestEnqueuedAt"
+     FROM ${s}.workflows
+     WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND ${filters.join(' AND ')}
+     GROUP BY queue ORDER BY queue`,
+    params,
+    `ballast_queue_depths_${queue === null ? 'all' : 'one'}_${appVersion === null ? 'any' : 'version'}`,
+  );
+  return rows;
+}
