@@ -14,7 +14,7 @@ import type {
   WorkflowHandle,
 } from './engine/types.js';
 import { requireName } from './engine/validation.js';
-import { Waiters } from './engine/waiters.js';
+import { Observer } from './engine/observer.js';
 import { LifecycleError, ValidationError } from './errors.js';
 import { WorkflowManagement } from './management.js';
 import type { QueueOptions } from './queues/options.js';
@@ -106,8 +106,8 @@ export class Ballast {
       const store = new SystemStore(driver, { schema: config.schema, logger: config.logger });
       this.store = store;
       await store.migrate();
-      const waiters = new Waiters();
-      const runtime = new Runtime(store, waiters, this.registry, {
+      const observer = new Observer(store, config.pollIntervalMs, config.logger);
+      const runtime = new Runtime(store, observer, this.registry, {
         appName: config.name,
         executorId: config.executorId,
         pollIntervalMs: config.pollIntervalMs,
@@ -116,29 +116,28 @@ export class Ballast {
         logger: config.logger,
       });
       this.runtime = runtime;
-      const queues = new QueueService(store, runtime, this.queueRegistry, {
+      const queues = new QueueService(store, {
         appName: config.name,
         maxPayloadBytes: config.maxPayloadBytes,
         pollIntervalMs: config.pollIntervalMs,
         logger: config.logger,
+        runningIn: (queue) => runtime.runningIn(queue),
       });
       this.queueService = queues;
-      runtime.setEnqueuer((registration, input, options, parentId) => queues.enqueue(registration, input, options, parentId));
+      runtime.setEnqueuer(async (registration, input, options, parentId) =>
+        runtime.handle(await queues.enqueue(registration.name, input, options, runtime.appVersion, parentId)),
+      );
       const cancelPrefix = wakeKey('cancel', '');
       const delayedPrefix = wakeKey('delayed', '');
       const limitsKey = wakeKey('limits');
-      this.stopListening = await store.listen({
-        onWake: (key) => {
+      this.stopListening = await observer.listen(
+        (key) => {
           if (key.startsWith(cancelPrefix)) runtime.stopCancelled(key.slice(cancelPrefix.length));
           else if (key.startsWith(delayedPrefix)) queues.delayedEnqueued(key.slice(delayedPrefix.length));
           else if (key === limitsKey) queues.limits.invalidate();
-          waiters.wake(key);
         },
-        onReconnect: () => {
-          queues.limits.invalidate();
-          waiters.wakeAll();
-        },
-      });
+        () => queues.limits.invalidate(),
+      );
       const appVersion = config.appVersion ?? this.registry.codeVersion();
       await store.registerExecutor({
         id: config.executorId,
@@ -151,7 +150,7 @@ export class Ballast {
       this.startHeartbeat(store);
       runtime.open(appVersion);
       await runtime.recover();
-      await queues.start();
+      await queues.startDispatching(runtime, this.queueRegistry);
       this.state = 'running';
     } catch (error) {
       await this.closeResources();
@@ -225,23 +224,8 @@ export class Ballast {
     requireName(workflowId, 'workflow ID');
     requireName(key, 'event key');
     const timeoutMs = optionalDuration(options.timeout, 'getEvent timeout') ?? 0;
-    const store = this.requireStore('getEvent');
-    const runtime = this.requireRuntime('getEvent');
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const armed = runtime.waiters.arm(wakeKey('event', workflowId, key));
-      const value = await store.readEvent(workflowId, key);
-      if (value !== undefined) {
-        armed.cancel();
-        return deserialize(value) as T;
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        armed.cancel();
-        return undefined;
-      }
-      await armed.wait(Math.min(remaining, this.config.pollIntervalMs));
-    }
+    const value = await this.requireRuntime('getEvent').observer.awaitEvent(workflowId, key, timeoutMs);
+    return value === undefined ? undefined : (deserialize(value) as T);
   }
 
   /** Waits for a workflow's result by ID (see WorkflowHandle.result). */

@@ -10,7 +10,7 @@ import {
   WorkflowNotFoundError,
   WorkflowTimeoutError,
 } from '../errors.js';
-import { isFinal, type NewWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
+import { type NewWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
@@ -18,6 +18,7 @@ import { ShutdownSignal, WorkflowExecution, type LocalOutcome } from './executio
 import { WorkflowRegistry, type Registration } from './registry.js';
 import type { EnqueueRequest, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { requireName } from './validation.js';
+import type { Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo } from './views.js';
 
@@ -42,15 +43,18 @@ export class Runtime {
   private readonly runningByQueue = new Map<string, number>();
   private appVersionValue: string | undefined;
   private accepting = false;
-  private resultPoller: NodeJS.Timeout | undefined;
   private enqueuer: Enqueuer | undefined;
 
   constructor(
     readonly store: SystemStore,
-    readonly waiters: Waiters,
+    readonly observer: Observer,
     readonly registry: WorkflowRegistry,
     private readonly options: RuntimeOptions,
   ) {}
+
+  get waiters(): Waiters {
+    return this.observer.waiters;
+  }
 
   get pollIntervalMs(): number {
     return this.options.pollIntervalMs;
@@ -77,23 +81,6 @@ export class Runtime {
   open(appVersion: string): void {
     this.appVersionValue = appVersion;
     this.accepting = true;
-    this.resultPoller = setInterval(() => void this.pollResults(), this.options.pollIntervalMs);
-    this.resultPoller.unref();
-  }
-
-  /**
-   * The fallback for lost notifications: one query per interval for all result waits in this
-   * process, never a query loop per waiter.
-   */
-  private async pollResults(): Promise<void> {
-    const prefix = wakeKey('done', '');
-    const ids = this.waiters.keys(prefix).map((key) => key.slice(prefix.length));
-    if (ids.length === 0) return;
-    try {
-      for (const id of await this.store.finishedAmong(ids)) this.waiters.wake(wakeKey('done', id));
-    } catch (error) {
-      this.options.logger.warn(`result poll failed: ${(error as Error).message}`);
-    }
   }
 
   setEnqueuer(enqueuer: Enqueuer): void {
@@ -323,32 +310,12 @@ export class Runtime {
       if (outcome.kind === 'success') return outcome.value as Output;
       if (outcome.kind === 'error') throw outcome.error;
     }
-    for (;;) {
-      // Armed before the read: a completion that commits in between still wakes us.
-      const armed = this.waiters.arm(wakeKey('done', id));
-      const record = await this.store.getWorkflow(id);
-      if (!record) {
-        armed.cancel();
-        throw new WorkflowNotFoundError(id);
-      }
-      if (isFinal(record.status)) {
-        armed.cancel();
-        return decodeResult<Output>(record);
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        armed.cancel();
-        throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs ?? 0);
-      }
-      // The shared poller (not this loop) covers lost notifications; see Runtime.pollResults.
-      await armed.wait(Math.min(remaining, 2_147_000_000));
-    }
+    return decodeResult<Output>(await this.observer.awaitFinal(id, deadline, timeoutMs ?? 0));
   }
 
   /** Stops taking new work; waits up to `drainMs` for running workflows, then detaches the rest. */
   async drain(drainMs: number): Promise<void> {
     this.accepting = false;
-    clearInterval(this.resultPoller);
     const deadline = Date.now() + drainMs;
     while (this.running.size > 0 && Date.now() < deadline) {
       await withDeadline(Promise.race([...this.running.values()].map((execution) => execution.done)), deadline);

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Registration } from '../engine/registry.js';
 import type { Runtime } from '../engine/runtime.js';
-import type { WorkflowHandle } from '../engine/types.js';
 import { requireName } from '../engine/validation.js';
 import { UnknownQueueError } from '../errors.js';
+import type { QueueDepth } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
 import { Dispatcher } from './dispatcher.js';
 import { insertQueued, queueName, queuedRow, type EnqueueOptions } from './enqueue.js';
@@ -32,28 +31,38 @@ export interface MetricsOptions {
 /** Limits are re-read from Postgres at most this often: runtime changes apply fleet-wide within it. */
 const LIMITS_MAX_AGE_MS = 1_000;
 
-/** Everything queue-shaped one launched Ballast instance does: enqueue, dispatch, metrics, limits. */
+export interface QueueServiceOptions {
+  appName: string;
+  maxPayloadBytes: number;
+  pollIntervalMs: number;
+  logger: { warn(message: string): void };
+  /** Workflows of a queue running in this process (0 in a client that runs none). */
+  runningIn(queue: string): number;
+}
+
+/**
+ * Everything queue-shaped: enqueue, metrics and fleet-wide limits for any process (a Ballast
+ * instance or a BallastClient), and dispatch for an executor that runs the queues it declares.
+ */
 export class QueueService {
   readonly limits: QueueLimitsCache;
   private readonly dispatchers = new Map<string, Dispatcher>();
 
   constructor(
     private readonly store: SystemStore,
-    private readonly runtime: Runtime,
-    private readonly registry: QueueRegistry,
-    private readonly options: { appName: string; maxPayloadBytes: number; pollIntervalMs: number; logger: { warn(message: string): void } },
+    private readonly options: QueueServiceOptions,
   ) {
     this.limits = new QueueLimitsCache(store, LIMITS_MAX_AGE_MS);
   }
 
   /** Writes the declared limits and starts one dispatcher per declared queue. */
-  async start(): Promise<void> {
-    await this.store.upsertQueues(this.registry.all(), false);
-    for (const limits of this.registry.all()) {
+  async startDispatching(runtime: Runtime, registry: QueueRegistry): Promise<void> {
+    await this.store.upsertQueues(registry.all(), false);
+    for (const limits of registry.all()) {
       const dispatcher = new Dispatcher(limits.name, {
         store: this.store,
-        runtime: this.runtime,
-        waiters: this.runtime.waiters,
+        runtime,
+        waiters: runtime.waiters,
         limits: this.limits,
         pollIntervalMs: this.options.pollIntervalMs,
         logger: this.options.logger,
@@ -72,15 +81,11 @@ export class QueueService {
     this.dispatchers.get(queue)?.delayedEnqueued();
   }
 
-  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null): Promise<WorkflowHandle<Output>> {
+  /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
+  async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parentId: string | null): Promise<string> {
     const limits = await this.requireQueue(queueName(options?.queue));
     const row = queuedRow(
-      {
-        workflowName: registration.name,
-        appName: this.options.appName,
-        appVersion: this.runtime.appVersion,
-        maxPayloadBytes: this.options.maxPayloadBytes,
-      },
+      { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes },
       input,
       options,
       limits,
@@ -89,7 +94,7 @@ export class QueueService {
     );
     const id = await insertQueued(this.store, row, options.onDuplicate);
     if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
-    return this.runtime.handle<Output>(id);
+    return id;
   }
 
   async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {
@@ -97,7 +102,7 @@ export class QueueService {
     if (options.version !== undefined) requireName(options.version, 'version');
     await this.requireQueue(queue);
     const [depth] = await this.store.queueDepths(queue, options.version ?? null);
-    return this.toMetrics(queue, depth);
+    return toQueueMetrics(queue, depth, this.options.runningIn(queue));
   }
 
   async allMetrics(options: MetricsOptions = {}): Promise<QueueMetrics[]> {
@@ -105,7 +110,7 @@ export class QueueService {
     const [known, depths] = await Promise.all([this.store.readQueues(null), this.store.queueDepths(null, options.version ?? null)]);
     const byQueue = new Map(depths.map((depth) => [depth.queue, depth]));
     const names = new Set([...known.map((q) => q.name), ...byQueue.keys()]);
-    return [...names].sort().map((name) => this.toMetrics(name, byQueue.get(name)));
+    return [...names].sort().map((name) => toQueueMetrics(name, byQueue.get(name), this.options.runningIn(name)));
   }
 
   /** Changes a queue's limits for the whole fleet (until the next deploy declares them again). */
@@ -132,17 +137,18 @@ export class QueueService {
     return limits;
   }
 
-  private toMetrics(queue: string, depth: { enqueued: number; pending: number; delayed: number; oldestEnqueuedAt: number | null } | undefined): QueueMetrics {
-    const enqueued = depth?.enqueued ?? 0;
-    const pending = depth?.pending ?? 0;
-    return {
-      queue,
-      enqueued,
-      pending,
-      delayed: depth?.delayed ?? 0,
-      queueLength: enqueued + pending,
-      oldestEnqueuedAgeMs: depth?.oldestEnqueuedAt == null ? null : Math.max(0, Date.now() - depth.oldestEnqueuedAt),
-      runningHere: this.runtime.runningIn(queue),
-    };
-  }
+}
+
+export function toQueueMetrics(queue: string, depth: QueueDepth | undefined, runningHere: number): QueueMetrics {
+  const enqueued = depth?.enqueued ?? 0;
+  const pending = depth?.pending ?? 0;
+  return {
+    queue,
+    enqueued,
+    pending,
+    delayed: depth?.delayed ?? 0,
+    queueLength: enqueued + pending,
+    oldestEnqueuedAgeMs: depth?.oldestEnqueuedAt == null ? null : Math.max(0, Date.now() - depth.oldestEnqueuedAt),
+    runningHere,
+  };
 }

@@ -6,6 +6,7 @@ import { withRetry } from './retry.js';
 import * as events from './sql/events.js';
 import * as executors from './sql/executors.js';
 import { quoteIdent } from './sql/identifiers.js';
+import * as list from './sql/list.js';
 import * as messages from './sql/messages.js';
 import * as queues from './sql/queues.js';
 import * as workflows from './sql/workflows.js';
@@ -78,6 +79,10 @@ export class SystemStore {
 
   loadSteps(workflowId: string): Promise<StepRecord[]> {
     return this.retry(() => workflows.loadSteps(this.driver, this.s, workflowId));
+  }
+
+  listWorkflows(query: list.ListQuery): Promise<WorkflowRecord[]> {
+    return this.retry(() => list.listWorkflows(this.driver, this.s, query));
   }
 
   finishedAmong(ids: string[]): Promise<string[]> {
@@ -171,6 +176,10 @@ export class SystemStore {
 
   renewLease(id: string, leaseMs: number): Promise<boolean> {
     return this.retry(() => executors.renewLease(this.driver, this.s, id, Date.now(), leaseMs));
+  }
+
+  currentAppVersion(appName: string): Promise<string | undefined> {
+    return this.retry(() => executors.currentAppVersion(this.driver, this.s, appName, Date.now()));
   }
 
   releaseLease(id: string): Promise<void> {

@@ -39,3 +39,17 @@ export async function renewLease(db: Queryable, s: string, id: string, now: numb
 export async function releaseLease(db: Queryable, s: string, id: string, now: number): Promise<void> {
   await db.query(`UPDATE ${s}.executors SET lease_expires_at = $2, heartbeat_at = $2 WHERE id = $1`, [id, now]);
 }
+
+/** The version a client should enqueue for: that of the newest live executor, else the newest seen. */
+export async function currentAppVersion(db: Queryable, s: string, appName: string, now: number): Promise<string | undefined> {
+  const { rows } = await db.query<{ version: string }>(
+    `SELECT version FROM (
+       (SELECT app_version AS version, 0 AS rank, started_at AS at FROM ${s}.executors
+        WHERE app_name = $1 AND lease_expires_at > $2 ORDER BY started_at DESC LIMIT 1)
+       UNION ALL
+       (SELECT version, 1 AS rank, first_seen_at AS at FROM ${s}.app_versions WHERE app_name = $1 ORDER BY first_seen_at DESC LIMIT 1)
+     ) candidates ORDER BY rank, at DESC LIMIT 1`,
+    [appName, now],
+  );
+  return rows[0]?.version;
+}

@@ -1,0 +1,184 @@
+import { checkPayloadSize, deserialize, serialize } from '../codec.js';
+import { databaseUrlFromEnv, type Logger } from '../config.js';
+import { optionalDuration } from '../durations.js';
+import { Observer } from '../engine/observer.js';
+import { decodeResult } from '../engine/runtime.js';
+import type { Duration, ResultOptions, WorkflowHandle } from '../engine/types.js';
+import { requireName } from '../engine/validation.js';
+import { toWorkflowInfo } from '../engine/views.js';
+import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
+import { WorkflowQueries } from '../management.js';
+import type { EnqueueOptions } from '../queues/enqueue.js';
+import { QueueService } from '../queues/service.js';
+import { PgDriver } from '../store/pg-driver.js';
+import { isValidIdentifier } from '../store/sql/identifiers.js';
+import { SystemStore } from '../store/system-store.js';
+
+export interface BallastClientConfig {
+  /** The application whose workflows this client enqueues and inspects. */
+  appName: string;
+  /** Postgres URL. Default: BALLAST_DATABASE_URL (or DBOS_SYSTEM_DATABASE_URL). */
+  databaseUrl?: string;
+  /** Default: ballast */
+  schema?: string;
+  /** Version to enqueue for. Default: BALLAST_APP_VERSION, else that of the newest live executor of appName. */
+  appVersion?: string;
+  poolSize?: number;
+  pollIntervalMs?: number;
+  maxPayloadBytes?: number;
+  logger?: Logger;
+}
+
+export interface ClientEnqueueOptions extends EnqueueOptions {
+  /** Application version that should run it (default: see BallastClientConfig.appVersion). */
+  appVersion?: string;
+}
+
+/**
+ * Management and enqueue-by-name from a process that registers and runs no workflows (an API
+ * server, a cron job, an operator's script). It needs a Postgres server: the embedded database
+ * serves one process.
+ */
+export class BallastClient {
+  readonly workflows: WorkflowQueries;
+  readonly queues: QueueService;
+  private readonly store: SystemStore;
+  private readonly observer: Observer;
+  private listening: Promise<() => Promise<void>> | undefined;
+  private closed = false;
+
+  constructor(private readonly config: BallastClientConfig) {
+    if (typeof config !== 'object' || config === null || typeof config.appName !== 'string' || config.appName === '') {
+      throw new ValidationError('new BallastClient(config): config.appName (the application to talk to) must be a non-empty string.');
+    }
+    const databaseUrl = config.databaseUrl ?? databaseUrlFromEnv();
+    if (!databaseUrl) {
+      throw new ValidationError(
+        'BallastClient needs a Postgres server: set databaseUrl or BALLAST_DATABASE_URL. ' +
+          'The embedded database serves only the process that runs the application.',
+      );
+    }
+    const schema = config.schema ?? 'ballast';
+    if (!isValidIdentifier(schema)) throw new ValidationError(`schema "${schema}" is not a valid schema name.`);
+    const logger = config.logger ?? { info: () => undefined, warn: (m: string) => console.warn(`[ballast] ${m}`), error: console.error };
+    const pollIntervalMs = config.pollIntervalMs ?? 5_000;
+    const driver = new PgDriver({ connectionString: databaseUrl, poolSize: config.poolSize ?? 5, applicationName: `ballast-client:${config.appName}`, logger });
+    this.store = new SystemStore(driver, { schema, logger });
+    this.observer = new Observer(this.store, pollIntervalMs, logger);
+    this.workflows = new WorkflowQueries(this.store);
+    this.queues = new QueueService(this.store, {
+      appName: config.appName,
+      maxPayloadBytes: config.maxPayloadBytes ?? 16 * 1024 * 1024,
+      pollIntervalMs,
+      logger,
+      runningIn: () => 0,
+    });
+  }
+
+  /** Enqueues a workflow by name for the executors of this application to run. */
+  async enqueue<Output = unknown>(workflowName: string, input: unknown, options: ClientEnqueueOptions): Promise<WorkflowHandle<Output>> {
+    this.assertOpen();
+    requireName(workflowName, 'workflow name');
+    const version = await this.versionFor(options?.appVersion);
+    return this.handle<Output>(await this.queues.enqueue(workflowName, input, options, version, null));
+  }
+
+  /** Enqueues many workflows in one round trip (they share one group-commit flush). */
+  async enqueueMany<Output = unknown>(
+    workflowName: string,
+    inputs: unknown[],
+    options: Omit<ClientEnqueueOptions, 'id' | 'dedupId'>,
+  ): Promise<WorkflowHandle<Output>[]> {
+    this.assertOpen();
+    requireName(workflowName, 'workflow name');
+    if (!Array.isArray(inputs)) throw new ValidationError('enqueueMany(name, inputs, options): inputs must be an array.');
+    const version = await this.versionFor(options?.appVersion);
+    const ids = await Promise.all(inputs.map((input) => this.queues.enqueue(workflowName, input, { ...options }, version, null)));
+    return ids.map((id) => this.handle<Output>(id));
+  }
+
+  handle<Output = unknown>(workflowId: string): WorkflowHandle<Output> {
+    requireName(workflowId, 'workflow ID');
+    return {
+      id: workflowId,
+      status: async () => {
+        const record = await this.store.getWorkflow(workflowId);
+        if (!record) throw new WorkflowNotFoundError(workflowId);
+        return toWorkflowInfo(record, false);
+      },
+      result: (options?: ResultOptions) => this.result<Output>(workflowId, options),
+    };
+  }
+
+  async result<Output = unknown>(workflowId: string, options: ResultOptions = {}): Promise<Output> {
+    this.assertOpen();
+    requireName(workflowId, 'workflow ID');
+    const timeoutMs = optionalDuration(options.timeout, 'result timeout');
+    await this.ensureListening();
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    return decodeResult<Output>(await this.observer.awaitFinal(workflowId, deadline, timeoutMs ?? 0));
+  }
+
+  async send(workflowId: string, topic: string, message: unknown, options: { idempotencyKey?: string } = {}): Promise<void> {
+    this.assertOpen();
+    requireName(workflowId, 'destination workflow ID');
+    requireName(topic, 'topic');
+    if (options.idempotencyKey !== undefined) requireName(options.idempotencyKey, 'idempotencyKey');
+    const payload = serialize(message, `message on topic "${topic}"`);
+    checkPayloadSize(payload, this.config.maxPayloadBytes ?? 16 * 1024 * 1024, `message on topic "${topic}"`);
+    await this.store.sendMessage(workflowId, topic, payload, options.idempotencyKey ?? null);
+  }
+
+  async getEvent<T = unknown>(workflowId: string, key: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
+    this.assertOpen();
+    requireName(workflowId, 'workflow ID');
+    requireName(key, 'event key');
+    const timeoutMs = optionalDuration(options.timeout, 'getEvent timeout') ?? 0;
+    await this.ensureListening();
+    const value = await this.observer.awaitEvent(workflowId, key, timeoutMs);
+    return value === undefined ? undefined : (deserialize(value) as T);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const listening = this.listening;
+    this.store.markClosed();
+    if (listening) await (await listening.catch(() => async () => undefined))();
+    await this.store.close();
+  }
+
+  private async versionFor(requested: string | undefined): Promise<string> {
+    const explicit = requested ?? this.config.appVersion ?? process.env.BALLAST_APP_VERSION;
+    if (explicit !== undefined && explicit !== '') {
+      requireName(explicit, 'appVersion');
+      return explicit;
+    }
+    const current = await this.store.currentAppVersion(this.config.appName);
+    if (current === undefined) {
+      throw new LifecycleError(
+        `No executor of application "${this.config.appName}" has registered yet, so the version to enqueue for is unknown. ` +
+          'Launch the application first, or pass appVersion.',
+      );
+    }
+    return current;
+  }
+
+  private ensureListening(): Promise<unknown> {
+    this.listening ??= this.observer.listen(
+      () => undefined,
+      () => undefined,
+    );
+    return this.listening;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new LifecycleError('This BallastClient was closed.');
+  }
+}
+
+export type { WorkflowFilter, GetOptions } from '../management.js';
+export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions } from '../engine/types.js';
+export type { QueueMetrics, MetricsOptions } from '../queues/service.js';
+export type { EnqueueOptions } from '../queues/enqueue.js';
+export * from '../errors.js';

@@ -1,0 +1,94 @@
+import { WaitTimeoutError, WorkflowNotFoundError } from '../errors.js';
+import { isFinal, type WorkflowRecord } from '../store/records.js';
+import type { SystemStore } from '../store/system-store.js';
+import { wakeKey } from '../store/wakeups.js';
+import { Waiters } from './waiters.js';
+
+/**
+ * Waits on other workflows from one process: results and events. Every wait is woken by the one
+ * LISTEN connection; lost notifications are covered by one batched poll per interval for all result
+ * waits of the process (never a query loop per waiter) and a slow per-wait re-check for events.
+ */
+export class Observer {
+  readonly waiters = new Waiters();
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: SystemStore,
+    private readonly pollIntervalMs: number,
+    private readonly logger: { warn(message: string): void },
+  ) {}
+
+  /** Connects the hints from LISTEN; returns the function that stops listening. */
+  async listen(onWake: (key: string) => void, onReconnect: () => void): Promise<() => Promise<void>> {
+    const stop = await this.store.listen({
+      onWake: (key) => {
+        onWake(key);
+        this.waiters.wake(key);
+      },
+      onReconnect: () => {
+        onReconnect();
+        this.waiters.wakeAll();
+      },
+    });
+    this.poller = setInterval(() => void this.pollResults(), this.pollIntervalMs);
+    this.poller.unref();
+    return async () => {
+      clearInterval(this.poller);
+      await stop();
+    };
+  }
+
+  private async pollResults(): Promise<void> {
+    const prefix = wakeKey('done', '');
+    const ids = this.waiters.keys(prefix).map((key) => key.slice(prefix.length));
+    if (ids.length === 0) return;
+    try {
+      for (const id of await this.store.finishedAmong(ids)) this.waiters.wake(wakeKey('done', id));
+    } catch (error) {
+      this.logger.warn(`result poll failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The workflow's row once it is final; WaitTimeoutError past `deadline` (epoch ms or Infinity). */
+  async awaitFinal(id: string, deadline: number, timeoutMs: number): Promise<WorkflowRecord> {
+    for (;;) {
+      // Armed before the read: a completion that commits in between still wakes us.
+      const armed = this.waiters.arm(wakeKey('done', id));
+      const record = await this.store.getWorkflow(id);
+      if (!record) {
+        armed.cancel();
+        throw new WorkflowNotFoundError(id);
+      }
+      if (isFinal(record.status)) {
+        armed.cancel();
+        return record;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        armed.cancel();
+        throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs);
+      }
+      await armed.wait(Math.min(remaining, 2_147_000_000));
+    }
+  }
+
+  /** The event's stored value, or undefined when `timeoutMs` passes first. */
+  async awaitEvent(workflowId: string, key: string, timeoutMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const armed = this.waiters.arm(wakeKey('event', workflowId, key));
+      const value = await this.store.readEvent(workflowId, key);
+      if (value !== undefined) {
+        armed.cancel();
+        return value;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        armed.cancel();
+        return undefined;
+      }
+      await armed.wait(Math.min(remaining, this.pollIntervalMs));
+    }
+  }
+}
