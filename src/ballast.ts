@@ -16,6 +16,7 @@ import type {
 import { requireName } from './engine/validation.js';
 import { Observer } from './engine/observer.js';
 import { LifecycleError, ValidationError } from './errors.js';
+import { RetentionJanitor } from './fleet/retention.js';
 import { WorkflowManagement } from './management.js';
 import type { QueueOptions } from './queues/options.js';
 import { QueueRegistry, type Queue } from './queues/registry.js';
@@ -33,7 +34,7 @@ export interface ShutdownOptions {
 }
 
 export interface SendOptions {
-  /** Sending twice with the same key delivers the message once. */
+  /** Sending twice to the same workflow with the same key delivers the message once. */
   idempotencyKey?: string;
 }
 
@@ -52,6 +53,7 @@ export class Ballast {
   private stopListening: (() => Promise<void>) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private managementApi: WorkflowManagement | undefined;
+  private retention: RetentionJanitor | undefined;
 
   constructor(config: BallastConfig) {
     this.config = resolveConfig(config);
@@ -151,6 +153,8 @@ export class Ballast {
       runtime.open(appVersion);
       await runtime.recover();
       await queues.startDispatching(runtime, this.queueRegistry);
+      this.retention = new RetentionJanitor(store, config.retention, config.logger);
+      this.retention.start();
       this.state = 'running';
     } catch (error) {
       await this.closeResources();
@@ -184,6 +188,15 @@ export class Ballast {
   get queues(): QueueService {
     this.requireRuntime('queues');
     return this.queueService as QueueService;
+  }
+
+  /**
+   * Deletes finished workflows beyond the configured retention now (it also runs periodically);
+   * returns how many were deleted.
+   */
+  async pruneFinished(): Promise<number> {
+    this.requireRuntime('pruneFinished');
+    return (this.retention as RetentionJanitor).runOnce();
   }
 
   /** True when the database answers a trivial query within `timeoutMs` (for readiness probes). */
@@ -266,6 +279,7 @@ export class Ballast {
 
   private async closeResources(): Promise<void> {
     clearInterval(this.heartbeat);
+    await this.retention?.stop();
     await this.queueService?.stop().catch(() => undefined);
     this.store?.markClosed();
     await this.stopListening?.().catch(() => undefined);

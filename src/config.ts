@@ -1,6 +1,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { optionalDuration } from './durations.js';
+import type { Duration } from './engine/types.js';
 import { ValidationError } from './errors.js';
+import type { RetentionPolicy } from './fleet/retention.js';
 import { isValidIdentifier } from './store/sql/identifiers.js';
 
 export interface Logger {
@@ -32,7 +35,20 @@ export interface BallastConfig {
   maxPayloadBytes?: number;
   /** How long an executor's lease lasts without a heartbeat. Default 30 s. */
   executorLeaseMs?: number;
+  /** Deletes finished workflows by age and/or count. Default: keep everything. */
+  retention?: RetentionConfig;
   logger?: Logger;
+}
+
+export interface RetentionConfig {
+  /** Delete finished workflows completed longer ago than this. */
+  maxAge?: Duration;
+  /** Keep at most this many finished workflows (the newest). */
+  maxRows?: number;
+  /** How often to look. Default 1 minute. */
+  interval?: Duration;
+  /** Rows per delete statement. Default 1000. */
+  batchSize?: number;
 }
 
 export interface ResolvedConfig {
@@ -47,6 +63,7 @@ export interface ResolvedConfig {
   maxRecoveryAttempts: number;
   maxPayloadBytes: number;
   executorLeaseMs: number;
+  retention: RetentionPolicy;
   logger: Logger;
 }
 
@@ -83,7 +100,22 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
     maxRecoveryAttempts: positiveInteger(config.maxRecoveryAttempts ?? 50, 'maxRecoveryAttempts'),
     maxPayloadBytes: positiveInteger(config.maxPayloadBytes ?? 16 * 1024 * 1024, 'maxPayloadBytes'),
     executorLeaseMs: positiveInteger(config.executorLeaseMs ?? 30_000, 'executorLeaseMs'),
+    retention: resolveRetention(config.retention),
     logger: config.logger ?? consoleLogger,
+  };
+}
+
+function resolveRetention(retention: RetentionConfig | undefined): RetentionPolicy {
+  if (retention !== undefined && (typeof retention !== 'object' || retention === null)) {
+    throw new ValidationError('config.retention must be an object such as { maxAge: "7d", maxRows: 1000000 }.');
+  }
+  const maxAgeMs = optionalDuration(retention?.maxAge, 'config.retention.maxAge') ?? null;
+  if (maxAgeMs === 0) throw new ValidationError('config.retention.maxAge must be longer than zero.');
+  return {
+    maxAgeMs,
+    maxRows: retention?.maxRows === undefined ? null : nonNegativeInteger(retention.maxRows, 'retention.maxRows'),
+    intervalMs: optionalDuration(retention?.interval, 'config.retention.interval') || 60_000,
+    batchSize: positiveInteger(retention?.batchSize ?? 1_000, 'retention.batchSize'),
   };
 }
 
@@ -93,6 +125,11 @@ function defaultExecutorId(): string {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function nonNegativeInteger(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new ValidationError(`config.${what} must be a non-negative integer, got ${String(value)}.`);
+  return value;
 }
 
 function positiveInteger(value: number, what: string): number {

@@ -1,7 +1,7 @@
 export { Ballast } from './ballast.js';
 export type { SendOptions, ShutdownOptions } from './ballast.js';
-export type { BallastConfig, Logger } from './config.js';
-export type { ForkOptions, GetOptions, WorkflowManagement } from './management.js';
+export type { BallastConfig, Logger, RetentionConfig } from './config.js';
+export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, WorkflowQueries } from './management.js';
 export type {
   BackoffOptions,
   Duration,

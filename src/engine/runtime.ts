@@ -151,8 +151,27 @@ export class Runtime {
       startedAt: now,
     };
     const inserted = await this.store.writer.insertWorkflow(row);
-    if (inserted) this.execute(toRecord(row), input, []);
+    if (inserted || (await this.insertedByLostReply(row))) this.execute(toRecord(row), input, []);
     return this.handle(id);
+  }
+
+  /**
+   * The insert reported a conflict. Usually another start of the same ID won; but when the
+   * connection dropped after our commit, the retried insert conflicts with our own row. That row
+   * is ours if it is still our untouched first run (owner, epoch 1, our creation time).
+   */
+  private async insertedByLostReply(row: NewWorkflow): Promise<boolean> {
+    if (this.running.has(row.id)) return false;
+    const existing = await this.store.getWorkflow(row.id);
+    return (
+      existing !== undefined &&
+      !this.running.has(row.id) &&
+      existing.status === 'PENDING' &&
+      existing.owner === this.executorId &&
+      existing.epoch === 1 &&
+      existing.name === row.name &&
+      existing.createdAt === row.createdAt
+    );
   }
 
   /** Runs a workflow this executor owns. `history` holds its checkpoints (empty when new). */
@@ -358,5 +377,6 @@ async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T
 }
 
 function toRecord(row: NewWorkflow): WorkflowRecord {
-  return { ...row, attempts: 1, completedAt: null, updatedAt: row.createdAt, output: null, error: null };
+  // seq only orders queue claims; a directly started workflow is never claimed.
+  return { ...row, seq: 0, attempts: 1, completedAt: null, updatedAt: row.createdAt, output: null, error: null };
 }

@@ -81,7 +81,7 @@ export class Dispatcher {
             max: want,
             limits: queueLimits,
           });
-          claimed.sort((a, b) => a.priority - b.priority || a.createdAt - b.createdAt);
+          claimed.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
           for (const record of claimed) await runtime.runClaimed(record);
           failures = 0;
           if (claimed.length === want) {

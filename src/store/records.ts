@@ -32,6 +32,8 @@ export interface NewWorkflow {
 
 export interface WorkflowRecord {
   id: string;
+  /** Arrival order (FIFO tie-breaker within a priority). */
+  seq: number;
   name: string;
   status: WorkflowStatus;
   appName: string;
@@ -95,7 +97,7 @@ export interface Completion extends Lease {
   completedAt: number;
 }
 
-export const WORKFLOW_COLUMNS = `id, name, status, app_name AS "appName", app_version AS "appVersion", queue,
+export const WORKFLOW_COLUMNS = `id, seq, name, status, app_name AS "appName", app_version AS "appVersion", queue,
   partition_key AS "partitionKey", dedup_id AS "dedupId", priority, owner, epoch, attempts, parent_id AS "parentId",
   timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", available_at AS "availableAt", created_at AS "createdAt",
   started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt"`;

@@ -15,6 +15,8 @@ export const migrations: Migration[] = [
     sql: (s) => `
       CREATE TABLE ${s}.workflows (
         id text PRIMARY KEY,
+        -- arrival order: ties in created_at (same millisecond, batch enqueues) keep FIFO exact
+        seq bigint GENERATED ALWAYS AS IDENTITY,
         name text NOT NULL,
         status text NOT NULL CHECK (status IN ('ENQUEUED','DELAYED','PENDING','SUCCESS','ERROR','CANCELLED','DEAD_LETTER')),
         app_name text NOT NULL,
@@ -41,7 +43,7 @@ export const migrations: Migration[] = [
       -- recovery: this executor's running workflows
       CREATE INDEX workflows_owner_pending ON ${s}.workflows (owner) WHERE status = 'PENDING';
       -- dispatch: next claimable entries of a queue for one application version, in priority then arrival order
-      CREATE INDEX workflows_queue_ready ON ${s}.workflows (queue, app_version, priority, created_at) WHERE status = 'ENQUEUED';
+      CREATE INDEX workflows_queue_ready ON ${s}.workflows (queue, app_version, priority, seq) WHERE status = 'ENQUEUED';
       -- rate limits: starts within the current window
       CREATE INDEX workflows_queue_started ON ${s}.workflows (queue, started_at) WHERE queue IS NOT NULL;
       -- queue depth and running counts (KEDA polls these)
@@ -69,15 +71,19 @@ export const migrations: Migration[] = [
         PRIMARY KEY (workflow_id, idx)
       );
 
+      -- Consumed messages are kept (consumed_at set) until their workflow is pruned, so that an
+      -- idempotency key keeps deduplicating after the message was received.
       CREATE TABLE ${s}.messages (
         id bigserial PRIMARY KEY,
         destination_id text NOT NULL,
         topic text NOT NULL,
         payload text NOT NULL,
-        idempotency_key text UNIQUE,
-        created_at bigint NOT NULL
+        idempotency_key text,
+        created_at bigint NOT NULL,
+        consumed_at bigint,
+        UNIQUE (destination_id, idempotency_key)
       );
-      CREATE INDEX messages_destination ON ${s}.messages (destination_id, topic, id);
+      CREATE INDEX messages_unconsumed ON ${s}.messages (destination_id, topic, id) WHERE consumed_at IS NULL;
 
       CREATE TABLE ${s}.events (
         workflow_id text NOT NULL,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { QueueLimits } from '../queues/options.js';
 import type { Driver } from './driver.js';
 import { migrate } from './migrate.js';
@@ -9,6 +10,7 @@ import { quoteIdent } from './sql/identifiers.js';
 import * as list from './sql/list.js';
 import * as messages from './sql/messages.js';
 import * as queues from './sql/queues.js';
+import * as retention from './sql/retention.js';
 import * as workflows from './sql/workflows.js';
 import { channelFor, unpackWakeKeys, wakeKey } from './wakeups.js';
 import { GroupCommitWriter } from './writer.js';
@@ -127,13 +129,18 @@ export class SystemStore {
     return this.retry(() => messages.consumeMessage(this.driver, this.s, lease, { ...step, now: Date.now() }));
   }
 
+  /**
+   * Sends a message from outside a workflow. Without a key, one is made per call so that retrying
+   * through a lost reply still delivers once.
+   */
   sendMessage(destinationId: string, topic: string, payload: string, idempotencyKey: string | null): Promise<void> {
+    const key = idempotencyKey ?? `auto:${randomUUID()}`;
     return this.retry(() =>
       messages.insertMessage(this.driver, this.s, this.channel, {
         destinationId,
         topic,
         payload,
-        idempotencyKey,
+        idempotencyKey: key,
         now: Date.now(),
         wakeKey: wakeKey('message', destinationId, topic),
       }),
@@ -168,6 +175,14 @@ export class SystemStore {
 
   queueDepths(queue: string | null, appVersion: string | null): Promise<queues.QueueDepth[]> {
     return this.retry(() => queues.queueDepths(this.driver, this.s, queue, appVersion));
+  }
+
+  deleteFinishedBefore(cutoff: number, batch: number): Promise<number> {
+    return this.retry(() => retention.deleteFinishedBefore(this.driver, this.s, cutoff, batch));
+  }
+
+  retentionBudgetCutoff(maxRows: number): Promise<number | null> {
+    return this.retry(() => retention.budgetCutoff(this.driver, this.s, maxRows));
   }
 
   registerExecutor(registration: Omit<executors.ExecutorRegistration, 'now'>): Promise<void> {

@@ -143,7 +143,7 @@ test('SIGKILL mid-flight, then a restart with the same executor ID: every workfl
 
   // 1. Run until KILL_AFTER step lines exist, then kill -9.
   const first = worker('start', crashDb.url, file);
-  await first.waitForLine((line) => line === `progress ${KILL_AFTER}`, 60_000);
+  await first.waitForLine((line) => line.startsWith("progress "), 60_000);
   first.kill('SIGKILL');
   assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
   await waitForBackendsToExit(crashDb.url);

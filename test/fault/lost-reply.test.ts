@@ -114,6 +114,15 @@ test('the reply to ballast.send is lost: the message is delivered once', async (
   await expectCompleted('lost-send', ['hello', undefined]);
 });
 
+test('a caller that retries ballast.send with its idempotency key after a lost reply: delivered once', async () => {
+  // The caller's retry comes after the workflow consumed the first delivery.
+  const handle = await inbox.start(undefined, { id: 'resent' });
+  await ballast.send('resent', 't', 'hello', { idempotencyKey: 'resent-1' });
+  await sleep(300);
+  await ballast.send('resent', 't', 'hello', { idempotencyKey: 'resent-1' });
+  assert.deepEqual(await handle.result({ timeout: '10s' }), ['hello', undefined]);
+});
+
 test('nothing was logged as an error', () => {
   assert.deepEqual(logger.errors, []);
 });

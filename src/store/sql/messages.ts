@@ -11,8 +11,8 @@ export interface RecvOutcome {
 }
 
 /**
- * Consumes the oldest message on a topic and records it as the workflow's checkpoint in one
- * statement: a message is delivered exactly once, even across crashes and takeovers.
+ * Consumes the oldest unconsumed message on a topic and records it as the workflow's checkpoint in
+ * one statement: a message is delivered exactly once, even across crashes and takeovers.
  */
 export async function consumeMessage(
   db: Queryable,
@@ -26,9 +26,9 @@ export async function consumeMessage(
      ), r AS (
        SELECT output FROM ${s}.steps WHERE workflow_id = $1 AND idx = $5
      ), m AS (
-       DELETE FROM ${s}.messages WHERE id = (
+       UPDATE ${s}.messages SET consumed_at = $8 WHERE id = (
          SELECT id FROM ${s}.messages
-         WHERE destination_id = $1 AND topic = $4 AND EXISTS (SELECT 1 FROM w) AND NOT EXISTS (SELECT 1 FROM r)
+         WHERE destination_id = $1 AND topic = $4 AND consumed_at IS NULL AND EXISTS (SELECT 1 FROM w) AND NOT EXISTS (SELECT 1 FROM r)
          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING payload
      ), c AS (
@@ -53,12 +53,12 @@ export async function insertMessage(
   db: Queryable,
   s: string,
   channel: string,
-  message: { destinationId: string; topic: string; payload: string; idempotencyKey: string | null; now: number; wakeKey: string },
+  message: { destinationId: string; topic: string; payload: string; idempotencyKey: string; now: number; wakeKey: string },
 ): Promise<void> {
   await db.query(
     `WITH ins AS (
        INSERT INTO ${s}.messages (destination_id, topic, payload, idempotency_key, created_at)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (destination_id, idempotency_key) DO NOTHING RETURNING 1
      )
      SELECT pg_notify($6, $7) FROM ins`,
     [message.destinationId, message.topic, message.payload, message.idempotencyKey, message.now, channel, message.wakeKey],

@@ -66,18 +66,18 @@ const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::int8`;
 export async function claimWorkflows(driver: Driver, s: string, request: ClaimRequest): Promise<ClaimResult> {
   const { limits } = request;
   const fleetWide = limits.concurrency !== null || limits.rateLimit !== null || limits.partitionConcurrency !== null;
-  if (!fleetWide) return { claimed: await claimHead(driver, s, request, request.max, null), retryAt: null };
+  if (!fleetWide) return { claimed: await claimHead(driver, s, request, request.max), retryAt: null };
   return driver.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [request.lockKey], 'ballast_queue_lock');
-    const { rows } = await tx.query<{ now: number; running: number; started: number; oldest: number | null }>(
-      `SELECT ${DB_NOW} AS now,
+    const { rows } = await tx.query<{ running: number; started: number; oldest: number | null }>(
+      `SELECT
          (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING') AS running,
          (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS started,
          (SELECT min(started_at) FROM ${s}.workflows WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS oldest`,
       [request.queue, limits.ratePeriodMs ?? 0],
       'ballast_queue_usage',
     );
-    const usage = rows[0] ?? { now: Date.now(), running: 0, started: 0, oldest: null };
+    const usage = rows[0] ?? { running: 0, started: 0, oldest: null };
     let room = request.max;
     let retryAt: number | null = null;
     if (limits.concurrency !== null) room = Math.min(room, limits.concurrency - usage.running);
@@ -87,48 +87,50 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
       room = Math.min(room, rateRoom);
     }
     if (room <= 0) return { claimed: [], retryAt };
-    return { claimed: await claimHead(tx, s, request, room, usage.now), retryAt: null };
+    return { claimed: await claimHead(tx, s, request, room), retryAt: null };
   });
 }
 
-async function claimHead(db: Queryable, s: string, request: ClaimRequest, count: number, now: number | null): Promise<WorkflowRecord[]> {
-  const partitionConcurrency = request.limits.partitionConcurrency;
-  const params: unknown[] = [request.queue, request.executorId, request.appVersion, count, now];
+/** The claim statement; exported so tests can EXPLAIN exactly what runs. */
+export function claimStatement(s: string, partitioned: boolean): string {
+  // Stamped when the row is claimed (not when usage was counted): the start is the commit's moment.
   const set = `status = 'PENDING', owner = $2, epoch = epoch + 1, attempts = attempts + 1,
-    started_at = COALESCE($5::int8, ${DB_NOW}), updated_at = COALESCE($5::int8, ${DB_NOW}),
-    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE COALESCE($5::int8, ${DB_NOW}) + timeout_ms END`;
-  if (partitionConcurrency === null) {
-    const { rows } = await db.query<WorkflowRecord>(
-      `UPDATE ${s}.workflows SET ${set}
+    started_at = ${DB_NOW}, updated_at = ${DB_NOW},
+    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ${DB_NOW} + timeout_ms END`;
+  if (!partitioned) {
+    return `UPDATE ${s}.workflows SET ${set}
        WHERE id IN (
          SELECT id FROM ${s}.workflows WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'
-         ORDER BY priority, created_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-       RETURNING ${WORKFLOW_COLUMNS}, input`,
-      params,
-      'ballast_claim',
-    );
-    return rows;
+         ORDER BY priority, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
+       RETURNING ${WORKFLOW_COLUMNS}, input`;
   }
   // Partitioned: look at a bounded head of the queue and take, per partition key, only as many as
   // the partition has room for next to what already runs under that key.
-  params.push(partitionConcurrency, Math.max(1_000, count * 20));
-  const { rows } = await db.query<WorkflowRecord>(
-    `UPDATE ${s}.workflows SET ${set}
+  return `UPDATE ${s}.workflows SET ${set}
      WHERE status = 'ENQUEUED' AND id IN (
        SELECT c.id FROM (
-         SELECT h.id, h.partition_key, h.priority, h.created_at,
-                row_number() OVER (PARTITION BY h.partition_key ORDER BY h.priority, h.created_at) AS rn
-         FROM (SELECT id, partition_key, priority, created_at FROM ${s}.workflows
+         SELECT h.id, h.partition_key, h.priority, h.seq,
+                row_number() OVER (PARTITION BY h.partition_key ORDER BY h.priority, h.seq) AS rn
+         FROM (SELECT id, partition_key, priority, seq FROM ${s}.workflows
                WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'
-               ORDER BY priority, created_at LIMIT $7) h
+               ORDER BY priority, seq LIMIT $6) h
        ) c
        LEFT JOIN (SELECT partition_key, count(*) AS n FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING' GROUP BY partition_key) a
          ON a.partition_key IS NOT DISTINCT FROM c.partition_key
-       WHERE c.rn + COALESCE(a.n, 0) <= $6
-       ORDER BY c.priority, c.created_at LIMIT $4)
-     RETURNING ${WORKFLOW_COLUMNS}, input`,
+       WHERE c.rn + COALESCE(a.n, 0) <= $5
+       ORDER BY c.priority, c.seq LIMIT $4)
+     RETURNING ${WORKFLOW_COLUMNS}, input`;
+}
+
+async function claimHead(db: Queryable, s: string, request: ClaimRequest, count: number): Promise<WorkflowRecord[]> {
+  const partitionConcurrency = request.limits.partitionConcurrency;
+  const params: unknown[] = [request.queue, request.executorId, request.appVersion, count];
+  if (partitionConcurrency !== null) params.push(partitionConcurrency, Math.max(1_000, count * 20));
+  const partitioned = partitionConcurrency !== null;
+  const { rows } = await db.query<WorkflowRecord>(
+    claimStatement(s, partitioned),
     params,
-    'ballast_claim_partitioned',
+    partitioned ? 'ballast_claim_partitioned' : 'ballast_claim',
   );
   return rows;
 }
@@ -166,22 +168,25 @@ export interface QueueDepth {
 }
 
 /** Depth per queue from the partial index of active rows: cost follows the backlog, not history. */
-export async function queueDepths(db: Queryable, s: string, queue: string | null, appVersion: string | null): Promise<QueueDepth[]> {
+/** The queue depth statement; exported so tests can EXPLAIN exactly what runs. */
+export function queueDepthStatement(s: string, byQueue: boolean, byVersion: boolean): string {
   // Distinct statement shapes rather than `$1 IS NULL OR …`, so each plan can use the index fully.
-  const params: unknown[] = [];
-  const filters: string[] = [];
-  if (queue !== null) filters.push(`queue = $${params.push(queue)}`);
-  else filters.push('queue IS NOT NULL');
-  if (appVersion !== null) filters.push(`app_version = $${params.push(appVersion)}`);
-  const { rows } = await db.query<QueueDepth>(
-    `SELECT queue,
+  const filters = [byQueue ? 'queue = $1' : 'queue IS NOT NULL'];
+  if (byVersion) filters.push(`app_version = $${byQueue ? 2 : 1}`);
+  return `SELECT queue,
        count(*) FILTER (WHERE status = 'ENQUEUED')::int4 AS enqueued,
        count(*) FILTER (WHERE status = 'PENDING')::int4 AS pending,
        count(*) FILTER (WHERE status = 'DELAYED')::int4 AS delayed,
        min(created_at) FILTER (WHERE status = 'ENQUEUED') AS "oldestEnqueuedAt"
      FROM ${s}.workflows
      WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND ${filters.join(' AND ')}
-     GROUP BY queue ORDER BY queue`,
+     GROUP BY queue ORDER BY queue`;
+}
+
+export async function queueDepths(db: Queryable, s: string, queue: string | null, appVersion: string | null): Promise<QueueDepth[]> {
+  const params = [queue, appVersion].filter((value) => value !== null);
+  const { rows } = await db.query<QueueDepth>(
+    queueDepthStatement(s, queue !== null, appVersion !== null),
     params,
     `ballast_queue_depths_${queue === null ? 'all' : 'one'}_${appVersion === null ? 'any' : 'version'}`,
   );

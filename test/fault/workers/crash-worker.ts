@@ -2,7 +2,7 @@
 // and application version, so a second run of this script recovers what a killed first run left.
 //
 //   start    launch, start wf-0..wf-49, print `progress <n>` once KILL_AFTER step lines were
-//            appended, and keep running until killed
+//            appended and at least one workflow finished, and keep running until killed
 //   recover  launch (recovery resumes the PENDING workflows), wait for all 50 results, print
 //            `results <json>`, shut down and exit 0
 //   all      an uninterrupted run: start all 50, wait for them, print `results <json>`, exit 0
@@ -28,10 +28,18 @@ const ballast = new Ballast({
 });
 
 let stepLines = 0;
+let finished = 0;
+let announced = false;
+// The kill must land mid-flight whatever the machine's load: some workflows done, others part-way.
+function announceWhenReady(): void {
+  if (mode !== 'start' || announced || stepLines < killAfter || finished === 0) return;
+  announced = true;
+  // stdout to a pipe is synchronous on Linux: the line is out before the next step runs.
+  process.stdout.write(`progress ${stepLines}\n`);
+}
 const fiveSteps = registerFiveSteps(ballast, stepsFile, () => {
   stepLines++;
-  // stdout to a pipe is synchronous on Linux: the line is out before the next step runs.
-  if (mode === 'start' && stepLines === killAfter) process.stdout.write(`progress ${stepLines}\n`);
+  announceWhenReady();
 });
 
 const ids = Array.from({ length: WORKFLOW_COUNT }, (_, n) => workflowId(n));
@@ -46,7 +54,12 @@ async function main(): Promise<void> {
   await ballast.launch();
   switch (mode) {
     case 'start':
-      await Promise.all(ids.map((id, n) => fiveSteps.start(n, { id })));
+      for (const handle of await Promise.all(ids.map((id, n) => fiveSteps.start(n, { id })))) {
+        void handle.result().then(() => {
+          finished++;
+          announceWhenReady();
+        });
+      }
       process.stdout.write('started\n');
       setInterval(() => undefined, 60_000); // stay alive until the test kills us
       break;
