@@ -1,0 +1,126 @@
+// `npm run bench`: every selected workload on Ballast, then on DBOS, on the same Postgres server,
+// each in its own child process against its own fresh database, one after another. Prints JSON
+// lines: the server first, then one line per system and workload, then Ballast ÷ DBOS ratios.
+//
+//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...] [--workflows N]
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { spawnChild } from './lib/child.js';
+import { openServer } from './lib/postgres.js';
+import {
+  WORKLOADS,
+  isSkipped,
+  printLine,
+  ratios,
+  type ResultLine,
+  type SystemName,
+  type WorkloadName,
+} from './lib/stats.js';
+import { DEFAULT_WORKFLOWS } from './lib/workloads.js';
+
+const ENTRIES: Record<SystemName, string> = {
+  ballast: fileURLToPath(new URL('./ballast.ts', import.meta.url)),
+  dbos: fileURLToPath(new URL('./peers/dbos/bench.ts', import.meta.url)),
+};
+const DBOS_DIR = fileURLToPath(new URL('./peers/dbos/', import.meta.url));
+
+interface Options {
+  systems: SystemName[];
+  workloads: WorkloadName[];
+  workflows: number | undefined;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { systems: ['ballast', 'dbos'], workloads: [...WORKLOADS], workflows: undefined };
+  for (let k = 0; k < argv.length; k++) {
+    const [flag, inline] = (argv[k] ?? '').split('=', 2) as [string, string | undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++k];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--only') {
+      const v = value();
+      if (v !== 'ballast' && v !== 'dbos') throw new Error(`--only takes ballast or dbos, not ${v}`);
+      options.systems = [v];
+    } else if (flag === '--workload' || flag === '--workloads') {
+      options.workloads = value()
+        .split(',')
+        .map((w) => w.trim())
+        .filter(Boolean)
+        .map((w) => {
+          if (!(WORKLOADS as readonly string[]).includes(w)) {
+            throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}`);
+          }
+          return w as WorkloadName;
+        });
+    } else if (flag === '--workflows') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error('--workflows takes a positive integer');
+      options.workflows = n;
+    } else {
+      throw new Error(`unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')}] [--workflows N]`);
+    }
+  }
+  return options;
+}
+
+/** The DBOS peer has its own lockfile and is installed on first use, never by the root package. */
+function ensureDbosInstalled(): void {
+  if (existsSync(new URL('./peers/dbos/node_modules/@dbos-inc/dbos-sdk/package.json', import.meta.url))) return;
+  process.stderr.write('bench: installing the DBOS peer (npm ci --prefix bench/peers/dbos)\n');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const res = spawnSync(npm, ['ci', '--prefix', DBOS_DIR, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] });
+  if (res.status !== 0) throw new Error('npm ci for bench/peers/dbos failed');
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  if (options.systems.includes('dbos')) ensureDbosInstalled();
+
+  const server = await openServer();
+  let failures = 0;
+  try {
+    const { version, synchronousCommit } = await server.info();
+    printLine({
+      postgres: version,
+      synchronousCommit,
+      server: server.source,
+      node: process.version,
+      cpus: os.cpus().length,
+    });
+
+    const results: ResultLine[] = [];
+    for (const system of options.systems) {
+      for (const workload of options.workloads) {
+        const databaseUrl = await server.createDatabase(`bench_${system}_${workload}`);
+        try {
+          const workflows = options.workflows ?? DEFAULT_WORKFLOWS[workload];
+          const report = await spawnChild(ENTRIES[system], system, { workload, workflows, databaseUrl });
+          printLine(report);
+          if (!isSkipped(report)) results.push(report);
+        } catch (err) {
+          failures++;
+          printLine({ system, workload, error: err instanceof Error ? err.message : String(err) });
+        } finally {
+          await server.dropDatabase(databaseUrl);
+        }
+      }
+    }
+    for (const line of ratios(results)) printLine(line);
+  } finally {
+    await server.stop();
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
