@@ -98,6 +98,22 @@ export function explainDatabaseError(error: unknown, connection: Connection): un
       { cause: error },
     );
   }
+  // 42703 undefined_column: tables from another Ballast version
+  if (code === '42703') {
+    return new CliError(
+      `The Ballast tables in schema "${connection.schema}" of ${connection.target} do not match this CLI ` +
+        `(${messageOf(error)}); they were created by a different Ballast version. Run \`ballast migrate\`, or use the CLI of that version.`,
+      { cause: error },
+    );
+  }
+  // 42501 insufficient_privilege
+  if (code === '42501') {
+    return new CliError(
+      `Permission denied on ${connection.target}: ${messageOf(error)}. ` +
+        '`ballast migrate` needs a role that may create the schema and its tables; reading needs SELECT on them.',
+      { cause: error },
+    );
+  }
   if (isTransientError(error) || code === '28P01' || code === '28000' || code === '3D000') {
     return new CliError(`Could not connect to ${connection.target}: ${messageOf(error)}`, { cause: error });
   }

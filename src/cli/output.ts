@@ -79,14 +79,9 @@ export function formatDuration(ms: number | null | undefined): string {
  * A decoded workflow value for people: JavaScript notation (so Dates, BigInts, Maps and Sets read as
  * what they are), errors as `Name: message`, with the stack when `verbose`.
  */
-export function formatValue(value: unknown, options: { verbose?: boolean; maxLength?: number } = {}): string {
-  let text: string;
-  if (value instanceof Error) {
-    text = options.verbose && value.stack ? value.stack : `${value.name}: ${value.message}`;
-  } else {
-    text = inspect(value, { depth: 6, breakLength: Infinity, compact: true, maxArrayLength: 50, maxStringLength: 2_000, colors: false });
-  }
-  return options.maxLength === undefined ? text : cut(text, options.maxLength);
+export function formatValue(value: unknown, options: { verbose?: boolean } = {}): string {
+  if (value instanceof Error) return options.verbose && value.stack ? value.stack : `${value.name}: ${value.message}`;
+  return inspect(value, { depth: 6, breakLength: Infinity, compact: true, maxArrayLength: 50, maxStringLength: 2_000, colors: false });
 }
 
 function oneLine(text: string): string {

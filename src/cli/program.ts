@@ -44,12 +44,12 @@ export async function run(args: readonly string[], io: CliIo = processIo()): Pro
     // Commander has already printed its message (and help) for its own errors.
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
-    io.err(`ballast: ${describe(error, verbose)}\n`);
+    io.err(`ballast: ${errorMessage(error, verbose)}\n`);
     return error instanceof UsageError ? EXIT_USAGE : EXIT_ERROR;
   }
 }
 
-function describe(error: unknown, verbose: boolean): string {
+function errorMessage(error: unknown, verbose: boolean): string {
   if (!(error instanceof Error)) return String(error);
   const expected = error instanceof CliError || (error as { code?: unknown }).code !== undefined;
   const message = expected ? error.message : `unexpected error: ${error.message}`;

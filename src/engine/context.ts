@@ -114,28 +114,26 @@ export class Context implements WorkflowContext {
     attempt: number,
     timeoutMs: number | undefined,
   ): Promise<T> {
-    const controller = new AbortController();
-    const workflowSignal = this.execution.signal;
+    const signal = new LazyAttemptSignal(this.execution.signal);
     let timer: NodeJS.Timeout | undefined;
-    let onStop: (() => void) | undefined;
     try {
-      const run = Promise.resolve().then(() => fn({ attempt, signal: controller.signal }));
+      const run = Promise.resolve().then(() =>
+        fn({
+          attempt,
+          get signal() {
+            return signal.get();
+          },
+        }),
+      );
       // A stopped workflow (cancelled, timed out, shut down) does not wait for a step that ignores
       // its signal: the attempt is abandoned and its result, if any, never checkpointed.
-      const stopped = new Promise<never>((_, reject) => {
-        onStop = () => {
-          controller.abort(workflowSignal.reason);
-          reject(workflowSignal.reason);
-        };
-        workflowSignal.addEventListener('abort', onStop, { once: true });
-      });
-      const racers: Promise<T>[] = [run, stopped];
+      const racers: Promise<T>[] = [run, this.execution.stopped];
       if (timeoutMs !== undefined) {
         racers.push(
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => {
               const error = new StepTimeoutError(name, timeoutMs);
-              controller.abort(error);
+              signal.abort(error);
               reject(error);
             }, timeoutMs);
           }),
@@ -144,7 +142,7 @@ export class Context implements WorkflowContext {
       return await Promise.race(racers);
     } finally {
       clearTimeout(timer);
-      if (onStop) workflowSignal.removeEventListener('abort', onStop);
+      signal.release();
     }
   }
 
@@ -314,4 +312,35 @@ function stepPolicy(name: string, options: StepOptions): StepPolicy {
 function backoffDelay(policy: StepPolicy, attempt: number): number {
   const exact = Math.min(policy.max, policy.initial * policy.factor ** (attempt - 1));
   return exact * (0.8 + Math.random() * 0.4);
+}
+
+/**
+ * The AbortSignal handed to a step attempt, created only if the step reads it: most steps never
+ * do, and the hot path should not pay for a controller and a listener per step.
+ */
+class LazyAttemptSignal {
+  private controller: AbortController | undefined;
+  private abortedWith: { reason: unknown } | undefined;
+  private readonly onWorkflowStop = () => this.abort(this.workflowSignal.reason);
+
+  constructor(private readonly workflowSignal: AbortSignal) {}
+
+  get(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortedWith) this.controller.abort(this.abortedWith.reason);
+      else if (this.workflowSignal.aborted) this.controller.abort(this.workflowSignal.reason);
+      else this.workflowSignal.addEventListener('abort', this.onWorkflowStop, { once: true });
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.abortedWith ??= { reason };
+    this.controller?.abort(reason);
+  }
+
+  release(): void {
+    if (this.controller) this.workflowSignal.removeEventListener('abort', this.onWorkflowStop);
+  }
 }

@@ -27,6 +27,8 @@ export class WorkflowExecution {
   private readonly controller = new AbortController();
   private finished = false;
   readonly done: Promise<LocalOutcome>;
+  /** Rejects with the stop reason once the workflow is stopped; shared by every step race. */
+  readonly stopped: Promise<never>;
   private settle!: (outcome: LocalOutcome) => void;
 
   constructor(
@@ -37,6 +39,10 @@ export class WorkflowExecution {
     readonly timeoutMs: number | null,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
+    this.stopped = new Promise<never>((_, reject) => {
+      this.controller.signal.addEventListener('abort', () => reject(this.controller.signal.reason), { once: true });
+    });
+    this.stopped.catch(() => undefined);
   }
 
   get signal(): AbortSignal {
@@ -55,7 +61,7 @@ export class WorkflowExecution {
     return this.runtime.pollIntervalMs;
   }
 
-  get stopped(): boolean {
+  get isStopped(): boolean {
     return this.controller.signal.aborted;
   }
 

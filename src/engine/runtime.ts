@@ -208,14 +208,14 @@ export class Runtime {
       } catch (error) {
         failure = { error };
       }
-      if (execution.stopped) {
+      if (execution.isStopped) {
         outcome = stoppedOutcome(execution.signal.reason);
       } else {
         outcome = await this.complete(execution, value, failure);
       }
     } catch (error) {
       // Only our own bookkeeping can land here (e.g. the database closed under a shutdown).
-      if (!execution.stopped) this.options.logger.error(`workflow ${record.id} could not record its outcome`, error);
+      if (!execution.isStopped) this.options.logger.error(`workflow ${record.id} could not record its outcome`, error);
       outcome = { kind: 'detached' };
     } finally {
       clearTimeout(timer);

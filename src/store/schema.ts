@@ -48,7 +48,7 @@ export const migrations: Migration[] = [
       CREATE INDEX workflows_queue_started ON ${s}.workflows (queue, started_at) WHERE queue IS NOT NULL;
       -- queue depth and running counts (KEDA polls these)
       CREATE INDEX workflows_queue_active ON ${s}.workflows (queue, status, app_version, created_at)
-        WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED');
+        WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND queue IS NOT NULL;
       CREATE INDEX workflows_delayed ON ${s}.workflows (queue, available_at) WHERE status = 'DELAYED';
       -- retention: oldest finished workflows first
       CREATE INDEX workflows_finished ON ${s}.workflows (completed_at)
@@ -56,7 +56,6 @@ export const migrations: Migration[] = [
       CREATE UNIQUE INDEX workflows_dedup ON ${s}.workflows (queue, dedup_id)
         WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED', 'PENDING', 'DELAYED');
       CREATE INDEX workflows_created ON ${s}.workflows (created_at);
-      CREATE INDEX workflows_status_created ON ${s}.workflows (status, created_at);
       CREATE INDEX workflows_parent ON ${s}.workflows (parent_id) WHERE parent_id IS NOT NULL;
 
       CREATE TABLE ${s}.steps (

@@ -40,6 +40,7 @@ export class SystemStore {
     this.writer = new GroupCommitWriter(driver, {
       schema: this.s,
       channel: this.channel,
+      maxInFlight: driver.kind === 'pglite' ? 1 : 2,
       isClosed: () => this.closed,
       onRetry: (error) => this.logOutage(error),
     });

@@ -1,9 +1,10 @@
 // The `ballast` CLI as a user runs it: a real process against a real database.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { run } from '../../src/cli/program.js';
 import { Ballast } from '../../src/index.js';
 import { spawnNode } from '../support/processes.js';
 import { testDatabase } from '../support/postgres.js';
@@ -25,6 +26,21 @@ async function ballastCli(args: string[], env: Record<string, string> = {}): Pro
   });
   const { code } = await child.exited;
   return { code, stdout: child.lines.join('\n'), stderr: child.stderr() };
+}
+
+/**
+ * The same CLI in this process (`run()` is all main.ts calls), for the many variations whose
+ * process start-up would only slow the suite down.
+ */
+async function ballastInProcess(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    out: (text) => void (stdout += text),
+    err: (text) => void (stderr += text),
+    env: { BALLAST_DATABASE_URL: '', DBOS_SYSTEM_DATABASE_URL: '', ...env },
+  });
+  return { code, stdout: stdout.replace(/\n$/, ''), stderr };
 }
 
 function expectExit(result: CliResult, code: number): void {
@@ -69,7 +85,7 @@ describe('ballast CLI', () => {
   });
 
   test('migrate --json reports what it applied, in another schema', async () => {
-    const result = await ballastCli(['migrate', '--schema', 'cli_other', '--json', '--database-url', db.url]);
+    const result = await ballastInProcess(['migrate', '--schema', 'cli_other', '--json', '--database-url', db.url]);
     expectExit(result, 0);
     const report = JSON.parse(result.stdout) as { applied: Array<{ version: number; name: string }>; schema: string };
     assert.equal(report.schema, 'cli_other');
@@ -109,7 +125,11 @@ describe('ballast CLI', () => {
       const [human, json, withInput] = await Promise.all([
         ballastCli(['workflows', 'get', ids.ok, '--database-url', db.url]),
         ballastCli(['workflows', 'get', ids.ok, '--json'], { DBOS_SYSTEM_DATABASE_URL: db.url }),
-        ballastCli(['--json', 'workflows', 'get', '--input', ids.ok], { BALLAST_DATABASE_URL: db.url }),
+        // BALLAST_DATABASE_URL wins over DBOS_SYSTEM_DATABASE_URL.
+        ballastInProcess(['--json', 'workflows', 'get', '--input', ids.ok], {
+          BALLAST_DATABASE_URL: db.url,
+          DBOS_SYSTEM_DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none',
+        }),
       ]);
       expectExit(human, 0);
       assert.match(human.stdout, new RegExp(`^Workflow\\s+${ids.ok}$`, 'm'));
@@ -161,8 +181,8 @@ describe('ballast CLI', () => {
     test('a failed workflow shows its error, and the failed step', async () => {
       const [get, steps, json] = await Promise.all([
         ballastCli(['workflows', 'get', ids.failed, '--database-url', db.url]),
-        ballastCli(['workflows', 'steps', ids.failed, '--database-url', db.url]),
-        ballastCli(['workflows', 'steps', ids.failed, '--database-url', db.url, '--json']),
+        ballastInProcess(['workflows', 'steps', ids.failed, '--database-url', db.url]),
+        ballastInProcess(['workflows', 'steps', ids.failed, '--database-url', db.url, '--json']),
       ]);
       expectExit(get, 0);
       assert.match(get.stdout, /^Status\s+ERROR$/m);
@@ -180,8 +200,8 @@ describe('ballast CLI', () => {
   test('an unknown workflow ID exits 1 with a clear message', async () => {
     const [get, steps, json] = await Promise.all([
       ballastCli(['workflows', 'get', 'no-such-workflow', '--database-url', db.url]),
-      ballastCli(['workflows', 'steps', 'no-such-workflow', '--database-url', db.url]),
-      ballastCli(['workflows', 'get', 'no-such-workflow', '--database-url', db.url, '--json']),
+      ballastInProcess(['workflows', 'steps', 'no-such-workflow', '--database-url', db.url]),
+      ballastInProcess(['workflows', 'get', 'no-such-workflow', '--database-url', db.url, '--json']),
     ]);
     for (const result of [get, steps, json]) {
       expectExit(result, 1);
@@ -193,10 +213,10 @@ describe('ballast CLI', () => {
   test('operational errors exit 1 with a message and no stack unless --verbose', async () => {
     const unreachable = 'postgresql://someone:hunter2@127.0.0.1:1/nowhere';
     const [noSchema, down, verbose, noEmbedded] = await Promise.all([
-      ballastCli(['workflows', 'get', 'x', '--schema', 'not_migrated', '--database-url', db.url]),
+      ballastInProcess(['workflows', 'get', 'x', '--schema', 'not_migrated', '--database-url', db.url]),
       ballastCli(['workflows', 'get', 'x', '--database-url', unreachable]),
-      ballastCli(['workflows', 'get', 'x', '--database-url', unreachable, '--verbose']),
-      ballastCli(['workflows', 'steps', 'x', '--data-dir', join(scratch, 'missing')]),
+      ballastInProcess(['workflows', 'get', 'x', '--database-url', unreachable, '--verbose']),
+      ballastInProcess(['workflows', 'steps', 'x', '--data-dir', join(scratch, 'missing')]),
     ]);
     expectExit(noSchema, 1);
     assert.match(noSchema.stderr, /Schema "not_migrated" has no Ballast tables .* Run `ballast migrate` first/);
@@ -221,15 +241,20 @@ describe('ballast CLI', () => {
       ['--schema', 'not-an-identifier', 'migrate'],
       ['migrate', '--database-url'],
     ];
-    const results = await Promise.all(cases.map((args) => ballastCli(args)));
+    // Two as real processes (the exit code reaches the shell), the rest in-process.
+    const results = await Promise.all(cases.map((args, i) => (i < 2 ? ballastCli(args) : ballastInProcess(args))));
     results.forEach((result, i) => {
       assert.equal(result.code, 2, `ballast ${cases[i]?.join(' ')}: expected exit 2, got ${result.code}\n${result.stderr}`);
       assert.notEqual(result.stderr.trim(), '', `ballast ${cases[i]?.join(' ')}: says what is wrong`);
     });
-    const help = await ballastCli(['--help']);
+    const help = await ballastInProcess(['--help']);
     expectExit(help, 0);
     assert.match(help.stdout, /migrate/);
     assert.match(help.stdout, /workflows/);
+  });
+
+  test('the entry point is executable as the package bin', () => {
+    assert.match(readFileSync(MAIN, 'utf8'), /^#!\/usr\/bin\/env node\n/);
   });
 
   test('migrate on the embedded database (PGlite) in --data-dir', async () => {

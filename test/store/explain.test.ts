@@ -1,6 +1,8 @@
 // The hot-path statements use their indexes on a realistically sized table. Each statement is
-// captured from the module that runs it (no copies of the SQL here) and EXPLAINed with its
-// parameters bound, as the driver would run it.
+// captured from the module that runs it (no copies of the SQL here) and EXPLAINed twice:
+//  - custom plan: parameters bound, as an unnamed statement (what the first executions get);
+//  - generic plan: PREPAREd and EXECUTEd under plan_cache_mode = force_generic_plan (what a named
+//    prepared statement may switch to after five executions).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -62,28 +64,59 @@ describe('hot-path statements use their indexes', () => {
   let db: { url: string; close(): Promise<void> };
   let client: pg.Client;
 
-  async function explain(statement: Captured): Promise<PlanNode[]> {
-    const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-      `EXPLAIN (FORMAT JSON) ${statement.sql}`,
-      statement.params,
-    );
+  type PlanKind = 'custom' | 'generic';
+
+  async function explain(statement: Captured, kind: PlanKind): Promise<PlanNode[]> {
+    type ExplainRow = { 'QUERY PLAN': Array<{ Plan: PlanNode }> };
+    let rows: ExplainRow[];
+    if (kind === 'custom') {
+      ({ rows } = await client.query<ExplainRow>(`EXPLAIN (FORMAT JSON) ${statement.sql}`, statement.params));
+    } else {
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      await client.query(`PREPARE explained AS ${statement.sql}`);
+      try {
+        ({ rows } = await client.query<ExplainRow>(`EXPLAIN (FORMAT JSON) EXECUTE explained(${statement.params.map(literal).join(', ')})`));
+      } finally {
+        await client.query('DEALLOCATE explained');
+        await client.query('RESET plan_cache_mode');
+      }
+    }
     const plan = rows[0]?.['QUERY PLAN'][0]?.Plan;
     assert.ok(plan);
     return nodesOf(plan);
   }
 
-  /** Asserts the plan reads each named index and never scans a big table sequentially. */
-  async function assertIndexes(statement: Captured, indexes: string[]): Promise<void> {
-    const nodes = await explain(statement);
-    const summary = nodes.map((node) => `${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}`);
-    for (const index of indexes) {
-      assert.ok(
-        nodes.some((node) => INDEX_SCANS.has(node['Node Type']) && node['Index Name'] === index),
-        `expected a scan of index ${index}; plan:\n  ${summary.join('\n  ')}`,
-      );
+  /**
+   * Asserts that, in both the custom and the generic plan, each entry of `indexes` is scanned (an
+   * entry may list alternatives, any one of which will do) and no big table is read sequentially.
+   */
+  async function assertIndexes(statement: Captured, indexes: Array<string | string[]>, kinds: PlanKind[] = ['custom', 'generic']): Promise<void> {
+    for (const kind of kinds) {
+      const nodes = await explain(statement, kind);
+      const summary = `${kind} plan:\n  ${nodes.map(describeNode).join('\n  ')}`;
+      if (process.env.BALLAST_EXPLAIN_PRINT === '1') console.log(`${statement.sql.split('\n')[0]?.slice(0, 100)}\n${summary}\n`);
+      for (const expected of indexes) {
+        const names = Array.isArray(expected) ? expected : [expected];
+        assert.ok(
+          nodes.some((node) => INDEX_SCANS.has(node['Node Type']) && names.includes(node['Index Name'] ?? '')),
+          `expected a scan of ${names.join(' or ')}; ${summary}`,
+        );
+      }
+      const seqScans = nodes.filter((node) => node['Node Type'] === 'Seq Scan' && BIG_TABLES.has(node['Relation Name'] ?? ''));
+      assert.deepEqual(seqScans.map((node) => node['Relation Name']), [], `no sequential scans; ${summary}`);
     }
-    const seqScans = nodes.filter((node) => node['Node Type'] === 'Seq Scan' && BIG_TABLES.has(node['Relation Name'] ?? ''));
-    assert.deepEqual(seqScans.map((node) => node['Relation Name']), [], `no sequential scans; plan:\n  ${summary.join('\n  ')}`);
+  }
+
+  /** A parameter as an SQL literal, for EXECUTE (arrays in Postgres' array-literal syntax). */
+  function literal(value: unknown): string {
+    if (value === null || value === undefined) return 'NULL';
+    if (Array.isArray(value)) {
+      const items = value.map((item: unknown) =>
+        item === null || item === undefined ? 'NULL' : `"${String(item).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+      );
+      return client.escapeLiteral(`{${items.join(',')}}`);
+    }
+    return client.escapeLiteral(String(value));
   }
 
   before(async () => {
@@ -108,8 +141,9 @@ describe('hot-path statements use their indexes', () => {
       SELECT 'wf-' || i, j, 'step-' || j, '{"v":' || j || '}', i, i + 1
       FROM generate_series(1, ${WORKFLOWS}) AS i, generate_series(0, ${STEPS_PER_WORKFLOW - 1}) AS j`);
     await client.query(`
-      INSERT INTO ${s}.messages (destination_id, topic, payload, created_at)
-      SELECT 'wf-' || (i % 5000), 'topic-' || (i % 3), '"m"', i FROM generate_series(1, 20000) AS i`);
+      INSERT INTO ${s}.messages (destination_id, topic, payload, created_at, consumed_at)
+      SELECT 'wf-' || (i % 5000), 'topic-' || (i % 3), '"m"', i, CASE WHEN i % 4 = 0 THEN NULL ELSE i + 1 END
+      FROM generate_series(1, 20000) AS i`);
     await client.query(`
       INSERT INTO ${s}.events (workflow_id, key, value, updated_at)
       SELECT 'wf-' || i, 'stage', '"done"', i FROM generate_series(1, 20000) AS i`);
@@ -139,6 +173,7 @@ describe('hot-path statements use their indexes', () => {
     workflowId: pending(i + 1),
     owner: 'executor-0',
     epoch: 1,
+    queue: null,
     status: 'SUCCESS',
     output: '"done"',
     error: null,
@@ -150,15 +185,27 @@ describe('hot-path statements use their indexes', () => {
     return { sql: statement.text, params: statement.params };
   };
 
-  for (const size of [1, 50]) {
-    test(`flush: checkpoint insert joins the workflow row by primary key (batch of ${size})`, async () => {
-      const checkpoints = Array.from({ length: size }, (_, i) => item(checkpoint(i)));
-      await assertIndexes(flush({ checkpoints }), ['workflows_pkey']);
-    });
+  // A batch joins the workflow rows either by primary key (one probe per row: small batches, and
+  // every generic plan) or, when the planner expects the batch to cover a good share of all PENDING
+  // rows, by reading every PENDING row through a partial or status index and hash-joining.
+  const PENDING_ROWS = ['workflows_pkey', 'workflows_status_created', 'workflows_owner_pending'];
 
-    test(`flush: completion update finds workflows by primary key (batch of ${size})`, async () => {
+  test('flush: a lone checkpoint joins its workflow row by primary key', async () => {
+    await assertIndexes(flush({ checkpoints: [item(checkpoint(0))] }), ['workflows_pkey']);
+  });
+
+  test('flush: a lone completion updates its workflow row by primary key', async () => {
+    await assertIndexes(flush({ completions: [item(completion(0))] }), ['workflows_pkey']);
+  });
+
+  for (const size of [10, 50]) {
+    test(`flush: a batch of ${size} checkpoints and ${size} completions reads workflows through an index`, async () => {
+      const checkpoints = Array.from({ length: size }, (_, i) => item(checkpoint(i)));
       const completions = Array.from({ length: size }, (_, i) => item(completion(i)));
-      await assertIndexes(flush({ completions }), ['workflows_pkey']);
+      await assertIndexes(flush({ checkpoints }), [PENDING_ROWS], ['custom']);
+      await assertIndexes(flush({ completions }), [PENDING_ROWS], ['custom']);
+      await assertIndexes(flush({ checkpoints }), ['workflows_pkey'], ['generic']);
+      await assertIndexes(flush({ completions }), ['workflows_pkey'], ['generic']);
     });
   }
 
@@ -167,7 +214,7 @@ describe('hot-path statements use their indexes', () => {
       item(checkpoint(i, { message: { destinationId: 'wf-1', topic: 't', payload: '1' }, event: { key: 'stage', value: '"x"' } })),
     );
     const completions = Array.from({ length: 20 }, (_, i) => item(completion(i + 20)));
-    await assertIndexes(flush({ checkpoints, completions }), ['workflows_pkey']);
+    await assertIndexes(flush({ checkpoints, completions }), [PENDING_ROWS]);
   });
 
   test('getWorkflow by ID uses workflows_pkey', async () => {
@@ -184,11 +231,11 @@ describe('hot-path statements use their indexes', () => {
     await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_owner_pending']);
   });
 
-  test('consumeMessage finds the oldest message through messages_destination', async () => {
+  test('consumeMessage finds the oldest unconsumed message through messages_unconsumed', async () => {
     const statement = await capture((q) =>
       messages.consumeMessage(q, s, { workflowId: 'wf-1000', owner: 'executor-0', epoch: 1 }, { idx: 3, name: 'recv', topic: 'topic-1', startedAt: 1, now: 2 }),
     );
-    await assertIndexes(statement, ['messages_destination', 'workflows_pkey', 'steps_pkey']);
+    await assertIndexes(statement, ['messages_unconsumed', 'workflows_pkey', 'steps_pkey']);
   });
 
   test('readEvent uses events_pkey', async () => {
@@ -201,4 +248,28 @@ describe('hot-path statements use their indexes', () => {
       await assertIndexes(await capture((q) => workflows.finishedAmong(q, s, ids)), ['workflows_pkey']);
     }
   });
+
+  test('the checker itself catches a sequential scan and a missing index', async () => {
+    await assert.rejects(
+      assertIndexes({ sql: `SELECT id FROM ${s}.workflows WHERE name = $1`, params: ['checkout'] }, []),
+      /no sequential scans/,
+    );
+    await assert.rejects(assertIndexes(await capture((q) => events.readEvent(q, s, 'wf-77', 'stage')), ['steps_pkey']), /expected a scan of steps_pkey/);
+  });
+
+  // Last, as it changes the table: a busy fleet with 5,000 running workflows.
+  test('under load (10% of workflows PENDING) big batches still read workflows only through indexes', async () => {
+    await client.query(`UPDATE ${s}.workflows SET status = 'PENDING', output = NULL, completed_at = NULL WHERE substr(id, 4)::int % 10 = 0`);
+    await client.query(`ANALYZE ${s}.workflows`);
+    for (const size of [1, 50, 500]) {
+      const checkpoints = Array.from({ length: size }, (_, i) => item(checkpoint(i)));
+      const completions = Array.from({ length: size }, (_, i) => item(completion(i)));
+      await assertIndexes(flush({ checkpoints, completions }), [PENDING_ROWS]);
+    }
+    await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_owner_pending']);
+  });
 });
+
+function describeNode(node: PlanNode): string {
+  return `${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}`;
+}

@@ -1,0 +1,255 @@
+// Group commit against real Postgres. Flushes are counted at the driver (one statement per flush)
+// and transactions in the database itself: statement-level triggers on the tables the writer
+// touches record txid_current(), so every distinct xid in the log is one committed transaction.
+import assert from 'node:assert/strict';
+import { setImmediate as nextMacrotask, setTimeout as sleep } from 'node:timers/promises';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import pg from 'pg';
+import type { Driver } from '../../src/store/driver.js';
+import { migrate } from '../../src/store/migrate.js';
+import { PgDriver } from '../../src/store/pg-driver.js';
+import type { Completion, NewCheckpoint, NewWorkflow } from '../../src/store/records.js';
+import { quoteIdent } from '../../src/store/sql/identifiers.js';
+import { channelFor } from '../../src/store/wakeups.js';
+import { GroupCommitWriter } from '../../src/store/writer.js';
+import { testDatabase } from '../support/postgres.js';
+
+const SCHEMA = 'ballast';
+const s = quoteIdent(SCHEMA);
+const OWNER = 'executor-1';
+
+/** Delegates to a driver and counts the statements sent through query() (the writer's flushes). */
+function countingDriver(inner: Driver): Driver & { statements: string[] } {
+  const statements: string[] = [];
+  return {
+    kind: inner.kind,
+    statements,
+    query: <Row>(sql: string, params?: unknown[], prepare?: string) => {
+      statements.push(prepare ?? sql);
+      return inner.query<Row>(sql, params, prepare);
+    },
+    exec: (sql) => inner.exec(sql),
+    transaction: (fn) => inner.transaction(fn),
+    listen: (channel, handlers) => inner.listen(channel, handlers),
+    close: () => inner.close(),
+  };
+}
+
+describe('group-commit writer on Postgres', () => {
+  let db: { url: string; close(): Promise<void> };
+  let client: pg.Client;
+  let pgDriver: PgDriver;
+  let driver: ReturnType<typeof countingDriver>;
+  let writer: GroupCommitWriter;
+
+  before(async () => {
+    db = await testDatabase('writer');
+    pgDriver = new PgDriver({ connectionString: db.url, poolSize: 4, applicationName: 'writer-test', logger: { warn: () => undefined } });
+    await migrate(pgDriver, SCHEMA);
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`
+      CREATE TABLE public.xact_log (xid bigint PRIMARY KEY);
+      CREATE FUNCTION public.log_xact() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.xact_log VALUES (txid_current()) ON CONFLICT DO NOTHING; RETURN NULL; END $$;
+      CREATE TRIGGER log_xact AFTER INSERT ON ${s}.steps FOR EACH STATEMENT EXECUTE FUNCTION public.log_xact();
+      CREATE TRIGGER log_xact AFTER INSERT OR UPDATE ON ${s}.workflows FOR EACH STATEMENT EXECUTE FUNCTION public.log_xact();`);
+    driver = countingDriver(pgDriver);
+    // As SystemStore configures it for Postgres.
+    writer = new GroupCommitWriter(driver, {
+      schema: s,
+      channel: channelFor(SCHEMA),
+      maxInFlight: 2,
+      isClosed: () => false,
+      onRetry: () => undefined,
+    });
+  });
+
+  after(async () => {
+    await client?.end();
+    await pgDriver?.close();
+    await db.close();
+  });
+
+  let seeded = 0;
+  /** Inserts `count` PENDING workflows owned by OWNER at epoch 1, directly (not through the writer). */
+  async function seedPending(count: number): Promise<string[]> {
+    const first = seeded + 1;
+    seeded += count;
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, owner, epoch, attempts, created_at, started_at, updated_at)
+       SELECT 'wf-' || i, 'test', 'PENDING', 'app', 'v1', $3, 1, 1, 0, 0, 0 FROM generate_series($1::int, $2::int) AS i
+       RETURNING id`,
+      [first, seeded, OWNER],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  async function transactionsSince(mark: bigint): Promise<number> {
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM public.xact_log WHERE xid > $1', [mark.toString()]);
+    return rows[0]?.n ?? 0;
+  }
+
+  /** A bound below every xid assigned from now on. */
+  async function xidMark(): Promise<bigint> {
+    const { rows } = await client.query<{ xid: string }>('SELECT txid_current() AS xid');
+    return BigInt(rows[0]?.xid ?? '0');
+  }
+
+  const checkpoint = (workflowId: string, idx: number, extra: Partial<NewCheckpoint> = {}): NewCheckpoint => ({
+    workflowId,
+    owner: OWNER,
+    epoch: 1,
+    idx,
+    name: `step-${idx}`,
+    output: JSON.stringify(idx),
+    error: null,
+    childId: null,
+    startedAt: Date.now(),
+    completedAt: Date.now(),
+    ...extra,
+  });
+
+  beforeEach(() => {
+    driver.statements.length = 0;
+  });
+
+  test('a lone sequence of writes flushes each one at once, one transaction each', async () => {
+    const mark = await xidMark();
+    const id = `lone-${Date.now()}`;
+    const start: NewWorkflow = {
+      id, name: 'lone', status: 'PENDING', appName: 'app', appVersion: 'v1', queue: null, partitionKey: null, dedupId: null,
+      priority: 0, owner: OWNER, epoch: 1, input: '{}', parentId: null, timeoutMs: null, deadlineAt: null, availableAt: null,
+      createdAt: Date.now(), startedAt: Date.now(),
+    };
+    const writes: Array<() => Promise<boolean>> = [
+      () => writer.insertWorkflow(start),
+      ...Array.from({ length: 20 }, (_, idx) => () => writer.checkpoint(checkpoint(id, idx))),
+      () => writer.complete({ workflowId: id, owner: OWNER, epoch: 1, queue: null, status: 'SUCCESS', output: '"done"', error: null, completedAt: Date.now() }),
+    ];
+    for (const [n, write] of writes.entries()) {
+      const pending = write();
+      // An idle writer sends the write before any timer could fire: no waiting to fill a batch.
+      await nextMacrotask();
+      assert.equal(driver.statements.length, n + 1, `write ${n} was sent immediately`);
+      assert.equal(await pending, true);
+    }
+    assert.equal(await transactionsSince(mark), writes.length, 'one transaction per write');
+    const { rows } = await client.query(`SELECT status, output FROM ${s}.workflows WHERE id = $1`, [id]);
+    assert.deepEqual(rows, [{ status: 'SUCCESS', output: '"done"' }]);
+    const steps = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.steps WHERE workflow_id = $1`, [id]);
+    assert.equal(steps.rows[0]?.n, 20);
+  });
+
+  test('500 concurrent checkpoints of 500 workflows share a handful of transactions', async (t) => {
+    const ids = await seedPending(500);
+    const mark = await xidMark();
+    const results = await Promise.all(ids.map((id) => writer.checkpoint(checkpoint(id, 0))));
+    assert.ok(results.every(Boolean), 'every checkpoint applied');
+    const transactions = await transactionsSince(mark);
+    t.diagnostic(`500 checkpoints in ${transactions} transaction(s)`);
+    assert.ok(transactions >= 1 && transactions <= 5, `500 checkpoints in ${transactions} transactions`);
+    assert.equal(driver.statements.length, transactions, 'one statement per flush');
+    const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.steps WHERE workflow_id = ANY($1)`, [ids]);
+    assert.equal(rows[0]?.n, 500);
+  });
+
+  test('500 workflows running 4 steps each, with uneven step times, commit in far fewer transactions than steps', async (t) => {
+    const ids = await seedPending(500);
+    const mark = await xidMark();
+    const STEPS = 4;
+    const outcomes = await Promise.all(
+      ids.map(async (id) => {
+        const applied: boolean[] = [];
+        for (let idx = 0; idx < STEPS; idx++) {
+          await sleep(Math.floor(Math.random() * 4)); // the step's own work
+          applied.push(await writer.checkpoint(checkpoint(id, idx)));
+        }
+        return writer.complete({ workflowId: id, owner: OWNER, epoch: 1, queue: null, status: 'SUCCESS', output: '1', error: null, completedAt: Date.now() })
+          .then((done) => [...applied, done]);
+      }),
+    );
+    assert.ok(outcomes.flat().every(Boolean), 'every write applied');
+    const writes = ids.length * (STEPS + 1);
+    const transactions = await transactionsSince(mark);
+    assert.equal(driver.statements.length, transactions, 'one statement per flush');
+    t.diagnostic(`${writes} writes in ${transactions} transactions`);
+    assert.ok(transactions <= writes / 10, `${writes} writes in ${transactions} transactions`);
+    const { rows } = await client.query<{ steps: number; done: number }>(
+      `SELECT (SELECT count(*)::int FROM ${s}.steps WHERE workflow_id = ANY($1)) AS steps,
+              (SELECT count(*)::int FROM ${s}.workflows WHERE id = ANY($1) AND status = 'SUCCESS') AS done`,
+      [ids],
+    );
+    assert.deepEqual(rows[0], { steps: ids.length * STEPS, done: ids.length });
+  });
+
+  describe('fencing', () => {
+    test('a stale checkpoint is refused with its message and event, while the rest of its batch is applied', async () => {
+      const [stale, current, finished, foreign] = await seedPending(4) as [string, string, string, string];
+      // `stale` was taken over (epoch moved on), `finished` completed, `foreign` belongs to another executor.
+      await client.query(`UPDATE ${s}.workflows SET epoch = 2 WHERE id = $1`, [stale]);
+      await client.query(`UPDATE ${s}.workflows SET status = 'SUCCESS' WHERE id = $1`, [finished]);
+      await client.query(`UPDATE ${s}.workflows SET owner = 'executor-2' WHERE id = $1`, [foreign]);
+      const mark = await xidMark();
+
+      const sideEffects = (from: string) => ({
+        message: { destinationId: current, topic: `from-${from}`, payload: JSON.stringify(from) },
+        event: { key: `stage-${from}`, value: JSON.stringify(from) },
+      });
+      const completion = (workflowId: string, epoch: number): Completion => ({
+        workflowId, owner: OWNER, epoch, queue: null, status: 'SUCCESS', output: '"x"', error: null, completedAt: Date.now(),
+      });
+      // Submitted in one tick: one batch, one statement.
+      const results = await Promise.all([
+        writer.checkpoint(checkpoint(stale, 0, sideEffects(stale))),
+        writer.checkpoint(checkpoint(current, 0, sideEffects(current))),
+        writer.checkpoint(checkpoint(finished, 0, sideEffects(finished))),
+        writer.checkpoint(checkpoint(foreign, 0, sideEffects(foreign))),
+        writer.complete(completion(stale, 1)),
+        writer.complete(completion(current, 1)),
+      ]);
+      assert.equal(driver.statements.length, 1, 'one batch');
+      assert.equal(await transactionsSince(mark), 1);
+      assert.deepEqual(results, [false, true, false, false, false, true]);
+
+      const ids = [stale, current, finished, foreign];
+      const steps = await client.query(`SELECT workflow_id FROM ${s}.steps WHERE workflow_id = ANY($1)`, [ids]);
+      assert.deepEqual(steps.rows, [{ workflow_id: current }]);
+      const messages = await client.query(`SELECT topic, payload FROM ${s}.messages WHERE destination_id = $1`, [current]);
+      assert.deepEqual(messages.rows, [{ topic: `from-${current}`, payload: JSON.stringify(current) }]);
+      const events = await client.query(`SELECT workflow_id, key FROM ${s}.events WHERE workflow_id = ANY($1)`, [ids]);
+      assert.deepEqual(events.rows, [{ workflow_id: current, key: `stage-${current}` }]);
+      const statuses = await client.query(`SELECT id, status, epoch FROM ${s}.workflows WHERE id = ANY($1) ORDER BY id`, [[stale, current]]);
+      assert.deepEqual(
+        statuses.rows,
+        [{ id: stale, status: 'PENDING', epoch: 2 }, { id: current, status: 'SUCCESS', epoch: 1 }].sort((a, b) => a.id.localeCompare(b.id)),
+      );
+    });
+
+    test('a takeover racing a flush: the checkpoint waits for the takeover to commit, then is refused', async () => {
+      const [id] = await seedPending(1) as [string];
+      const takeover = new pg.Client({ connectionString: db.url });
+      await takeover.connect();
+      try {
+        await takeover.query('BEGIN');
+        await takeover.query(`UPDATE ${s}.workflows SET epoch = epoch + 1, owner = 'executor-2' WHERE id = $1`, [id]);
+        let settled = false;
+        const write = writer.checkpoint(checkpoint(id, 0, { event: { key: 'k', value: '1' } })).finally(() => {
+          settled = true;
+        });
+        await sleep(200);
+        assert.equal(settled, false, 'the checkpoint waits on the row lock of the takeover');
+        await takeover.query('COMMIT');
+        assert.equal(await write, false);
+      } finally {
+        await takeover.end();
+      }
+      const { rows } = await client.query(
+        `SELECT (SELECT count(*)::int FROM ${s}.steps WHERE workflow_id = $1) AS steps,
+                (SELECT count(*)::int FROM ${s}.events WHERE workflow_id = $1) AS events`,
+        [id],
+      );
+      assert.deepEqual(rows[0], { steps: 0, events: 0 });
+    });
+  });
+});
