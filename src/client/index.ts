@@ -116,7 +116,9 @@ export class BallastClient {
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
     await this.ensureListening();
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    return decodeResult<Output>(await this.observer.awaitFinal(workflowId, deadline, timeoutMs ?? 0));
+    const found = await this.observer.awaitFinal(workflowId, deadline, timeoutMs ?? 0);
+    if (!('record' in found)) throw new Error('unreachable: a client runs no workflows');
+    return decodeResult<Output>(found.record);
   }
 
   async send(workflowId: string, topic: string, message: unknown, options: { idempotencyKey?: string } = {}): Promise<void> {

@@ -2,6 +2,7 @@ import { WaitTimeoutError, WorkflowNotFoundError } from '../errors.js';
 import { isFinal, type WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
+import type { LocalOutcome } from './execution.js';
 import { Waiters } from './waiters.js';
 
 /**
@@ -50,8 +51,17 @@ export class Observer {
     }
   }
 
-  /** The workflow's row once it is final; WaitTimeoutError past `deadline` (epoch ms or Infinity). */
-  async awaitFinal(id: string, deadline: number, timeoutMs: number): Promise<WorkflowRecord> {
+  /**
+   * The workflow's row once it is final; WaitTimeoutError past `deadline` (epoch ms or Infinity).
+   * With `runningHere`, the wait also ends as soon as the workflow starts running in this process
+   * (its outcome then arrives without another read).
+   */
+  async awaitFinal(
+    id: string,
+    deadline: number,
+    timeoutMs: number,
+    runningHere?: (id: string) => Promise<LocalOutcome> | undefined,
+  ): Promise<{ record: WorkflowRecord } | { local: Promise<LocalOutcome> }> {
     for (;;) {
       // Armed before the read: a completion that commits in between still wakes us.
       const armed = this.waiters.arm(wakeKey('done', id));
@@ -62,7 +72,7 @@ export class Observer {
       }
       if (isFinal(record.status)) {
         armed.cancel();
-        return record;
+        return { record };
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
@@ -70,6 +80,8 @@ export class Observer {
         throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs);
       }
       await armed.wait(Math.min(remaining, 2_147_000_000));
+      const local = runningHere?.(id);
+      if (local) return { local };
     }
   }
 

@@ -188,6 +188,8 @@ export class Runtime {
     const execution = new WorkflowExecution(this, lease, record.name, record.queue, record.timeoutMs);
     this.running.set(record.id, execution);
     if (record.queue !== null) this.runningByQueue.set(record.queue, this.runningIn(record.queue) + 1);
+    // Result waiters in this process switch to the in-memory outcome.
+    this.waiters.wake(wakeKey('done', record.id));
     void this.run(execution, registration, record, input, history);
   }
 
@@ -322,14 +324,18 @@ export class Runtime {
   async result<Output>(id: string, options: ResultOptions = {}): Promise<Output> {
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    const local = this.running.get(id);
-    if (local) {
-      const outcome = await withDeadline(local.done, deadline);
-      if (outcome === undefined) throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs ?? 0);
-      if (outcome.kind === 'success') return outcome.value as Output;
-      if (outcome.kind === 'error') throw outcome.error;
+    for (;;) {
+      const local = this.running.get(id)?.done;
+      if (local) {
+        // Running here: the outcome arrives in memory, no read needed.
+        const outcome = await withDeadline(local, deadline);
+        if (outcome === undefined) throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs ?? 0);
+        if (outcome.kind === 'success') return outcome.value as Output;
+        if (outcome.kind === 'error') throw outcome.error;
+      }
+      const found = await this.observer.awaitFinal(id, deadline, timeoutMs ?? 0, (workflowId) => this.running.get(workflowId)?.done);
+      if ('record' in found) return decodeResult<Output>(found.record);
     }
-    return decodeResult<Output>(await this.observer.awaitFinal(id, deadline, timeoutMs ?? 0));
   }
 
   /** Stops taking new work; waits up to `drainMs` for running workflows, then detaches the rest. */

@@ -101,6 +101,9 @@ export class Dispatcher {
         wakeAt = Date.now() + Math.min(this.deps.pollIntervalMs, 100 * 2 ** Math.min(failures, 6));
       }
       await armed.wait(wakeAt - Date.now(), this.controller.signal);
+      // Completions arrive in bursts (one group commit settles many): let the burst finish so one
+      // claim fills all the slots it freed.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

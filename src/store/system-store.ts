@@ -14,6 +14,7 @@ import * as retention from './sql/retention.js';
 import * as workflows from './sql/workflows.js';
 import { channelFor, unpackWakeKeys, wakeKey } from './wakeups.js';
 import { GroupCommitWriter } from './writer.js';
+import { ReadBatcher } from './read-batcher.js';
 
 export interface StoreOptions {
   schema: string;
@@ -30,6 +31,9 @@ export class SystemStore {
   private readonly s: string;
   private closed = false;
   private lastOutageLog = 0;
+  private readonly workflowReads = new ReadBatcher<WorkflowRecord>((ids) =>
+    this.retry(() => workflows.getWorkflows(this.driver, this.s, ids)),
+  );
 
   constructor(
     readonly driver: Driver,
@@ -76,8 +80,10 @@ export class SystemStore {
     );
   }
 
+  /** A workflow by ID. Without payloads (input), reads in the same tick share one query. */
   getWorkflow(id: string, withPayloads = false): Promise<WorkflowRecord | undefined> {
-    return this.retry(() => workflows.getWorkflow(this.driver, this.s, id, withPayloads));
+    if (!withPayloads) return this.workflowReads.load(id);
+    return this.retry(() => workflows.getWorkflow(this.driver, this.s, id, true));
   }
 
   loadSteps(workflowId: string): Promise<StepRecord[]> {

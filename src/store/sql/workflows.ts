@@ -11,6 +11,16 @@ export async function getWorkflow(db: Queryable, s: string, id: string, withPayl
   return rows[0];
 }
 
+/** Many workflows by ID in one query (status and outcome, without input). */
+export async function getWorkflows(db: Queryable, s: string, ids: string[]): Promise<Map<string, WorkflowRecord>> {
+  const { rows } = await db.query<WorkflowRecord>(
+    `SELECT ${WORKFLOW_COLUMNS}, output, error FROM ${s}.workflows WHERE id = ANY($1::text[])`,
+    [ids],
+    'ballast_get_workflows',
+  );
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
 export async function loadSteps(db: Queryable, s: string, workflowId: string): Promise<StepRecord[]> {
   const { rows } = await db.query<StepRecord>(
     `SELECT ${STEP_COLUMNS} FROM ${s}.steps WHERE workflow_id = $1 ORDER BY idx`,
