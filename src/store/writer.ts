@@ -140,6 +140,13 @@ export class GroupCommitWriter {
           await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 25 * 2 ** Math.min(attempt, 7))));
           continue;
         }
+        const size = batch.starts.length + batch.checkpoints.length + batch.completions.length;
+        if (size > 1 && !this.options.isClosed()) {
+          // One bad row must not fail other workflows' writes: write each alone, so only the
+          // offending one gets the error.
+          for (const single of singles(batch)) await this.write(single);
+          return;
+        }
         for (const list of [batch.starts, batch.checkpoints, batch.completions] as Pending<unknown>[][]) {
           for (const pending of list) pending.waiter.reject(error);
         }
@@ -167,6 +174,14 @@ export class GroupCommitWriter {
 }
 
 const SPLIT_THRESHOLD = 16;
+
+function singles(batch: FlushBatch): FlushBatch[] {
+  return [
+    ...batch.starts.map((start) => ({ starts: [start], checkpoints: [], completions: [] })),
+    ...batch.checkpoints.map((checkpoint) => ({ starts: [], checkpoints: [checkpoint], completions: [] })),
+    ...batch.completions.map((completion) => ({ starts: [], checkpoints: [], completions: [completion] })),
+  ];
+}
 
 /** Removes and returns the whole list, or its first half when splitting. */
 function take<Item>(list: Item[], half: boolean): Item[] {

@@ -114,6 +114,21 @@ describe('group-commit writer on Postgres', () => {
     driver.statements.length = 0;
   });
 
+  test('a row that Postgres rejects fails only its own write, not the rest of its batch', async () => {
+    const ids = await seedPending(3);
+    const now = Date.now();
+    const bad: NewWorkflow = {
+      id: `bad-${now}`, name: 'wf', status: 'BOGUS' as NewWorkflow['status'], appName: 'app', appVersion: 'v1', queue: null,
+      partitionKey: null, dedupId: null, priority: 0, owner: OWNER, epoch: 1, input: 'null', parentId: null, timeoutMs: null,
+      deadlineAt: null, availableAt: null, createdAt: now, startedAt: now,
+    };
+    const writes = [writer.insertWorkflow(bad), ...ids.map((id) => writer.checkpoint(checkpoint(id, 0)))];
+    const [badResult, ...good] = await Promise.allSettled(writes);
+    assert.equal(badResult?.status, 'rejected');
+    assert.match(String((badResult as PromiseRejectedResult).reason), /check constraint/);
+    assert.deepEqual(good.map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), [true, true, true]);
+  });
+
   test('a lone sequence of writes flushes each one at once, one transaction each', async () => {
     const mark = await xidMark();
     const id = `lone-${Date.now()}`;
