@@ -142,10 +142,10 @@ for (const backend of backends()) {
 
     test('cancel stops a waiting workflow; callers get WorkflowCancelledError; resume carries on', async () => {
       const handle = await workflows.waiter.start(undefined);
-      const pending = handle.result();
+      const rejected = assert.rejects(handle.result(), WorkflowCancelledError);
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(await ballast.workflows.cancel(handle.id), true);
-      await assert.rejects(pending, WorkflowCancelledError);
+      await rejected;
       assert.equal((await handle.status()).status, 'CANCELLED');
       await assert.rejects(ballast.handle(handle.id).result(), WorkflowCancelledError);
       assert.equal(await ballast.workflows.cancel(handle.id), false);

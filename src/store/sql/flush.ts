@@ -33,7 +33,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
   const params: unknown[] = [];
   // Each kind's rows travel as one JSON array (serialised natively, parsed by json_to_recordset):
   // far cheaper on both sides than one Postgres array literal per column.
-  const rowsOf = (rows: object[]): string => `json_to_recordset($${params.push(JSON.stringify(rows))}::json)`;
+  const rowsOf = (rows: object[]): string => `json_to_recordset($${params.push(JSON.stringify(rows))}::text::json)`;
   const ctes: string[] = [];
   const selects: string[] = [];
   let shape = '';
