@@ -6,7 +6,7 @@ import { Runtime } from './engine/runtime.js';
 import { WorkflowRegistry, type Registration } from './engine/registry.js';
 import type {
   Duration,
-  EnqueueRequest,
+  EnqueueOptions,
   ResultOptions,
   StartOptions,
   WorkflowDefinition,
@@ -66,9 +66,9 @@ export class Ballast {
     return {
       name,
       start: (input: Input, options?: StartOptions) => this.startRegistered<Input, Output>(registration, input, options),
-      enqueue: (input: Input, options: EnqueueRequest) =>
+      enqueue: (input: Input, options: EnqueueOptions) =>
         this.requireRuntime(`${name}.enqueue`).enqueue<Output>(registration, input, options, null),
-      enqueueMany: async (inputs: Input[], options: Omit<EnqueueRequest, 'id' | 'dedupId'>) => {
+      enqueueMany: async (inputs: Input[], options: Omit<EnqueueOptions, 'id' | 'dedupId'>) => {
         if (!Array.isArray(inputs)) throw new ValidationError(`${name}.enqueueMany(inputs, options): inputs must be an array.`);
         const runtime = this.requireRuntime(`${name}.enqueueMany`);
         // Submitted in one tick, the inserts share one group-commit flush: one statement, one round trip.

@@ -5,7 +5,7 @@ export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, Workf
 export type {
   BackoffOptions,
   Duration,
-  EnqueueRequest,
+  EnqueueOptions,
   ResultOptions,
   StartOptions,
   StepAttempt,
@@ -18,7 +18,6 @@ export type {
   WorkflowInfo,
 } from './engine/types.js';
 export type { WorkflowStatus } from './store/records.js';
-export type { EnqueueOptions } from './queues/enqueue.js';
 export type { QueueOptions, RateLimit } from './queues/options.js';
 export type { Queue } from './queues/registry.js';
 export type { MetricsOptions, QueueMetrics, QueueService } from './queues/service.js';

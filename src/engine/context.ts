@@ -9,7 +9,7 @@ import type { Registration } from './registry.js';
 import { requireName } from './validation.js';
 import type {
   Duration,
-  EnqueueRequest,
+  EnqueueOptions,
   StartOptions,
   StepAttempt,
   StepOptions,
@@ -250,7 +250,7 @@ export class Context implements WorkflowContext {
   async enqueue<Input, Output>(
     workflow: WorkflowDefinition<Input, Output>,
     input: Input,
-    options: EnqueueRequest,
+    options: EnqueueOptions,
   ): Promise<WorkflowHandle<Output>> {
     return this.child(workflow, 'ctx.enqueue', OP.enqueue, (registration, id) =>
       this.execution.runtime.enqueue<Output>(registration, input, { ...options, id }, this.workflowId),

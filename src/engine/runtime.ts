@@ -16,14 +16,14 @@ import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
 import { ShutdownSignal, WorkflowExecution, type LocalOutcome } from './execution.js';
 import { WorkflowRegistry, type Registration } from './registry.js';
-import type { EnqueueRequest, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
+import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { requireName } from './validation.js';
 import type { Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo } from './views.js';
 
 /** Enqueueing is the queue layer's job; the engine reaches it through this hook (ctx.enqueue). */
-export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueRequest, parentId: string | null) => Promise<WorkflowHandle<unknown>>;
+export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null) => Promise<WorkflowHandle<unknown>>;
 
 export interface RuntimeOptions {
   appName: string;
@@ -87,7 +87,7 @@ export class Runtime {
     this.enqueuer = enqueuer;
   }
 
-  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueRequest, parentId: string | null): Promise<WorkflowHandle<Output>> {
+  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null): Promise<WorkflowHandle<Output>> {
     if (!this.enqueuer || !this.accepting) {
       throw new LifecycleError(`Cannot enqueue workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
     }

@@ -34,15 +34,23 @@ export interface StartOptions {
   timeout?: Duration;
 }
 
-/** Enqueue options as the engine sees them (the queue layer validates them; see EnqueueOptions). */
-export interface EnqueueRequest {
+/** Options of `enqueue` (validated by the queue layer, src/queues/enqueue.ts). */
+export interface EnqueueOptions {
+  /** The queue, by handle (from ballast.queue) or by name. */
   queue: { readonly name: string } | string;
+  /** Workflow ID, the idempotency key. Default: a random UUID. */
   id?: string;
+  /** 0 runs first; work without a priority runs after all prioritised work, in arrival order. */
   priority?: number;
+  /** At most one active (ENQUEUED, DELAYED or PENDING) workflow per dedupId in this queue. */
   dedupId?: string;
+  /** On a dedupId collision: throw DuplicateWorkflowError (default) or return the existing workflow's handle. */
   onDuplicate?: 'reject' | 'existing';
+  /** Required on a partitioned queue: the partition's concurrency limit applies per key. */
   partitionKey?: string;
+  /** Do not start before this much time has passed. */
   delay?: Duration;
+  /** Counted from the moment the workflow is dequeued. */
   timeout?: Duration;
 }
 
@@ -107,7 +115,7 @@ export interface WorkflowContext {
   /** Starts a child workflow; its ID is recorded, so replay returns the same child. */
   start<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
   /** Enqueues a child workflow on a queue, exactly once (its ID is recorded). */
-  enqueue<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options: EnqueueRequest): Promise<WorkflowHandle<Output>>;
+  enqueue<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options: EnqueueOptions): Promise<WorkflowHandle<Output>>;
 }
 
 export type WorkflowFunction<Input, Output> = (ctx: WorkflowContext, input: Input) => Promise<Output>;
@@ -117,7 +125,7 @@ export interface WorkflowDefinition<Input, Output> {
   /** Runs the workflow now in this process. */
   start(input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
   /** Puts the workflow on a queue; any executor of this application version may run it. */
-  enqueue(input: Input, options: EnqueueRequest): Promise<WorkflowHandle<Output>>;
+  enqueue(input: Input, options: EnqueueOptions): Promise<WorkflowHandle<Output>>;
   /** Enqueues many workflows with the same options in one round trip (IDs are generated). */
-  enqueueMany(inputs: Input[], options: Omit<EnqueueRequest, 'id' | 'dedupId'>): Promise<WorkflowHandle<Output>[]>;
+  enqueueMany(inputs: Input[], options: Omit<EnqueueOptions, 'id' | 'dedupId'>): Promise<WorkflowHandle<Output>[]>;
 }

@@ -1,31 +1,11 @@
 import { checkPayloadSize, serialize } from '../codec.js';
 import { optionalDuration } from '../durations.js';
-import type { Duration } from '../engine/types.js';
+import type { EnqueueOptions } from '../engine/types.js';
 import { describe, requireName } from '../engine/validation.js';
 import { DuplicateWorkflowError, ValidationError } from '../errors.js';
 import type { NewWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { toPriority, type QueueLimits } from './options.js';
-import type { Queue } from './registry.js';
-
-export interface EnqueueOptions {
-  /** The queue, by handle or by name. */
-  queue: Queue | string;
-  /** Workflow ID, the idempotency key. Default: a random UUID. */
-  id?: string;
-  /** 0 runs first; work without a priority runs after all prioritised work, in arrival order. */
-  priority?: number;
-  /** At most one active (ENQUEUED, DELAYED or PENDING) workflow per dedupId in this queue. */
-  dedupId?: string;
-  /** On a dedupId collision: throw DuplicateWorkflowError (default) or return the existing workflow's handle. */
-  onDuplicate?: 'reject' | 'existing';
-  /** Required on a partitioned queue: the partition's concurrency limit applies per key. */
-  partitionKey?: string;
-  /** Do not start before this much time has passed. */
-  delay?: Duration;
-  /** Counted from the moment the workflow is dequeued. */
-  timeout?: Duration;
-}
 
 export interface EnqueueTarget {
   workflowName: string;
@@ -34,8 +14,10 @@ export interface EnqueueTarget {
   maxPayloadBytes: number;
 }
 
+export type { EnqueueOptions };
+
 export function queueName(queue: unknown): string {
-  const name = typeof queue === 'string' ? queue : (queue as Queue | undefined)?.name;
+  const name = typeof queue === 'string' ? queue : (queue as { name?: unknown } | undefined)?.name;
   if (typeof name !== 'string') {
     throw new ValidationError(`enqueue: options.queue must be a queue (from ballast.queue) or a queue name, got ${describe(queue)}.`);
   }

@@ -30,30 +30,15 @@ export interface NewWorkflow {
   startedAt: number | null;
 }
 
-export interface WorkflowRecord {
-  id: string;
+export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input'> {
   /** Arrival order (FIFO tie-breaker within a priority). */
   seq: number;
-  name: string;
   status: WorkflowStatus;
-  appName: string;
-  appVersion: string;
-  queue: string | null;
-  partitionKey: string | null;
-  dedupId: string | null;
-  priority: number;
-  owner: string | null;
-  epoch: number;
   attempts: number;
-  parentId: string | null;
+  /** Present when selected: payloads are read only on request. */
   input?: string | null;
   output?: string | null;
   error?: string | null;
-  timeoutMs: number | null;
-  deadlineAt: number | null;
-  availableAt: number | null;
-  createdAt: number;
-  startedAt: number | null;
   completedAt: number | null;
   updatedAt: number;
 }

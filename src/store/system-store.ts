@@ -103,7 +103,7 @@ export class SystemStore {
   }
 
   moveToDeadLetter(lease: Lease, error: string): Promise<boolean> {
-    return this.retry(() => workflows.moveToDeadLetter(this.driver, this.s, lease, error, Date.now()));
+    return this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'DEAD_LETTER', error, Date.now()));
   }
 
   leaseState(lease: Lease, idx: number | null): Promise<workflows.LeaseState | undefined> {
@@ -117,7 +117,7 @@ export class SystemStore {
   }
 
   async failTimedOut(lease: Lease, error: string): Promise<boolean> {
-    const failed = await this.retry(() => workflows.failTimedOut(this.driver, this.s, lease, error, Date.now()));
+    const failed = await this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'ERROR', error, Date.now()));
     if (failed) await this.notify([wakeKey('done', lease.workflowId)]);
     return failed;
   }

@@ -53,11 +53,22 @@ export async function reclaimOwnPending(db: Queryable, s: string, owner: string,
   return rows;
 }
 
-export async function moveToDeadLetter(db: Queryable, s: string, lease: Lease, error: string, now: number): Promise<boolean> {
+/**
+ * Ends a running workflow from outside its code (its deadline passed, or it exhausted its
+ * recoveries), fenced like any write of its owner: only if still PENDING under this lease.
+ */
+export async function finishFenced(
+  db: Queryable,
+  s: string,
+  lease: Lease,
+  status: 'ERROR' | 'DEAD_LETTER',
+  error: string,
+  now: number,
+): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE ${s}.workflows SET status = 'DEAD_LETTER', error = $4, completed_at = $5, updated_at = $5
+    `UPDATE ${s}.workflows SET status = $4, error = $5, completed_at = $6, updated_at = $6
      WHERE id = $1 AND owner = $2 AND epoch = $3 AND status = 'PENDING'`,
-    [lease.workflowId, lease.owner, lease.epoch, error, now],
+    [lease.workflowId, lease.owner, lease.epoch, status, error, now],
   );
   return rowCount > 0;
 }
@@ -79,22 +90,12 @@ export async function leaseState(db: Queryable, s: string, lease: Lease, idx: nu
   return rows[0];
 }
 
-/** Cancels an active workflow; returns its status before, or undefined if it was not active. */
+/** Cancels an active workflow; false when it was not active (finished or unknown). */
 export async function cancelWorkflow(db: Queryable, s: string, id: string, now: number): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE ${s}.workflows SET status = 'CANCELLED', completed_at = $2, updated_at = $2
      WHERE id = $1 AND status IN ('ENQUEUED', 'DELAYED', 'PENDING')`,
     [id, now],
-  );
-  return rowCount > 0;
-}
-
-/** Marks a running workflow finished with an error because its deadline passed (fenced). */
-export async function failTimedOut(db: Queryable, s: string, lease: Lease, error: string, now: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE ${s}.workflows SET status = 'ERROR', error = $4, completed_at = $5, updated_at = $5
-     WHERE id = $1 AND owner = $2 AND epoch = $3 AND status = 'PENDING'`,
-    [lease.workflowId, lease.owner, lease.epoch, error, now],
   );
   return rowCount > 0;
 }
