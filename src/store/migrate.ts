@@ -5,10 +5,12 @@ import { quoteIdent } from './sql/identifiers.js';
 /**
  * Applies pending migrations in one transaction under a transaction-scoped advisory lock, so ten
  * replicas starting at once migrate exactly once (the others wait, then find nothing to do).
- * Returns the versions applied by this call.
+ * Returns the versions applied by this call. An up-to-date schema is detected with a plain read
+ * first, so a role without CREATE rights can launch against a schema migrated by someone else.
  */
 export async function migrate(driver: Driver, schema: string): Promise<number[]> {
   const s = quoteIdent(schema);
+  if ((await appliedVersion(driver, schema)) >= latestVersion()) return [];
   return driver.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`ballast:migrate:${schema}`]);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
@@ -26,4 +28,15 @@ export async function migrate(driver: Driver, schema: string): Promise<number[]>
     }
     return applied;
   });
+}
+
+function latestVersion(): number {
+  return Math.max(...migrations.map((migration) => migration.version));
+}
+
+async function appliedVersion(driver: Driver, schema: string): Promise<number> {
+  const { rows } = await driver.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${quoteIdent(schema)}.migrations`]);
+  if (!rows[0]?.present) return 0;
+  const { rows: versions } = await driver.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdent(schema)}.migrations`);
+  return versions[0]?.version ?? 0;
 }

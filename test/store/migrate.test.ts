@@ -77,6 +77,34 @@ describe('migrate() on Postgres', () => {
       await driver.close();
     }
   });
+
+  test('a role without CREATE rights launches against a schema that is already up to date', async () => {
+    const owner = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'migrate-owner', logger });
+    const role = `ballast_app_${process.pid}`;
+    const url = new URL(db.url);
+    const database = url.pathname.slice(1);
+    try {
+      await migrate(owner, 'ballast');
+      await owner.exec(`
+        DROP ROLE IF EXISTS ${role};
+        CREATE ROLE ${role} LOGIN;
+        REVOKE CREATE ON DATABASE "${database}" FROM PUBLIC;
+        GRANT USAGE ON SCHEMA ballast TO ${role};
+        GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ballast TO ${role};
+        GRANT USAGE ON ALL SEQUENCES IN SCHEMA ballast TO ${role};`);
+      url.username = role;
+      const app = new PgDriver({ connectionString: url.toString(), poolSize: 1, applicationName: 'migrate-app', logger });
+      try {
+        assert.deepEqual(await migrate(app, 'ballast'), []);
+        await assert.rejects(migrate(app, 'fresh_schema'), /permission denied/);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await owner.exec(`REASSIGN OWNED BY ${role} TO CURRENT_USER; DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role};`).catch(() => undefined);
+      await owner.close();
+    }
+  });
 });
 
 describe('migrate() on PGlite', () => {

@@ -1,0 +1,35 @@
+import { InvalidArgumentError } from 'commander';
+
+/**
+ * Option-argument parsers for commander. They turn text into the types the library's filters take
+ * and reject only what the text itself gets wrong (not a number, not a date); ranges and allowed
+ * values are the library's to check, so the CLI and the API refuse the same things in the same words.
+ */
+
+/** A repeatable, comma-separated list: `--status A,B`, `--status A --status B` and `--status A B`. */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((part) => part.trim())];
+}
+
+/** A whole number (sign allowed: the library says what range it accepts). */
+export function parseInteger(value: string): number {
+  if (!/^[-+]?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
+
+// 2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:15.250+02:00, 2024-05-01T12:30:15Z
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+/**
+ * A point in time as epoch milliseconds: an ISO 8601 date or date-time, or a whole number of
+ * epoch milliseconds. As in JavaScript, a date alone is midnight UTC and a date-time without `Z`
+ * or an offset is local time.
+ */
+export function parseTime(value: string): number {
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) : ISO_8601.test(text) ? Date.parse(text.replace(' ', 'T')) : Number.NaN;
+  if (!Number.isFinite(ms)) {
+    throw new InvalidArgumentError('use an ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:00:00Z) or epoch milliseconds.');
+  }
+  return ms;
+}
