@@ -7,6 +7,7 @@ import { PgDriver } from '../store/pg-driver.js';
 import { PgliteDriver } from '../store/pglite-driver.js';
 import { isTransientError } from '../store/retry.js';
 import { quoteIdent } from '../store/sql/identifiers.js';
+import { SystemStore } from '../store/system-store.js';
 import { CliError, type CommandContext } from './context.js';
 
 /** An open connection to the system database, for the length of one command. */
@@ -84,6 +85,18 @@ async function openConnection(context: CommandContext, connect: ConnectOptions):
     if (error instanceof BallastError) throw error;
     throw new CliError(`Could not open ${target}: ${messageOf(error)}`, { cause: error });
   }
+}
+
+/**
+ * The library's SystemStore over this connection, for commands that reuse library operations
+ * (listing, cancelling, queue depths) rather than SQL modules. Its retries through outages are off
+ * from the start (markClosed: "in-flight retries give up with their last error"), so a database
+ * that is down is reported at once, as everywhere else in the CLI. Closing stays withConnection's job.
+ */
+export function systemStore(connection: Connection): SystemStore {
+  const store = new SystemStore(connection.driver, { schema: connection.schema, logger: { warn: () => undefined } });
+  store.markClosed();
+  return store;
 }
 
 /** Turns a driver error into a message an operator can act on. */

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ValidationError } from '../errors.js';
 
 /** Exit codes of the `ballast` CLI. */
 export const EXIT_OK = 0;
@@ -44,6 +45,19 @@ export class UsageError extends CliError {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * Runs a library check on what the user typed. Its ValidationError is the command line's fault, so
+ * it becomes a UsageError (exit code 2) with the library's own message.
+ */
+export function validated<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ValidationError) throw new UsageError(error.message);
+    throw error;
   }
 }
 

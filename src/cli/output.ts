@@ -75,6 +75,13 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${Math.floor(ms / 86_400_000)}d ${pad((ms % 86_400_000) / 3_600_000)}h`;
 }
 
+/** A period in the largest unit that divides it, as durations are written in the API: 1m, 30s, 1500ms. */
+export function formatPeriod(ms: number): string {
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 /**
  * A decoded workflow value for people: JavaScript notation (so Dates, BigInts, Maps and Sets read as
  * what they are), errors as `Name: message`, with the stack when `verbose`.

@@ -18,7 +18,7 @@ export function parseInteger(value: string): number {
 }
 
 // 2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:15.250+02:00, 2024-05-01T12:30:15Z
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
  * A point in time as epoch milliseconds: an ISO 8601 date or date-time, or a whole number of

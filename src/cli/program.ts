@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isValidIdentifier } from '../store/sql/identifiers.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerQueueCommands } from './commands/queues.js';
 import { registerWorkflowCommands } from './commands/workflows.js';
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, processIo, UsageError, type CliIo } from './context.js';
 
@@ -12,7 +13,7 @@ import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, processIo, UsageError, type 
  */
 export function createProgram(io: CliIo): Command {
   const program = new Command('ballast')
-    .description('Operate Ballast durable workflows: migrate the schema and inspect workflows in Postgres.')
+    .description('Operate Ballast durable workflows: migrate the schema, inspect and cancel workflows, watch queues.')
     .version(packageVersion(), '-V, --version', 'print the ballast version')
     .option(
       '--database-url <url>',
@@ -31,6 +32,7 @@ export function createProgram(io: CliIo): Command {
   // Subcommands created with .command() inherit the output, help and exit settings above.
   registerMigrateCommand(program, io);
   registerWorkflowCommands(program, io);
+  registerQueueCommands(program, io);
   return program;
 }
 

@@ -4,7 +4,10 @@ import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { QueueLimitsCache } from './limits-cache.js';
 
-/** Most workflows claimed in one statement when the executor itself sets no limit. */
+/**
+ * Most workflows claimed in one statement, and the per-executor limit of a queue that sets no
+ * workerConcurrency: one process never swallows a whole backlog.
+ */
 const MAX_CLAIM_BATCH = 100;
 const FIRST_POLL_MS = 100;
 

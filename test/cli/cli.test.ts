@@ -4,47 +4,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../../src/cli/program.js';
 import { Ballast } from '../../src/index.js';
-import { spawnNode } from '../support/processes.js';
 import { testDatabase } from '../support/postgres.js';
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { ballastInProcess, ballastProcess, expectExit, MAIN, type CliResult } from './helpers.js';
 
 /** Runs `ballast ...args` in a scratch directory with no database URL in its environment. */
-async function ballastCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const child = spawnNode(MAIN, {
-    args,
-    cwd: scratch,
-    env: { BALLAST_DATABASE_URL: '', DBOS_SYSTEM_DATABASE_URL: '', ...env },
-  });
-  const { code } = await child.exited;
-  return { code, stdout: child.lines.join('\n'), stderr: child.stderr() };
-}
-
-/**
- * The same CLI in this process (`run()` is all main.ts calls), for the many variations whose
- * process start-up would only slow the suite down.
- */
-async function ballastInProcess(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    out: (text) => void (stdout += text),
-    err: (text) => void (stderr += text),
-    env: { BALLAST_DATABASE_URL: '', DBOS_SYSTEM_DATABASE_URL: '', ...env },
-  });
-  return { code, stdout: stdout.replace(/\n$/, ''), stderr };
-}
-
-function expectExit(result: CliResult, code: number): void {
-  assert.equal(result.code, code, `expected exit ${code}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
+function ballastCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return ballastProcess(args, { cwd: scratch, env });
 }
 
 let scratch: string;
