@@ -77,8 +77,23 @@ export class Context implements WorkflowContext {
     return { idx, recorded };
   }
 
-  private async checkpoint(entry: Omit<NewCheckpoint, keyof Lease | 'completedAt'>): Promise<void> {
-    await this.execution.checkpoint({ ...this.lease, ...entry, completedAt: Date.now() });
+  private checkpoint(entry: Omit<NewCheckpoint, keyof Lease | 'completedAt'>): Promise<void> {
+    const lease = this.execution.lease;
+    // Spelled out rather than spread: this runs once per step and object spread is measurably slower.
+    return this.execution.checkpoint({
+      workflowId: lease.workflowId,
+      owner: lease.owner,
+      epoch: lease.epoch,
+      idx: entry.idx,
+      name: entry.name,
+      output: entry.output,
+      error: entry.error,
+      childId: entry.childId,
+      startedAt: entry.startedAt,
+      completedAt: Date.now(),
+      message: entry.message,
+      event: entry.event,
+    });
   }
 
   async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
@@ -114,7 +129,7 @@ export class Context implements WorkflowContext {
     attempt: number,
     timeoutMs: number | undefined,
   ): Promise<T> {
-    const signal = new LazyAttemptSignal(this.execution.signal);
+    const signal = new LazyAttemptSignal(this.execution);
     let timer: NodeJS.Timeout | undefined;
     try {
       const run = Promise.resolve().then(() =>
@@ -198,7 +213,7 @@ export class Context implements WorkflowContext {
         await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt });
         return undefined;
       }
-      await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution.signal);
+      await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution.stopped);
     }
   }
 
@@ -321,16 +336,17 @@ function backoffDelay(policy: StepPolicy, attempt: number): number {
 class LazyAttemptSignal {
   private controller: AbortController | undefined;
   private abortedWith: { reason: unknown } | undefined;
-  private readonly onWorkflowStop = () => this.abort(this.workflowSignal.reason);
+  private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly workflowSignal: AbortSignal) {}
+  constructor(private readonly execution: WorkflowExecution) {}
 
   get(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
+      const stopReason = this.execution.reason;
       if (this.abortedWith) this.controller.abort(this.abortedWith.reason);
-      else if (this.workflowSignal.aborted) this.controller.abort(this.workflowSignal.reason);
-      else this.workflowSignal.addEventListener('abort', this.onWorkflowStop, { once: true });
+      else if (stopReason) this.controller.abort(stopReason);
+      else this.unsubscribe = this.execution.onStop((reason) => this.abort(reason));
     }
     return this.controller.signal;
   }
@@ -341,6 +357,6 @@ class LazyAttemptSignal {
   }
 
   release(): void {
-    if (this.controller) this.workflowSignal.removeEventListener('abort', this.onWorkflowStop);
+    this.unsubscribe?.();
   }
 }

@@ -20,14 +20,16 @@ export class ShutdownSignal extends Error {
 }
 
 /**
- * One run of one workflow in this process: its lease (owner, epoch), its stop signal (cancellation,
+ * One run of one workflow in this process: its lease (owner, epoch), its stop reason (cancellation,
  * timeout, lost ownership, shutdown) and the fenced writes made on its behalf.
  */
 export class WorkflowExecution {
-  private readonly controller = new AbortController();
   private finished = false;
+  private stopReason: Error | undefined;
+  private stopListeners: Set<(reason: Error) => void> | undefined;
+  private rejectStopped!: (reason: Error) => void;
   readonly done: Promise<LocalOutcome>;
-  /** Rejects with the stop reason once the workflow is stopped; shared by every step race. */
+  /** Rejects with the stop reason once the workflow is stopped; shared by every step race and wait. */
   readonly stopped: Promise<never>;
   private settle!: (outcome: LocalOutcome) => void;
 
@@ -39,14 +41,9 @@ export class WorkflowExecution {
     readonly timeoutMs: number | null,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
-    this.stopped = new Promise<never>((_, reject) => {
-      this.controller.signal.addEventListener('abort', () => reject(this.controller.signal.reason), { once: true });
-    });
+    // A plain promise, not an AbortController: one per workflow run is on the hot path.
+    this.stopped = new Promise<never>((_, reject) => (this.rejectStopped = reject));
     this.stopped.catch(() => undefined);
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
   }
 
   get store(): SystemStore {
@@ -62,16 +59,31 @@ export class WorkflowExecution {
   }
 
   get isStopped(): boolean {
-    return this.controller.signal.aborted;
+    return this.stopReason !== undefined;
+  }
+
+  /** Why the workflow was stopped (cancelled, timed out, taken over, shut down), if it was. */
+  get reason(): Error | undefined {
+    return this.stopReason;
   }
 
   assertRunning(operation: string): void {
     if (this.finished) throw new NotInWorkflowError(operation);
-    if (this.controller.signal.aborted) throw this.controller.signal.reason;
+    if (this.stopReason) throw this.stopReason;
   }
 
   stop(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.rejectStopped(reason);
+    if (this.stopListeners) for (const listener of this.stopListeners) listener(reason);
+  }
+
+  /** Calls `listener` when the workflow is stopped; returns the function that unsubscribes. */
+  onStop(listener: (reason: Error) => void): () => void {
+    this.stopListeners ??= new Set();
+    this.stopListeners.add(listener);
+    return () => this.stopListeners?.delete(listener);
   }
 
   finish(outcome: LocalOutcome): void {
@@ -104,17 +116,11 @@ export class WorkflowExecution {
   async delay(ms: number): Promise<void> {
     this.assertRunning('ctx.sleep');
     if (ms <= 0) return;
-    const signal = this.controller.signal;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), this.stopped]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -211,7 +211,7 @@ export class Runtime {
         failure = { error };
       }
       if (execution.isStopped) {
-        outcome = stoppedOutcome(execution.signal.reason);
+        outcome = stoppedOutcome(execution.reason);
       } else {
         outcome = await this.complete(execution, value, failure);
       }
@@ -245,8 +245,11 @@ export class Runtime {
         error = serializeError(serializationFailure);
       }
     }
+    const lease = execution.lease;
     const applied = await this.store.writer.complete({
-      ...execution.lease,
+      workflowId: lease.workflowId,
+      owner: lease.owner,
+      epoch: lease.epoch,
       queue: execution.queue,
       status: failure ? 'ERROR' : 'SUCCESS',
       output,
@@ -383,6 +386,31 @@ async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T
 }
 
 function toRecord(row: NewWorkflow): WorkflowRecord {
-  // seq only orders queue claims; a directly started workflow is never claimed.
-  return { ...row, seq: 0, attempts: 1, completedAt: null, updatedAt: row.createdAt, output: null, error: null };
+  // Spelled out rather than spread: this runs once per start and object spread is measurably slower.
+  return {
+    id: row.id,
+    seq: 0, // seq only orders queue claims; a directly started workflow is never claimed
+    name: row.name,
+    status: row.status,
+    appName: row.appName,
+    appVersion: row.appVersion,
+    queue: row.queue,
+    partitionKey: row.partitionKey,
+    dedupId: row.dedupId,
+    priority: row.priority,
+    owner: row.owner,
+    epoch: row.epoch,
+    attempts: 1,
+    parentId: row.parentId,
+    input: row.input,
+    output: null,
+    error: null,
+    timeoutMs: row.timeoutMs,
+    deadlineAt: row.deadlineAt,
+    availableAt: row.availableAt,
+    createdAt: row.createdAt,
+    startedAt: row.startedAt,
+    completedAt: null,
+    updatedAt: row.createdAt,
+  };
 }

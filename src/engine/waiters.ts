@@ -6,7 +6,7 @@
 export class Waiters {
   private readonly byKey = new Map<string, Set<() => void>>();
 
-  /** Registers interest in `key` now; `wait(ms)` resolves on a hint, after `ms`, or on abort. */
+  /** Registers interest in `key` now; `wait(ms)` resolves on a hint, after `ms`, or on interrupt. */
   arm(key: string): ArmedWait {
     let wake!: () => void;
     let settled = false;
@@ -26,15 +26,14 @@ export class Waiters {
       if (current?.size === 0) this.byKey.delete(key);
     };
     return {
-      wait: async (ms: number, signal?: AbortSignal) => {
+      wait: async (ms: number, interrupt?: Promise<unknown>) => {
         let timer: NodeJS.Timeout | undefined;
-        const onAbort = () => wake();
-        signal?.addEventListener('abort', onAbort, { once: true });
+        const racers: Promise<unknown>[] = [woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))];
+        if (interrupt) racers.push(interrupt.then(noop, noop));
         try {
-          await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+          await Promise.race(racers);
         } finally {
           clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
           release();
         }
       },
@@ -59,6 +58,9 @@ export class Waiters {
 }
 
 export interface ArmedWait {
-  wait(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Resolves on a hint, after `ms`, or when `interrupt` settles (a stop), whichever comes first. */
+  wait(ms: number, interrupt?: Promise<unknown>): Promise<void>;
   cancel(): void;
 }
+
+function noop(): void {}

@@ -29,7 +29,8 @@ export interface DispatcherDeps {
 export class Dispatcher {
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private readonly controller = new AbortController();
+  private signalStop!: () => void;
+  private readonly stopping = new Promise<void>((resolve) => (this.signalStop = resolve));
   private nextDelayedAt: number | null = null;
   private lastPromotionAt = 0;
   private idlePolls = 0;
@@ -45,7 +46,7 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.controller.abort();
+    this.signalStop();
     await this.loop;
   }
 
@@ -65,7 +66,7 @@ export class Dispatcher {
       try {
         const queueLimits = await limits.get(this.queue);
         if (!queueLimits) {
-          await armed.wait(this.deps.pollIntervalMs, this.controller.signal);
+          await armed.wait(this.deps.pollIntervalMs, this.stopping);
           continue;
         }
         const now = Date.now();
@@ -103,7 +104,7 @@ export class Dispatcher {
         logger.warn(`queue "${this.queue}": dispatch failed, retrying: ${(error as Error).message}`);
         wakeAt = Date.now() + Math.min(this.deps.pollIntervalMs, 100 * 2 ** Math.min(failures, 6));
       }
-      await armed.wait(wakeAt - Date.now(), this.controller.signal);
+      await armed.wait(wakeAt - Date.now(), this.stopping);
       // Completions arrive in bursts (one group commit settles many): let the burst finish so one
       // claim fills all the slots it freed.
       await new Promise((resolve) => setImmediate(resolve));
