@@ -46,8 +46,6 @@ export const migrations: Migration[] = [
       CREATE INDEX workflows_owner_pending ON ${s}.workflows (owner) WHERE status = 'PENDING';
       -- dispatch: next claimable entries of a queue for one application version, in priority then arrival order
       CREATE INDEX workflows_queue_ready ON ${s}.workflows (queue, app_version, priority, seq) WHERE status = 'ENQUEUED';
-      -- rate limits: starts within the current window
-      CREATE INDEX workflows_queue_started ON ${s}.workflows (queue, started_at) WHERE queue IS NOT NULL;
       -- queue depth and running counts (KEDA polls these)
       CREATE INDEX workflows_queue_active ON ${s}.workflows (queue, status, app_version, created_at)
         WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND queue IS NOT NULL;
@@ -112,6 +110,13 @@ export const migrations: Migration[] = [
         last_seen_at bigint NOT NULL,
         PRIMARY KEY (app_name, version)
       );
+
+      -- Starts of rate-limited queues within their current window (older rows are pruned by claims).
+      CREATE TABLE ${s}.queue_starts (
+        queue text COLLATE "C" NOT NULL,
+        started_at bigint NOT NULL
+      );
+      CREATE INDEX queue_starts_window ON ${s}.queue_starts (queue, started_at);
 
       CREATE TABLE ${s}.queues (
         name text COLLATE "C" PRIMARY KEY,

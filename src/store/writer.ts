@@ -173,7 +173,7 @@ export class GroupCommitWriter {
   }
 }
 
-const SPLIT_THRESHOLD = 16;
+const SPLIT_THRESHOLD = 32;
 
 function singles(batch: FlushBatch): FlushBatch[] {
   return [

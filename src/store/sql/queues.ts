@@ -69,11 +69,15 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
   if (!fleetWide) return { claimed: await claimHead(driver, s, request, request.max), retryAt: null };
   return driver.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [request.lockKey], 'ballast_queue_lock');
+    const rated = limits.rateLimit !== null && limits.ratePeriodMs !== null;
     const { rows } = await tx.query<{ running: number; started: number; oldest: number | null }>(
-      `SELECT
+      `WITH expired AS (
+         DELETE FROM ${s}.queue_starts WHERE queue = $1 AND started_at <= ${DB_NOW} - $2::int8
+       )
+       SELECT
          (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING') AS running,
-         (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS started,
-         (SELECT min(started_at) FROM ${s}.workflows WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS oldest`,
+         (SELECT count(*)::int4 FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS started,
+         (SELECT min(started_at) FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS oldest`,
       [request.queue, limits.ratePeriodMs ?? 0],
       'ballast_queue_usage',
     );
@@ -81,13 +85,23 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
     let room = request.max;
     let retryAt: number | null = null;
     if (limits.concurrency !== null) room = Math.min(room, limits.concurrency - usage.running);
-    if (limits.rateLimit !== null && limits.ratePeriodMs !== null) {
-      const rateRoom = limits.rateLimit - usage.started;
-      if (rateRoom <= 0 && usage.oldest !== null) retryAt = usage.oldest + limits.ratePeriodMs + 1;
+    if (rated) {
+      const rateRoom = (limits.rateLimit as number) - usage.started;
+      if (rateRoom <= 0 && usage.oldest !== null) retryAt = usage.oldest + (limits.ratePeriodMs as number) + 1;
       room = Math.min(room, rateRoom);
     }
     if (room <= 0) return { claimed: [], retryAt };
-    return { claimed: await claimHead(tx, s, request, room), retryAt: null };
+    const claimed = await claimHead(tx, s, request, room);
+    if (rated && claimed.length > 0) {
+      // The rate window counts starts in their own small table, so that no index on the large
+      // workflows table has to carry start times for every queue.
+      await tx.query(
+        `INSERT INTO ${s}.queue_starts (queue, started_at) SELECT $1, unnest($2::int8[])`,
+        [request.queue, claimed.map((record) => record.startedAt)],
+        'ballast_record_starts',
+      );
+    }
+    return { claimed, retryAt: null };
   });
 }
 
