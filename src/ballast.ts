@@ -51,6 +51,7 @@ export class Ballast {
   private store: SystemStore | undefined;
   private runtime: Runtime | undefined;
   private stopListening: (() => Promise<void>) | undefined;
+  private observer: Observer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
@@ -109,6 +110,7 @@ export class Ballast {
       this.store = store;
       await store.migrate();
       const observer = new Observer(store, config.pollIntervalMs, config.logger);
+      this.observer = observer;
       const runtime = new Runtime(store, observer, this.registry, {
         appName: config.name,
         executorId: config.executorId,
@@ -282,6 +284,7 @@ export class Ballast {
     await this.retention?.stop();
     await this.queueService?.stop().catch(() => undefined);
     this.store?.markClosed();
+    this.observer?.close();
     await this.stopListening?.().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
   }

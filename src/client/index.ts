@@ -145,6 +145,7 @@ export class BallastClient {
     if (this.closed) return;
     this.closed = true;
     const listening = this.listening;
+    this.observer.close();
     this.store.markClosed();
     if (listening) await (await listening.catch(() => async () => undefined))();
     await this.store.close();

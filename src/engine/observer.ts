@@ -1,4 +1,4 @@
-import { WaitTimeoutError, WorkflowNotFoundError } from '../errors.js';
+import { LifecycleError, WaitTimeoutError, WorkflowNotFoundError } from '../errors.js';
 import { isFinal, type WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
@@ -13,6 +13,7 @@ import { Waiters } from './waiters.js';
 export class Observer {
   readonly waiters = new Waiters();
   private poller: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly store: SystemStore,
@@ -40,6 +41,17 @@ export class Observer {
     };
   }
 
+  /** The instance is shutting down: every wait still pending ends with a LifecycleError. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.poller);
+    this.waiters.wakeAll();
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new LifecycleError(`Stopped waiting for ${what}: this instance was shut down.`);
+  }
+
   private async pollResults(): Promise<void> {
     const prefix = wakeKey('done', '');
     const ids = this.waiters.keys(prefix).map((key) => key.slice(prefix.length));
@@ -63,6 +75,7 @@ export class Observer {
     runningHere?: (id: string) => Promise<LocalOutcome> | undefined,
   ): Promise<{ record: WorkflowRecord } | { local: Promise<LocalOutcome> }> {
     for (;;) {
+      this.assertOpen(`the result of workflow ${id}`);
       // Armed before the read: a completion that commits in between still wakes us.
       const armed = this.waiters.arm(wakeKey('done', id));
       const record = await this.store.getWorkflow(id);
@@ -89,6 +102,7 @@ export class Observer {
   async awaitEvent(workflowId: string, key: string, timeoutMs: number): Promise<string | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.assertOpen(`event "${key}" of workflow ${workflowId}`);
       const armed = this.waiters.arm(wakeKey('event', workflowId, key));
       const value = await this.store.readEvent(workflowId, key);
       if (value !== undefined) {

@@ -136,6 +136,19 @@ describe('bad input gets a typed error with a clear message', () => {
     await assert.rejects(wf.start(undefined), LifecycleError);
   });
 
+  test('waits still pending when the instance shuts down end with LifecycleError', async () => {
+    const app = newBallast(db, { executorId: 'shutting-down' });
+    const napping = app.workflow('napping', async (ctx) => ctx.sleep('1h'));
+    await app.launch();
+    const handle = await napping.start(undefined);
+    const result = assert.rejects(handle.result(), LifecycleError);
+    const event = assert.rejects(app.getEvent(handle.id, 'never', { timeout: '1h' }), LifecycleError);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await app.shutdown({ drainMs: 0 });
+    await result;
+    await event;
+  });
+
   test('invalid configuration is refused in the constructor', () => {
     assert.throws(() => new Ballast({ name: '' }), ValidationError);
     assert.throws(() => new Ballast({ name: 'x', schema: 'bad-schema;' }), /schema/);
