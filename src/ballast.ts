@@ -203,6 +203,9 @@ export class Ballast {
 
   /** True when the database answers a trivial query within `timeoutMs` (for readiness probes). */
   async probeDatabase(timeoutMs = 2_000): Promise<boolean> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new ValidationError(`probeDatabase(timeoutMs): timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}.`);
+    }
     const store = this.store;
     if (!store || this.state !== 'running') return false;
     let timer: NodeJS.Timeout | undefined;

@@ -69,10 +69,6 @@ export class Runtime {
     return this.appVersionValue;
   }
 
-  get runningCount(): number {
-    return this.running.size;
-  }
-
   /** Workflows of `queue` running in this executor (counts toward its workerConcurrency). */
   runningIn(queue: string): number {
     return this.runningByQueue.get(queue) ?? 0;

@@ -30,11 +30,12 @@ export async function migrate(driver: Driver, schema: string): Promise<number[]>
   });
 }
 
-function latestVersion(): number {
+export function latestVersion(): number {
   return Math.max(...migrations.map((migration) => migration.version));
 }
 
-async function appliedVersion(driver: Driver, schema: string): Promise<number> {
+/** The newest migration recorded in `schema` (0 when the schema has none). */
+export async function appliedVersion(driver: Driver, schema: string): Promise<number> {
   const { rows } = await driver.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${quoteIdent(schema)}.migrations`]);
   if (!rows[0]?.present) return 0;
   const { rows: versions } = await driver.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdent(schema)}.migrations`);

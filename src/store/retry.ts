@@ -4,6 +4,8 @@
  */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
+const MAX_RETRY_DELAY_MS = 2_000;
+
 export function isTransientError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
@@ -29,18 +31,16 @@ export interface RetryOptions {
   /** Stop retrying (and rethrow the last error) once this returns true. */
   shouldStop?: () => boolean;
   onRetry?: (error: unknown, attempt: number) => void;
-  maxDelayMs?: number;
 }
 
 export async function withRetry<T>(operation: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const maxDelay = options.maxDelayMs ?? 2_000;
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
       if (!isTransientError(error) || options.shouldStop?.()) throw error;
       options.onRetry?.(error, attempt);
-      const delay = Math.min(maxDelay, 50 * 2 ** Math.min(attempt, 10));
+      const delay = Math.min(MAX_RETRY_DELAY_MS, 50 * 2 ** Math.min(attempt, 10));
       await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
     }
   }

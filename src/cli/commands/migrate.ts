@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { migrate } from '../../store/migrate.js';
+import { appliedVersion, latestVersion, migrate } from '../../store/migrate.js';
 import { migrations } from '../../store/schema.js';
 import { commandContext, type CliIo } from '../context.js';
 import { withConnection } from '../connect.js';
@@ -20,13 +20,11 @@ export function registerMigrateCommand(program: Command, io: CliIo): void {
       const out = new Output(io);
       const report = await withConnection(context, { create: true }, async (connection) => {
         const applied = await migrate(connection.driver, connection.schema);
-        const { rows } = await connection.driver.query<{ version: number | null }>(
-          `SELECT max(version) AS version FROM ${connection.s}.migrations`,
-        );
+        const version = await appliedVersion(connection.driver, connection.schema);
         const { target, location } = connection;
-        return { kind: connection.driver.kind, target, location, applied, version: rows[0]?.version ?? 0 };
+        return { kind: connection.driver.kind, target, location, applied, version };
       });
-      const latest = Math.max(0, ...migrations.map((migration) => migration.version));
+      const latest = latestVersion();
       const names = new Map(migrations.map((migration) => [migration.version, migration.name]));
 
       if (context.options.json) {
