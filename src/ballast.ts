@@ -128,9 +128,11 @@ export class Ballast {
         runningIn: (queue) => runtime.runningIn(queue),
       });
       this.queueService = queues;
-      runtime.setEnqueuer(async (registration, input, options, parentId) =>
-        runtime.handle(await queues.enqueue(registration.name, input, options, runtime.appVersion, parentId)),
-      );
+      runtime.setEnqueuer(async (registration, input, options, parentId) => {
+        const mark = runtime.markActive();
+        const { id, active } = await queues.enqueue(registration.name, input, options, runtime.appVersion, parentId);
+        return runtime.handle(id, active ? mark : undefined);
+      });
       const cancelPrefix = wakeKey('cancel', '');
       const delayedPrefix = wakeKey('delayed', '');
       const limitsKey = wakeKey('limits');

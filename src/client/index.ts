@@ -80,7 +80,8 @@ export class BallastClient {
     this.assertOpen();
     requireName(workflowName, 'workflow name');
     const version = await this.versionFor(options?.appVersion);
-    return this.handle<Output>(await this.queues.enqueue(workflowName, input, options, version, null));
+    const { id } = await this.queues.enqueue(workflowName, input, options, version, null);
+    return this.handle<Output>(id);
   }
 
   /** Enqueues many workflows in one round trip (they share one group-commit flush). */
@@ -93,8 +94,8 @@ export class BallastClient {
     requireName(workflowName, 'workflow name');
     if (!Array.isArray(inputs)) throw new ValidationError('enqueueMany(name, inputs, options): inputs must be an array.');
     const version = await this.versionFor(options?.appVersion);
-    const ids = await Promise.all(inputs.map((input) => this.queues.enqueue(workflowName, input, { ...options }, version, null)));
-    return ids.map((id) => this.handle<Output>(id));
+    const enqueued = await Promise.all(inputs.map((input) => this.queues.enqueue(workflowName, input, { ...options }, version, null)));
+    return enqueued.map(({ id }) => this.handle<Output>(id));
   }
 
   handle<Output = unknown>(workflowId: string): WorkflowHandle<Output> {

@@ -18,12 +18,21 @@ import { ShutdownSignal, WorkflowExecution, type LocalOutcome } from './executio
 import { WorkflowRegistry, type Registration } from './registry.js';
 import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { requireName } from './validation.js';
-import type { Observer } from './observer.js';
+import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo } from './views.js';
 
 /** Enqueueing is the queue layer's job; the engine reaches it through this hook (ctx.enqueue). */
 export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null) => Promise<WorkflowHandle<unknown>>;
+
+/**
+ * Where a workflow that succeeds in this process leaves its output for the handles of this process:
+ * a handle to a queued workflow then learns its result without reading the database. Only success
+ * is kept: it is final, while an error or a cancellation can be undone by a resume elsewhere.
+ */
+interface SuccessSlot {
+  success?: { value: unknown };
+}
 
 export interface RuntimeOptions {
   appName: string;
@@ -41,6 +50,11 @@ export interface RuntimeOptions {
 export class Runtime {
   private readonly running = new Map<string, WorkflowExecution>();
   private readonly runningByQueue = new Map<string, number>();
+  /** Slots of the live handles of this process, by workflow ID; a slot goes when its handles do. */
+  private readonly successSlots = new Map<string, WeakRef<SuccessSlot>>();
+  private readonly forgetSlot = new FinalizationRegistry<string>((id) => {
+    if (this.successSlots.get(id)?.deref() === undefined) this.successSlots.delete(id);
+  });
   private appVersionValue: string | undefined;
   private accepting = false;
   private enqueuer: Enqueuer | undefined;
@@ -74,9 +88,19 @@ export class Runtime {
     return this.runningByQueue.get(queue) ?? 0;
   }
 
+  /** False before launch and once shutdown began: no new work is taken. */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
   open(appVersion: string): void {
     this.appVersionValue = appVersion;
     this.accepting = true;
+  }
+
+  /** See Observer.markActive: taken before inserting a workflow row. */
+  markActive(): ActiveMark | undefined {
+    return this.observer.markActive();
   }
 
   setEnqueuer(enqueuer: Enqueuer): void {
@@ -96,7 +120,9 @@ export class Runtime {
     return registration;
   }
 
-  handle<Output>(id: string): WorkflowHandle<Output> {
+  /** A handle; `mark` when this process inserted the workflow (see Observer.awaitFinal). */
+  handle<Output>(id: string, mark?: ActiveMark): WorkflowHandle<Output> {
+    const slot = this.successSlot(id);
     return {
       id,
       status: async () => {
@@ -104,8 +130,17 @@ export class Runtime {
         if (!record) throw new WorkflowNotFoundError(id);
         return toWorkflowInfo(record, false);
       },
-      result: (options?: ResultOptions) => this.result<Output>(id, options),
+      result: (options?: ResultOptions) => (slot.success ? Promise.resolve(slot.success.value as Output) : this.result<Output>(id, options, mark)),
     };
+  }
+
+  private successSlot(id: string): SuccessSlot {
+    const existing = this.successSlots.get(id)?.deref();
+    if (existing) return existing;
+    const slot: SuccessSlot = {};
+    this.successSlots.set(id, new WeakRef(slot));
+    this.forgetSlot.register(slot, id);
+    return slot;
   }
 
   /** Inserts the workflow row, then runs it here; an existing ID returns the original run's handle. */
@@ -146,8 +181,12 @@ export class Runtime {
       createdAt: now,
       startedAt: now,
     };
+    const mark = this.observer.markActive();
     const inserted = await this.store.writer.insertWorkflow(row);
-    if (inserted || (await this.insertedByLostReply(row))) this.execute(toRecord(row), input, []);
+    if (inserted || (await this.insertedByLostReply(row))) {
+      this.execute(toRecord(row), input, []);
+      return this.handle(id, mark);
+    }
     return this.handle(id);
   }
 
@@ -170,8 +209,11 @@ export class Runtime {
     );
   }
 
-  /** Runs a workflow this executor owns. `history` holds its checkpoints (empty when new). */
-  execute(record: WorkflowRecord, input: unknown, history: StepRecord[]): void {
+  /**
+   * Runs a workflow this executor owns. `history` holds its checkpoints (empty when new), or is
+   * still being read: the run counts against its queue's slots from this moment either way.
+   */
+  execute(record: WorkflowRecord, input: unknown, history: StepRecord[] | Promise<StepRecord[]>): void {
     const registration = this.registry.get(record.name);
     if (!registration) {
       this.options.logger.error(
@@ -194,15 +236,16 @@ export class Runtime {
     registration: Registration,
     record: WorkflowRecord,
     input: unknown,
-    history: StepRecord[],
+    history: StepRecord[] | Promise<StepRecord[]>,
   ): Promise<void> {
     const timer = this.armTimeout(execution, record);
     let outcome: LocalOutcome;
     try {
+      const steps = Array.isArray(history) ? history : await history;
       let value: unknown;
       let failure: { error: unknown } | undefined;
       try {
-        value = await registration.fn(new Context(execution, history), input);
+        value = await registration.fn(new Context(execution, steps), input);
       } catch (error) {
         failure = { error };
       }
@@ -223,6 +266,10 @@ export class Runtime {
         // A slot is free: this executor's dispatcher may claim again without waiting for NOTIFY.
         this.waiters.wake(wakeKey('queue', record.queue));
       }
+    }
+    if (outcome.kind === 'success') {
+      const slot = this.successSlots.get(record.id)?.deref();
+      if (slot) slot.success = { value: outcome.value };
     }
     execution.finish(outcome);
   }
@@ -308,19 +355,22 @@ export class Runtime {
     return resumed;
   }
 
-  /** Runs a workflow this executor just claimed from a queue; one that ran before replays its history. */
-  async runClaimed(record: WorkflowRecord): Promise<void> {
-    const history = record.attempts > 1 ? await this.store.loadSteps(record.id) : [];
-    this.resume(record, history);
+  /**
+   * Runs a workflow this executor claimed from a queue, at once (its slot is taken now); one that
+   * may have run before replays its history.
+   */
+  runClaimed(record: WorkflowRecord, mayHaveRun = record.attempts > 1): void {
+    if (this.running.has(record.id)) return;
+    this.resume(record, mayHaveRun ? this.store.loadSteps(record.id) : []);
   }
 
   /** Replays a workflow we own from its recorded checkpoints. */
-  resume(record: WorkflowRecord, history: StepRecord[]): void {
+  resume(record: WorkflowRecord, history: StepRecord[] | Promise<StepRecord[]>): void {
     const input = record.input == null ? undefined : deserialize(record.input);
     this.execute(record, input, history);
   }
 
-  async result<Output>(id: string, options: ResultOptions = {}): Promise<Output> {
+  async result<Output>(id: string, options: ResultOptions = {}, mark?: ActiveMark): Promise<Output> {
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     for (;;) {
@@ -332,7 +382,7 @@ export class Runtime {
         if (outcome.kind === 'success') return outcome.value as Output;
         if (outcome.kind === 'error') throw outcome.error;
       }
-      const found = await this.observer.awaitFinal(id, deadline, timeoutMs ?? 0, (workflowId) => this.running.get(workflowId)?.done);
+      const found = await this.observer.awaitFinal(id, deadline, timeoutMs ?? 0, (workflowId) => this.running.get(workflowId)?.done, mark);
       if ('record' in found) return decodeResult<Output>(found.record);
     }
   }

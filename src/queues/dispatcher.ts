@@ -1,8 +1,10 @@
 import type { Runtime } from '../engine/runtime.js';
 import type { Waiters } from '../engine/waiters.js';
+import type { WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { QueueLimitsCache } from './limits-cache.js';
+import { isFleetWide } from './options.js';
 
 /**
  * Most workflows claimed in one statement, and the per-executor limit of a queue that sets no
@@ -25,6 +27,11 @@ export interface DispatcherDeps {
  * one statement, then sleeps until something can change the answer: an enqueue or a completion
  * (NOTIFY, or a local completion), a rate window or a delayed workflow falling due, or — only as a
  * fallback for lost notifications — a poll interval that backs off to `pollIntervalMs` with jitter.
+ *
+ * Slots freed by completions are mostly refilled without it: the group-commit flush that records
+ * the completions also claims their successors (see Refiller in the writer), for queues whose
+ * limits are all per executor. Those claims are counted here while in flight, so the two paths
+ * together never exceed the queue's workerConcurrency.
  */
 export class Dispatcher {
   private stopped = false;
@@ -34,6 +41,12 @@ export class Dispatcher {
   private nextDelayedAt: number | null = null;
   private lastPromotionAt = 0;
   private idlePolls = 0;
+  /** Completions of this queue in flushes on the wire (they still count as running). */
+  private completingInFlight = 0;
+  /** Workflows being claimed for this queue and not running yet. */
+  private claimingInFlight = 0;
+  /** A claim may have committed without its reply reaching us: look for orphans before claiming more. */
+  private claimsUncertain = false;
 
   constructor(
     private readonly queue: string,
@@ -56,6 +69,46 @@ export class Dispatcher {
     this.deps.waiters.wake(wakeKey('queue', this.queue));
   }
 
+  /** Refiller.reserve: how many successors a flush completing `completing` workflows may claim. */
+  reserve(completing: number): number {
+    const { runtime, limits } = this.deps;
+    this.completingInFlight += completing;
+    const queueLimits = limits.peek(this.queue);
+    if (this.stopped || this.claimsUncertain || !runtime.isAccepting || !queueLimits || isFleetWide(queueLimits)) return 0;
+    const capacity = queueLimits.workerConcurrency ?? MAX_CLAIM_BATCH;
+    const free = capacity - (runtime.runningIn(this.queue) - this.completingInFlight) - this.claimingInFlight;
+    const claim = Math.max(0, Math.min(completing, free));
+    this.claimingInFlight += claim;
+    return claim;
+  }
+
+  /** Refiller.release: the flush is over; its claimed workflows start now, before its completions resolve. */
+  release(completing: number, reserved: number, claimed: WorkflowRecord[]): void {
+    this.completingInFlight -= completing;
+    this.claimingInFlight -= reserved;
+    for (const record of claimed) this.deps.runtime.runClaimed(record);
+  }
+
+  /** A claim's reply was lost: its rows are ours, PENDING, and not running; the loop adopts them. */
+  claimsMayBeLost(): void {
+    this.claimsUncertain = true;
+    this.deps.waiters.wake(wakeKey('queue', this.queue));
+  }
+
+  /** Refiller.completionWakes: only fleet-wide limits let a completion here free a slot elsewhere. */
+  completionWakes(): boolean {
+    const queueLimits = this.deps.limits.peek(this.queue);
+    return !queueLimits || isFleetWide(queueLimits);
+  }
+
+  /** Runs this executor's PENDING workflows of the queue that are not running here (lost claims). */
+  private async adoptOrphans(): Promise<void> {
+    const { store, runtime } = this.deps;
+    const orphans = await store.ownPendingIn(this.queue, runtime.executorId);
+    this.claimsUncertain = false;
+    for (const record of orphans) runtime.runClaimed(record, true);
+  }
+
   private async run(): Promise<void> {
     const { store, runtime, waiters, limits, logger } = this.deps;
     const key = wakeKey('queue', this.queue);
@@ -69,24 +122,30 @@ export class Dispatcher {
           await armed.wait(this.deps.pollIntervalMs, this.stopping);
           continue;
         }
+        // Orphans are looked for once no claim is on the wire, so none can start twice.
+        if (this.claimsUncertain && this.claimingInFlight === 0) await this.adoptOrphans();
         const now = Date.now();
         // Due delayed work is promoted when its time comes, and once per poll interval as a safety net.
         if ((this.nextDelayedAt !== null && this.nextDelayedAt <= now) || now - this.lastPromotionAt >= this.deps.pollIntervalMs) {
           this.lastPromotionAt = now;
           this.nextDelayedAt = (await store.promoteDelayed(this.queue)).nextAt;
         }
-        const free = (queueLimits.workerConcurrency ?? MAX_CLAIM_BATCH) - runtime.runningIn(this.queue);
-        if (free > 0) {
+        const free = (queueLimits.workerConcurrency ?? MAX_CLAIM_BATCH) - runtime.runningIn(this.queue) - this.claimingInFlight;
+        if (free > 0 && !this.claimsUncertain) {
           const want = Math.min(free, MAX_CLAIM_BATCH);
-          const { claimed, retryAt } = await store.claimWorkflows({
-            queue: this.queue,
-            executorId: runtime.executorId,
-            appVersion: runtime.appVersion,
-            max: want,
-            limits: queueLimits,
-          });
+          this.claimingInFlight += want;
+          let result: Awaited<ReturnType<SystemStore['claimWorkflows']>>;
+          try {
+            result = await store.claimWorkflows(
+              { queue: this.queue, executorId: runtime.executorId, appVersion: runtime.appVersion, max: want, limits: queueLimits },
+              () => this.claimsMayBeLost(),
+            );
+          } finally {
+            this.claimingInFlight -= want;
+          }
+          const { claimed, retryAt } = result;
           claimed.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
-          for (const record of claimed) await runtime.runClaimed(record);
+          for (const record of claimed) runtime.runClaimed(record);
           failures = 0;
           if (claimed.length === want) {
             this.idlePolls = 0;

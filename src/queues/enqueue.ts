@@ -82,19 +82,25 @@ export function queuedRow(
   };
 }
 
+/** The workflow an enqueue hands back, and whether it was known to be unfinished at that moment. */
+export interface Enqueued {
+  id: string;
+  active: boolean;
+}
+
 /**
  * Inserts a queued workflow. Returns the ID of the workflow the caller should get a handle to: the
  * new one, the existing one with the same ID (idempotent), or — with onDuplicate "existing" — the
  * active one with the same dedupId.
  */
-export async function insertQueued(store: SystemStore, row: NewWorkflow, onDuplicate: 'reject' | 'existing' = 'reject'): Promise<string> {
+export async function insertQueued(store: SystemStore, row: NewWorkflow, onDuplicate: 'reject' | 'existing' = 'reject'): Promise<Enqueued> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (await store.writer.insertWorkflow(row)) return row.id;
-    if (await store.getWorkflow(row.id)) return row.id;
+    if (await store.writer.insertWorkflow(row)) return { id: row.id, active: true };
+    if (await store.getWorkflow(row.id)) return { id: row.id, active: false };
     if (row.dedupId !== null && row.queue !== null) {
       const existing = await store.findActiveByDedup(row.queue, row.dedupId);
       if (existing !== undefined) {
-        if (onDuplicate === 'existing') return existing;
+        if (onDuplicate === 'existing') return { id: existing, active: true };
         throw new DuplicateWorkflowError(row.queue, row.dedupId, existing);
       }
     }

@@ -25,6 +25,12 @@ export class QueueLimitsCache {
     return this.limits.get(name);
   }
 
+  /** The limits as last read, without waiting for a refresh (undefined when unknown). */
+  peek(name: string): QueueLimits | undefined {
+    if (Date.now() - this.readAt >= this.maxAgeMs) return undefined;
+    return this.limits.get(name);
+  }
+
   private refresh(): Promise<void> {
     this.reading ??= this.store
       .readQueues(null)

@@ -33,6 +33,11 @@ export interface QueueLimits {
 
 const MAX_INT = 2_147_483_647;
 
+/** Limits that count across executors: claims for them hold the queue's advisory lock. */
+export function isFleetWide(limits: QueueLimits): boolean {
+  return limits.concurrency !== null || limits.rateLimit !== null || limits.partitionConcurrency !== null;
+}
+
 export function toQueueLimits(name: string, options: QueueOptions = {}): QueueLimits {
   requireName(name, 'queue name');
   if (typeof options !== 'object' || options === null) {

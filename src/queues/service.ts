@@ -5,7 +5,7 @@ import { UnknownQueueError } from '../errors.js';
 import type { QueueDepth } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
 import { Dispatcher } from './dispatcher.js';
-import { insertQueued, queueName, queuedRow, type EnqueueOptions } from './enqueue.js';
+import { insertQueued, queueName, queuedRow, type Enqueued, type EnqueueOptions } from './enqueue.js';
 import { QueueLimitsCache } from './limits-cache.js';
 import { toQueueLimits, type QueueLimits, type QueueOptions } from './options.js';
 import type { QueueRegistry } from './registry.js';
@@ -70,6 +70,14 @@ export class QueueService {
       this.dispatchers.set(limits.name, dispatcher);
       dispatcher.start();
     }
+    this.store.writer.setRefiller({
+      owner: runtime.executorId,
+      appVersion: () => runtime.appVersion,
+      reserve: (queue, completing) => this.dispatchers.get(queue)?.reserve(completing) ?? 0,
+      release: (queue, completing, reserved, claimed) => this.dispatchers.get(queue)?.release(completing, reserved, claimed),
+      uncertain: (queue) => this.dispatchers.get(queue)?.claimsMayBeLost(),
+      completionWakes: (queue) => this.dispatchers.get(queue)?.completionWakes() ?? true,
+    });
   }
 
   async stop(): Promise<void> {
@@ -82,7 +90,7 @@ export class QueueService {
   }
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
-  async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parentId: string | null): Promise<string> {
+  async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parentId: string | null): Promise<Enqueued> {
     const limits = await this.requireQueue(queueName(options?.queue));
     const row = queuedRow(
       { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes },
@@ -92,9 +100,9 @@ export class QueueService {
       options.id ?? randomUUID(),
       parentId,
     );
-    const id = await insertQueued(this.store, row, options.onDuplicate);
+    const enqueued = await insertQueued(this.store, row, options.onDuplicate);
     if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
-    return id;
+    return enqueued;
   }
 
   async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {

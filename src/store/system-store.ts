@@ -54,8 +54,14 @@ export class SystemStore {
     return this.options.schema;
   }
 
-  private retry<T>(operation: () => Promise<T>): Promise<T> {
-    return withRetry(operation, { shouldStop: () => this.closed, onRetry: (error) => this.logOutage(error) });
+  private retry<T>(operation: () => Promise<T>, onRetry?: () => void): Promise<T> {
+    return withRetry(operation, {
+      shouldStop: () => this.closed,
+      onRetry: (error) => {
+        this.logOutage(error);
+        onRetry?.();
+      },
+    });
   }
 
   private logOutage(error: unknown): void {
@@ -167,9 +173,14 @@ export class SystemStore {
     return this.retry(() => queues.readQueues(this.driver, this.s, names));
   }
 
-  claimWorkflows(request: Omit<queues.ClaimRequest, 'lockKey'>): Promise<queues.ClaimResult> {
+  /** `onUncertain` hears of each retry: the failed attempt may have claimed rows we never saw. */
+  claimWorkflows(request: Omit<queues.ClaimRequest, 'lockKey'>, onUncertain: () => void): Promise<queues.ClaimResult> {
     const lockKey = `ballast:queue:${this.options.schema}:${request.queue}`;
-    return this.retry(() => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey }));
+    return this.retry(() => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey }), onUncertain);
+  }
+
+  ownPendingIn(queue: string, owner: string): Promise<WorkflowRecord[]> {
+    return this.retry(() => queues.ownPendingIn(this.driver, this.s, queue, owner));
   }
 
   promoteDelayed(queue: string): Promise<{ promoted: number; nextAt: number | null }> {

@@ -1,5 +1,5 @@
 import type { Driver } from './driver.js';
-import type { Completion, NewCheckpoint, NewWorkflow } from './records.js';
+import type { Completion, NewCheckpoint, NewWorkflow, WorkflowRecord } from './records.js';
 import { isTransientError } from './retry.js';
 import { flushStatement, type FlushBatch } from './sql/flush.js';
 import { packWakeKeys, wakeKey } from './wakeups.js';
@@ -28,6 +28,33 @@ export interface WriterOptions {
 }
 
 /**
+ * Lets a flush that completes queued workflows also claim their successors, in the same statement:
+ * the freed slots are refilled without a claim round trip of their own (see Dispatcher).
+ */
+export interface Refiller {
+  readonly owner: string;
+  appVersion(): string;
+  /** As a flush is built: how many workflows of `queue` to claim for the `completing` slots it frees. */
+  reserve(queue: string, completing: number): number;
+  /** The flush is over (`claimed` is empty if it failed); called before its completions resolve. */
+  release(queue: string, completing: number, reserved: number, claimed: WorkflowRecord[]): void;
+  /** A flush that claimed for `queue` may have committed without its reply reaching us. */
+  uncertain(queue: string): void;
+  /** Whether a completion in `queue` can free a slot for other executors (fleet-wide limits). */
+  completionWakes(queue: string): boolean;
+}
+
+interface Refill {
+  queue: string;
+  completing: number;
+  reserved: number;
+}
+
+interface WriterBatch extends FlushBatch {
+  refills: Refill[];
+}
+
+/**
  * Group commit. Starts, checkpoints and completions submitted while flushes are in flight queue up
  * and are written together by the next flush: one statement, one transaction, one commit for all
  * of them. An idle writer flushes at once, so a lone workflow pays a single round trip per write.
@@ -41,6 +68,7 @@ export class GroupCommitWriter {
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
+  private refiller: Refiller | undefined;
 
   constructor(
     private readonly driver: Driver,
@@ -60,6 +88,10 @@ export class GroupCommitWriter {
   /** Resolves false when the workflow is no longer PENDING under this owner and epoch. */
   complete(completion: Completion): Promise<boolean> {
     return this.submit(this.completions, completion);
+  }
+
+  setRefiller(refiller: Refiller | undefined): void {
+    this.refiller = refiller;
   }
 
   /** Resolves once everything submitted so far has been written (or failed). */
@@ -100,11 +132,13 @@ export class GroupCommitWriter {
     // slot: the two halves then finish at different times, so Postgres works on one while this
     // process prepares the next instead of everything moving in lockstep.
     const split = this.inFlight < this.options.maxInFlight && this.size() >= SPLIT_THRESHOLD;
-    const batch: FlushBatch = {
+    const batch: WriterBatch = {
       starts: take(this.starts, split),
       checkpoints: take(this.checkpoints, split),
       completions: take(this.completions, split),
+      refills: [],
     };
+    this.planRefills(batch);
     if (split) queueMicrotask(() => void this.flush());
     try {
       await this.write(batch);
@@ -121,25 +155,63 @@ export class GroupCommitWriter {
     for (const resolve of waiters) resolve();
   }
 
-  private async write(batch: FlushBatch): Promise<void> {
-    const statement = flushStatement(this.options.schema, this.options.channel, batch, this.wakePayloads(batch));
+  /** Claims, in this flush, successors for the queue slots its completions free, where allowed. */
+  private planRefills(batch: WriterBatch): void {
+    const refiller = this.refiller;
+    if (!refiller) return;
+    for (const { item } of batch.completions) {
+      if (item.queue === null) continue;
+      const refill = batch.refills.find((entry) => entry.queue === item.queue);
+      if (refill) refill.completing++;
+      else batch.refills.push({ queue: item.queue, completing: 1, reserved: 0 });
+    }
+    const slots: Array<{ queue: string; max: number }> = [];
+    for (const refill of batch.refills) {
+      refill.reserved = refiller.reserve(refill.queue, refill.completing);
+      if (refill.reserved > 0) slots.push({ queue: refill.queue, max: refill.reserved });
+    }
+    if (slots.length > 0) batch.claims = { owner: refiller.owner, appVersion: refiller.appVersion(), slots };
+  }
+
+  /** Hands the claimed workflows over and frees the reservations; before any completion resolves. */
+  private releaseRefills(batch: WriterBatch, rows: FlushRow[]): void {
+    if (batch.refills.length === 0 || !this.refiller) return;
+    const claimed = rows.filter((row) => row.k === 'r').map((row) => JSON.parse(row.w as string) as WorkflowRecord);
+    for (const refill of batch.refills) {
+      this.refiller.release(
+        refill.queue,
+        refill.completing,
+        refill.reserved,
+        claimed.filter((record) => record.queue === refill.queue),
+      );
+    }
+    batch.refills = [];
+  }
+
+  private async write(batch: WriterBatch): Promise<void> {
+    let statement = flushStatement(this.options.schema, this.options.channel, batch, this.wakePayloads(batch));
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.driver.query<{ k: string; a: string; b: number | null }>(
-          statement.text,
-          statement.params,
-          statement.name,
-        );
+        const { rows } = await this.driver.query<FlushRow>(statement.text, statement.params, statement.name);
+        this.releaseRefills(batch, rows);
         settle(batch, rows);
         return;
       } catch (error) {
         if (isTransientError(error) && !this.options.isClosed()) {
           // The outcome of the failed attempt is unknown; every statement in the batch is
           // idempotent (conflicts do nothing, fenced updates re-check state), so write it again.
+          // Claims are not: ones that may have committed unheard are left to the dispatcher to
+          // find, and the retry claims nothing.
+          if (batch.claims) {
+            for (const { queue } of batch.claims.slots) this.refiller?.uncertain(queue);
+            batch.claims = undefined;
+            statement = flushStatement(this.options.schema, this.options.channel, batch, this.wakePayloads(batch));
+          }
           this.options.onRetry(error);
           await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 25 * 2 ** Math.min(attempt, 7))));
           continue;
         }
+        this.releaseRefills(batch, []);
         const size = batch.starts.length + batch.checkpoints.length + batch.completions.length;
         if (size > 1 && !this.options.isClosed()) {
           // One bad row must not fail other workflows' writes: write each alone, so only the
@@ -159,7 +231,7 @@ export class GroupCommitWriter {
     const keys = new Set<string>();
     for (const { item } of batch.completions) {
       keys.add(wakeKey('done', item.workflowId));
-      if (item.queue !== null) keys.add(wakeKey('queue', item.queue));
+      if (item.queue !== null && (this.refiller?.completionWakes(item.queue) ?? true)) keys.add(wakeKey('queue', item.queue));
     }
     for (const { item } of batch.checkpoints) {
       if (item.message) keys.add(wakeKey('message', item.message.destinationId, item.message.topic));
@@ -175,11 +247,19 @@ export class GroupCommitWriter {
 
 const SPLIT_THRESHOLD = 32;
 
-function singles(batch: FlushBatch): FlushBatch[] {
+/** One row of a flush's answer: what kind (k), which workflow (a), which step (b), a claimed row (w). */
+interface FlushRow {
+  k: string;
+  a: string | null;
+  b: number | null;
+  w: string | null;
+}
+
+function singles(batch: FlushBatch): WriterBatch[] {
   return [
-    ...batch.starts.map((start) => ({ starts: [start], checkpoints: [], completions: [] })),
-    ...batch.checkpoints.map((checkpoint) => ({ starts: [], checkpoints: [checkpoint], completions: [] })),
-    ...batch.completions.map((completion) => ({ starts: [], checkpoints: [], completions: [completion] })),
+    ...batch.starts.map((start) => ({ starts: [start], checkpoints: [], completions: [], refills: [] })),
+    ...batch.checkpoints.map((checkpoint) => ({ starts: [], checkpoints: [checkpoint], completions: [], refills: [] })),
+    ...batch.completions.map((completion) => ({ starts: [], checkpoints: [], completions: [completion], refills: [] })),
   ];
 }
 
@@ -188,14 +268,14 @@ function take<Item>(list: Item[], half: boolean): Item[] {
   return list.splice(0, half ? Math.ceil(list.length / 2) : list.length);
 }
 
-function settle(batch: FlushBatch, rows: Array<{ k: string; a: string; b: number | null }>): void {
+function settle(batch: FlushBatch, rows: FlushRow[]): void {
   const started = new Set<string>();
   const checkpointed = new Set<string>();
   const completed = new Set<string>();
   for (const row of rows) {
-    if (row.k === 's') started.add(row.a);
+    if (row.k === 's') started.add(row.a as string);
     else if (row.k === 'c') checkpointed.add(`${row.a}\u0000${row.b}`);
-    else if (row.k === 'd') completed.add(row.a);
+    else if (row.k === 'd') completed.add(row.a as string);
   }
   for (const { item, waiter } of batch.starts) waiter.resolve(started.has(item.id));
   for (const { item, waiter } of batch.checkpoints) waiter.resolve(checkpointed.has(`${item.workflowId}\u0000${item.idx}`));

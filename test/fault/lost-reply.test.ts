@@ -18,6 +18,7 @@ const stepRuns = new Map<string, number>();
 let oneStep: WorkflowDefinition<number, number>;
 let inbox: WorkflowDefinition<undefined, Array<string | undefined>>;
 let relay: WorkflowDefinition<string, string>;
+let serialQueue: ReturnType<Ballast['queue']>;
 
 before(async () => {
   db = await testDatabase('lost_reply');
@@ -45,6 +46,7 @@ before(async () => {
     await ctx.send(destination, 't', 'from a workflow');
     return 'sent';
   });
+  serialQueue = ballast.queue('lost-reply-serial', { workerConcurrency: 1 });
   await ballast.launch();
 });
 
@@ -121,6 +123,25 @@ test('a caller that retries ballast.send with its idempotency key after a lost r
   await sleep(300);
   await ballast.send('resent', 't', 'hello', { idempotencyKey: 'resent-1' });
   assert.deepEqual(await handle.result({ timeout: '10s' }), ['hello', undefined]);
+});
+
+test('the reply to a completion that claimed the next queued workflow is lost: both finish, each step ran once', async () => {
+  // One slot: the first workflow is claimed on its own, and its completion claims the second.
+  const dropped = proxy.dropNextReply('ballast_flush_drn');
+  const [first, second] = await oneStep.enqueueMany([50, 60], { queue: serialQueue });
+  await dropped;
+  await expectCompleted(first?.id as string, 101);
+  await expectCompleted(second?.id as string, 121);
+  assert.equal(stepRuns.get(first?.id as string), 1);
+  assert.equal(stepRuns.get(second?.id as string), 1);
+});
+
+test('the reply to a claim is lost: the claimed workflow still runs, once', async () => {
+  const dropped = proxy.dropNextReply('ballast_claim');
+  const handle = await oneStep.enqueue(70, { queue: serialQueue });
+  await dropped;
+  await expectCompleted(handle.id, 141);
+  assert.equal(stepRuns.get(handle.id), 1);
 });
 
 test('nothing was logged as an error', () => {

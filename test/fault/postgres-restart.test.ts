@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { deserialize } from '../../src/codec.js';
-import { Ballast, type BallastConfig } from '../../src/index.js';
+import { Ballast, type BallastConfig, type WorkflowContext } from '../../src/index.js';
 import { capturingLogger, type CapturingLogger } from '../support/backends.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.js';
 
@@ -179,11 +179,16 @@ test('a dropped LISTEN connection is re-established and no wake-up is lost', asy
   const receiver = newInstance({ name: 'fault-receiver', databaseUrl, executorId: 'receiver', appVersion: 'v1', logger: receiverLogger });
   const runner = newInstance({ name: 'fault-runner', databaseUrl, executorId: 'runner', appVersion: 'v1' });
   const inbox = receiver.workflow('inbox', async (ctx) => ctx.recv<string>('topic'));
-  const gated = runner.workflow('gated', async (ctx) => {
+  const gatedBody = async (ctx: WorkflowContext) => {
     const go = await ctx.recv<string>('go');
     await ctx.setEvent('stage', `event:${go}`);
     return `result:${go}`;
-  });
+  };
+  const gated = runner.workflow('gated', gatedBody);
+  runner.queue('runner-only', { workerConcurrency: 4 });
+  // The receiver enqueues onto a queue only the runner works: its handle waits without reading
+  // the row, trusting the listener to hear of the completion.
+  const gatedForReceiver = receiver.workflow('gated', gatedBody);
   await receiver.launch();
   await runner.launch();
   await waitFor('the receiver listens', () => listening(databaseUrl, 'fault-receiver'));
@@ -192,16 +197,21 @@ test('a dropped LISTEN connection is re-established and no wake-up is lost', asy
   const arm = async (round: string) => {
     const local = await inbox.start(undefined, { id: `inbox-${round}` });
     const remote = await gated.start(undefined, { id: `gated-${round}` });
+    const queued = await gatedForReceiver.enqueue(undefined, { queue: 'runner-only', id: `queued-${round}` });
     const waits = {
       recv: local.result({ timeout: '30s' }),
       result: receiver.result<string>(remote.id, { timeout: '30s' }),
       event: receiver.getEvent<string>(remote.id, 'stage', { timeout: '30s' }),
+      queued: queued.result({ timeout: '30s' }),
     };
     // Awaited below; if an earlier assertion fails first, their later rejections are not unhandled.
     for (const wait of Object.values(waits)) wait.catch(() => undefined);
     // Let every waiter reach its wait (each reads the database once, then waits for a wake-up).
-    await waitFor(`inbox-${round} and gated-${round} are waiting`, async () =>
-      (await countRows(databaseUrl, `SELECT 1 FROM ballast.workflows WHERE id IN ('inbox-${round}', 'gated-${round}') AND status = 'PENDING'`)) === 2,
+    await waitFor(`inbox-${round}, gated-${round} and queued-${round} are waiting`, async () =>
+      (await countRows(
+        databaseUrl,
+        `SELECT 1 FROM ballast.workflows WHERE id IN ('inbox-${round}', 'gated-${round}', 'queued-${round}') AND status = 'PENDING'`,
+      )) === 3,
     );
     await sleep(300);
     return waits;
@@ -209,17 +219,20 @@ test('a dropped LISTEN connection is re-established and no wake-up is lost', asy
   const send = async (round: string) => {
     await runner.send(`inbox-${round}`, 'topic', `hello-${round}`);
     await runner.send(`gated-${round}`, 'go', round);
+    await runner.send(`queued-${round}`, 'go', `queued-${round}`);
   };
   const expectWoken = async (round: string, waits: Awaited<ReturnType<typeof arm>>) => {
-    const [recv, result, event] = await Promise.all([
+    const [recv, result, event, queued] = await Promise.all([
       timed(`recv of inbox-${round}`, waits.recv),
       timed(`result() of gated-${round}`, waits.result),
       timed(`getEvent() of gated-${round}`, waits.event),
+      timed(`result() of the handle to queued-${round}`, waits.queued),
     ]);
-    t.diagnostic(`${round}: recv ${recv.ms} ms, result ${result.ms} ms, getEvent ${event.ms} ms`);
+    t.diagnostic(`${round}: recv ${recv.ms} ms, result ${result.ms} ms, getEvent ${event.ms} ms, queued handle ${queued.ms} ms`);
     assert.equal(recv.value, `hello-${round}`);
     assert.equal(result.value, `result:${round}`);
     assert.equal(event.value, `event:${round}`);
+    assert.equal(queued.value, `result:queued-${round}`);
   };
 
   // Round 1: the connection is killed and comes back; wake-ups sent afterwards arrive on the new one.

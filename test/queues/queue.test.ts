@@ -197,6 +197,26 @@ for (const backend of backends()) {
   });
 }
 
+describe('a handle from an enqueue in this process', () => {
+  test('keeps the result of a workflow that succeeded here, even once retention deleted its row', async () => {
+    const db = await openTestDatabase('postgres');
+    const app = newBallast(db, { retention: { maxRows: 0 } });
+    const echo = app.workflow('echo', async (ctx, value: number) => ctx.step('echo', () => value));
+    const keep = app.queue('keep');
+    await app.launch();
+    try {
+      const handle = await echo.enqueue(5, { queue: keep });
+      assert.equal(await handle.result(), 5);
+      await app.pruneFinished();
+      assert.equal(await app.workflows.get(handle.id), undefined);
+      assert.equal(await handle.result(), 5);
+    } finally {
+      await app.shutdown();
+      await db.close();
+    }
+  });
+});
+
 describe('queue declarations are validated', () => {
   test('invalid limits are refused with clear messages', () => {
     const app = newBallast({ backend: 'pglite', config: {}, close: async () => undefined });

@@ -8,10 +8,10 @@ import pg from 'pg';
 import type { Driver } from '../../src/store/driver.js';
 import { migrate } from '../../src/store/migrate.js';
 import { PgDriver } from '../../src/store/pg-driver.js';
-import type { Completion, NewCheckpoint, NewWorkflow } from '../../src/store/records.js';
+import type { Completion, NewCheckpoint, NewWorkflow, WorkflowRecord } from '../../src/store/records.js';
 import { quoteIdent } from '../../src/store/sql/identifiers.js';
 import { channelFor } from '../../src/store/wakeups.js';
-import { GroupCommitWriter } from '../../src/store/writer.js';
+import { GroupCommitWriter, type Refiller } from '../../src/store/writer.js';
 import { testDatabase } from '../support/postgres.js';
 
 const SCHEMA = 'ballast';
@@ -265,6 +265,123 @@ describe('group-commit writer on Postgres', () => {
         [id],
       );
       assert.deepEqual(rows[0], { steps: 0, events: 0 });
+    });
+  });
+
+  describe('refilling queue slots', () => {
+    const QUEUE = 'refill';
+    let seededQueued = 0;
+
+    /** One PENDING workflow of QUEUE (to complete) and ENQUEUED ones as [label, priority, version]. */
+    async function seedQueue(waiting: Array<[string, number, string]>): Promise<{ running: string; ids: Map<string, string> }> {
+      const tag = `q${++seededQueued}`;
+      const running = `${tag}-running`;
+      await client.query(
+        `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, owner, epoch, attempts, created_at, started_at, updated_at)
+         VALUES ($1, 'test', 'PENDING', 'app', 'v1', $2, $3, 1, 1, 0, 0, 0)`,
+        [running, QUEUE, OWNER],
+      );
+      const ids = new Map<string, string>();
+      for (const [label, priority, version] of waiting) {
+        ids.set(label, `${tag}-${label}`);
+        await client.query(
+          `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, created_at, updated_at)
+           VALUES ($1, 'test', 'ENQUEUED', 'app', $2, $3, $4, 0, 0)`,
+          [`${tag}-${label}`, version, QUEUE, priority],
+        );
+      }
+      return { running, ids };
+    }
+
+    const completion = (workflowId: string): Completion => ({
+      workflowId, owner: OWNER, epoch: 1, queue: QUEUE, status: 'SUCCESS', output: '1', error: null, completedAt: Date.now(),
+    });
+
+    /** A refiller that allows `allow` claims per flush and records what the writer tells it. */
+    function recordingRefiller(allow: number, wakes: boolean) {
+      const log: string[] = [];
+      const released: Array<{ completing: number; reserved: number; claimed: WorkflowRecord[] }> = [];
+      const refiller: Refiller = {
+        owner: OWNER,
+        appVersion: () => 'v1',
+        reserve: (queue, completing) => {
+          log.push(`reserve ${queue} ${completing}`);
+          return Math.min(allow, completing);
+        },
+        release: (queue, completing, reserved, claimed) => {
+          log.push(`release ${queue}`);
+          released.push({ completing, reserved, claimed });
+        },
+        uncertain: (queue) => log.push(`uncertain ${queue}`),
+        completionWakes: () => wakes,
+      };
+      return { refiller, log, released };
+    }
+
+    /** The wake-up keys NOTIFYed while `fn` runs. */
+    async function wakeKeysDuring(fn: () => Promise<void>): Promise<string[]> {
+      const listener = new pg.Client({ connectionString: db.url });
+      await listener.connect();
+      const keys: string[] = [];
+      listener.on('notification', (message) => keys.push(...(message.payload ?? '').split('\n')));
+      try {
+        await listener.query(`LISTEN ${channelFor(SCHEMA)}`);
+        await fn();
+        await sleep(100);
+      } finally {
+        await listener.end();
+      }
+      return keys.map((key) => key.split('\u001f')[0] as string);
+    }
+
+    after(() => writer.setRefiller(undefined));
+
+    test('a completion claims its successor in the same transaction, and hands it over before resolving', async () => {
+      const { running, ids } = await seedQueue([['later', 1, 'v1'], ['other-version', 0, 'v2'], ['first', 0, 'v1'], ['second', 0, 'v1']]);
+      const { refiller, log, released } = recordingRefiller(1, false);
+      writer.setRefiller(refiller);
+      const mark = await xidMark();
+      const keys = await wakeKeysDuring(async () => {
+        const applied = await writer.complete(completion(running)).finally(() => log.push('resolved'));
+        assert.equal(applied, true);
+      });
+      assert.deepEqual(log, [`reserve ${QUEUE} 1`, `release ${QUEUE}`, 'resolved']);
+      assert.equal(await transactionsSince(mark), 1, 'completion and claim commit together');
+      assert.deepEqual(released.map((r) => [r.completing, r.reserved, r.claimed.map((w) => w.id)]), [[1, 1, [ids.get('first')]]]);
+      const claimed = released[0]?.claimed[0];
+      assert.equal(claimed?.status, 'PENDING');
+      assert.equal(claimed?.owner, OWNER);
+      assert.equal(claimed?.epoch, 1);
+      assert.equal(claimed?.attempts, 1);
+      assert.equal(typeof claimed?.startedAt, 'number');
+      const { rows } = await client.query<{ id: string; status: string; owner: string | null }>(
+        `SELECT id, status, owner FROM ${s}.workflows WHERE id = ANY($1) ORDER BY id`,
+        [[running, ...ids.values()]],
+      );
+      assert.deepEqual(
+        Object.fromEntries(rows.map((row) => [row.id, `${row.status}/${row.owner}`])),
+        {
+          [running]: `SUCCESS/${OWNER}`,
+          [ids.get('first') as string]: `PENDING/${OWNER}`,
+          [ids.get('second') as string]: 'ENQUEUED/null',
+          [ids.get('later') as string]: 'ENQUEUED/null',
+          [ids.get('other-version') as string]: 'ENQUEUED/null',
+        },
+      );
+      assert.deepEqual(keys, ['done'], 'a queue with only per-executor limits wakes no other executor');
+    });
+
+    test('nothing is claimed when the refiller reserves no slot, and fleet-wide queues still wake the fleet', async () => {
+      const { running, ids } = await seedQueue([['waiting', 0, 'v1']]);
+      const { refiller, released } = recordingRefiller(0, true);
+      writer.setRefiller(refiller);
+      const keys = await wakeKeysDuring(async () => {
+        assert.equal(await writer.complete(completion(running)), true);
+      });
+      assert.deepEqual(released.map((r) => [r.completing, r.reserved, r.claimed.length]), [[1, 0, 0]]);
+      const { rows } = await client.query(`SELECT status FROM ${s}.workflows WHERE id = $1`, [ids.get('waiting')]);
+      assert.deepEqual(rows, [{ status: 'ENQUEUED' }]);
+      assert.deepEqual(keys.sort(), ['done', 'queue']);
     });
   });
 });

@@ -1,14 +1,23 @@
-import type { Completion, NewCheckpoint, NewWorkflow } from '../records.js';
+import { WORKFLOW_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow } from '../records.js';
+import { claimableHead, claimAssignments } from './queues.js';
 
 interface Item<T> {
   item: T;
   waiter: { resolve(applied: boolean): void; reject(error: unknown): void };
 }
 
+/** Queued workflows to claim in the flush that frees their slots: up to `max` per queue. */
+export interface ClaimPlan {
+  owner: string;
+  appVersion: string;
+  slots: Array<{ queue: string; max: number }>;
+}
+
 export interface FlushBatch {
   starts: Item<NewWorkflow>[];
   checkpoints: Item<NewCheckpoint>[];
   completions: Item<Completion>[];
+  claims?: ClaimPlan;
 }
 
 export interface Statement {
@@ -28,6 +37,7 @@ export interface Statement {
  * makes the lookup miss. The lookup is a LATERAL subquery so that it stays one index probe per row
  * whatever the planner guesses about the size of the batch.
  * Messages and events ride on their checkpoint: they are inserted only for checkpoints that were.
+ * Claims taking the slots that the batch's completions free come back as JSON rows (column w).
  */
 export function flushStatement(schema: string, channel: string, batch: FlushBatch, wakePayloads: string[]): Statement {
   const params: unknown[] = [];
@@ -52,7 +62,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
              "availableAt" int8, "createdAt" int8, "startedAt" int8)
       ON CONFLICT DO NOTHING
       RETURNING id)`);
-    selects.push(`SELECT 's' AS k, id AS a, NULL::int4 AS b FROM s`);
+    selects.push(`SELECT 's' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM s`);
   }
 
   if (batch.checkpoints.length > 0) {
@@ -70,7 +80,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
         FOR SHARE) AS owned
       ON CONFLICT DO NOTHING
       RETURNING workflow_id, idx)`);
-    selects.push(`SELECT 'c' AS k, workflow_id AS a, idx AS b FROM c`);
+    selects.push(`SELECT 'c' AS k, workflow_id AS a, idx AS b, NULL::text AS w FROM c`);
 
     const messages = rows.filter((r) => r.message);
     if (messages.length > 0) {
@@ -110,7 +120,20 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
         AS u("workflowId" text, owner text, epoch int4, status text, output text, error text, "completedAt" int8)
       WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'
       RETURNING w.id)`);
-    selects.push(`SELECT 'd' AS k, id AS a, NULL::int4 AS b FROM d`);
+    selects.push(`SELECT 'd' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM d`);
+  }
+
+  if (batch.claims && batch.claims.slots.length > 0) {
+    shape += 'r';
+    const owner = `$${params.push(batch.claims.owner)}::text`;
+    const version = `$${params.push(batch.claims.appVersion)}::text`;
+    ctes.push(`r AS (
+      UPDATE ${schema}.workflows SET ${claimAssignments(owner)}
+      FROM (SELECT head.id AS claimed_id FROM ${rowsOf(batch.claims.slots)} AS q(queue text, max int4)
+            CROSS JOIN LATERAL (${claimableHead(schema, 'q.queue', version, 'q.max')}) AS head) AS taken
+      WHERE id = taken.claimed_id
+      RETURNING ${WORKFLOW_COLUMNS}, input)`);
+    selects.push(`SELECT 'r' AS k, NULL AS a, NULL::int4 AS b, row_to_json(r)::text AS w FROM r`);
   }
 
   if (wakePayloads.length > 0) {
@@ -118,7 +141,9 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     const channelParam = `$${params.push(channel)}::text`;
     const payloadsParam = `$${params.push(wakePayloads)}::text[]`;
     // NOTIFY is delivered at commit, so waiters never see a wake-up before the rows it announces.
-    selects.push(`SELECT 'n' AS k, NULL AS a, NULL::int4 AS b FROM (SELECT pg_notify(${channelParam}, payload) FROM unnest(${payloadsParam}) AS payload) AS n`);
+    selects.push(
+      `SELECT 'n' AS k, NULL AS a, NULL::int4 AS b, NULL::text AS w FROM (SELECT pg_notify(${channelParam}, payload) FROM unnest(${payloadsParam}) AS payload) AS n`,
+    );
   }
 
   return {

@@ -1,4 +1,4 @@
-import type { QueueLimits } from '../../queues/options.js';
+import { isFleetWide, type QueueLimits } from '../../queues/options.js';
 import type { Driver, Queryable } from '../driver.js';
 import { WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
 
@@ -65,8 +65,7 @@ const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::int8`;
  */
 export async function claimWorkflows(driver: Driver, s: string, request: ClaimRequest): Promise<ClaimResult> {
   const { limits } = request;
-  const fleetWide = limits.concurrency !== null || limits.rateLimit !== null || limits.partitionConcurrency !== null;
-  if (!fleetWide) return { claimed: await claimHead(driver, s, request, request.max), retryAt: null };
+  if (!isFleetWide(limits)) return { claimed: await claimHead(driver, s, request, request.max), retryAt: null };
   return driver.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [request.lockKey], 'ballast_queue_lock');
     const rated = limits.rateLimit !== null && limits.ratePeriodMs !== null;
@@ -105,17 +104,25 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
   });
 }
 
-/** The claim statement; exported so tests can EXPLAIN exactly what runs. */
-export function claimStatement(s: string, partitioned: boolean): string {
-  // Stamped when the row is claimed (not when usage was counted): the start is the commit's moment.
-  const set = `status = 'PENDING', owner = $2, epoch = epoch + 1, attempts = attempts + 1,
+/** What a claim sets on each row it takes. Stamped at the claim (the start is the commit's moment). */
+export function claimAssignments(ownerParam: string): string {
+  return `status = 'PENDING', owner = ${ownerParam}, epoch = epoch + 1, attempts = attempts + 1,
     started_at = ${DB_NOW}, updated_at = ${DB_NOW},
     deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ${DB_NOW} + timeout_ms END`;
+}
+
+/** The next `limit` claimable workflows of a queue and version, in priority then arrival order, locked. */
+export function claimableHead(s: string, queue: string, appVersion: string, limit: string): string {
+  return `SELECT id FROM ${s}.workflows WHERE queue = ${queue} AND app_version = ${appVersion} AND status = 'ENQUEUED'
+         ORDER BY priority, seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+}
+
+/** The claim statement; exported so tests can EXPLAIN exactly what runs. */
+export function claimStatement(s: string, partitioned: boolean): string {
+  const set = claimAssignments('$2');
   if (!partitioned) {
     return `UPDATE ${s}.workflows SET ${set}
-       WHERE id IN (
-         SELECT id FROM ${s}.workflows WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'
-         ORDER BY priority, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
+       WHERE id IN (${claimableHead(s, '$1', '$3', '$4')})
        RETURNING ${WORKFLOW_COLUMNS}, input`;
   }
   // Partitioned: look at a bounded head of the queue and take, per partition key, only as many as
@@ -163,6 +170,16 @@ export async function promoteDelayed(db: Queryable, s: string, queue: string, no
     'ballast_promote_delayed',
   );
   return rows[0] ?? { promoted: 0, nextAt: null };
+}
+
+/** This executor's PENDING workflows of a queue (to adopt claims whose reply was lost). */
+export async function ownPendingIn(db: Queryable, s: string, queue: string, owner: string): Promise<WorkflowRecord[]> {
+  const { rows } = await db.query<WorkflowRecord>(
+    `SELECT ${WORKFLOW_COLUMNS}, input FROM ${s}.workflows WHERE owner = $1 AND status = 'PENDING' AND queue = $2`,
+    [owner, queue],
+    'ballast_own_pending_in',
+  );
+  return rows;
 }
 
 export async function findActiveByDedup(db: Queryable, s: string, queue: string, dedupId: string): Promise<string | undefined> {
