@@ -78,9 +78,13 @@ export class Context implements WorkflowContext {
   }
 
   private checkpoint(entry: Omit<NewCheckpoint, keyof Lease | 'completedAt'>): Promise<void> {
+    return this.execution.checkpoint(this.entry(entry));
+  }
+
+  private entry(entry: Omit<NewCheckpoint, keyof Lease | 'completedAt'>): NewCheckpoint {
     const lease = this.execution.lease;
     // Spelled out rather than spread: this runs once per step and object spread is measurably slower.
-    return this.execution.checkpoint({
+    return {
       workflowId: lease.workflowId,
       owner: lease.owner,
       epoch: lease.epoch,
@@ -93,7 +97,7 @@ export class Context implements WorkflowContext {
       completedAt: Date.now(),
       message: entry.message,
       event: entry.event,
-    });
+    };
   }
 
   async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
@@ -103,6 +107,8 @@ export class Context implements WorkflowContext {
     const { idx, recorded } = this.position('ctx.step', name);
     if (recorded) return replayed<T>(recorded);
 
+    // The previous step's checkpoint is durable before this step's effects begin.
+    await this.execution.settled();
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       let value: T;
@@ -114,11 +120,11 @@ export class Context implements WorkflowContext {
           await this.execution.delay(backoffDelay(policy, attempt));
           continue;
         }
-        await this.checkpoint({ idx, name, output: null, error: serializeError(error), childId: null, startedAt });
+        this.execution.checkpointBehind(this.entry({ idx, name, output: null, error: serializeError(error), childId: null, startedAt }));
         throw error;
       }
       const output = serialize(value, `output of step "${name}"`);
-      await this.checkpoint({ idx, name, output, error: null, childId: null, startedAt });
+      this.execution.checkpointBehind(this.entry({ idx, name, output, error: null, childId: null, startedAt }));
       return value;
     }
   }
@@ -193,6 +199,7 @@ export class Context implements WorkflowContext {
     const { idx, recorded } = this.position('ctx.recv', name);
     if (recorded) return recorded.output === null ? undefined : replayed<T>(recorded);
 
+    await this.execution.settled();
     const startedAt = Date.now();
     const key = wakeKey('message', this.workflowId, topic);
     for (;;) {
@@ -285,6 +292,7 @@ export class Context implements WorkflowContext {
     const { idx, recorded } = this.position(operation, name);
     if (recorded?.childId) return this.execution.runtime.handle<Output>(recorded.childId);
     const childId = givenId ?? `${this.workflowId}-${idx}`;
+    await this.execution.settled();
     const handle = await create(registration, childId);
     await this.checkpoint({ idx, name, output: null, error: null, childId: handle.id, startedAt: null });
     return handle;

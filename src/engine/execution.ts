@@ -32,6 +32,8 @@ export class WorkflowExecution {
   /** Rejects with the stop reason once the workflow is stopped; shared by every step race and wait. */
   readonly stopped: Promise<never>;
   private settle!: (outcome: LocalOutcome) => void;
+  /** The step checkpoint written behind the workflow: submitted, not yet known to be committed. */
+  private behind: { idx: number; applied: Promise<boolean> } | undefined;
 
   constructor(
     readonly runtime: Runtime,
@@ -91,10 +93,34 @@ export class WorkflowExecution {
     this.settle(outcome);
   }
 
+  /** Writes a checkpoint and waits for its commit. */
   async checkpoint(checkpoint: NewCheckpoint): Promise<void> {
+    await this.settled();
     this.assertRunning('checkpoint');
     const applied = await this.store.writer.checkpoint(checkpoint);
     if (!applied) await this.explainRefusal(checkpoint.idx);
+  }
+
+  /**
+   * Submits a step's checkpoint without waiting for its commit. The workflow's own code runs on,
+   * but its next durable operation first waits in `settled()`, so no effect of a later step (or
+   * message, event, child) can happen before this checkpoint is durable. Code between durable
+   * operations is replayed after a crash anyway: running it early loses nothing, and a workflow's
+   * last checkpoint commits in the same statement as its completion.
+   */
+  checkpointBehind(checkpoint: NewCheckpoint): void {
+    this.assertRunning('checkpoint');
+    const applied = this.store.writer.checkpoint(checkpoint);
+    applied.catch(() => undefined); // observed by settled(), or superseded by the completion
+    this.behind = { idx: checkpoint.idx, applied };
+  }
+
+  /** Waits for the checkpoint written behind, if any; throws the stop reason if it was refused. */
+  async settled(): Promise<void> {
+    const behind = this.behind;
+    if (!behind) return;
+    this.behind = undefined;
+    if (!(await behind.applied)) await this.explainRefusal(behind.idx);
   }
 
   /**

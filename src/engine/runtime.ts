@@ -289,6 +289,16 @@ export class Runtime {
       }
     }
     const lease = execution.lease;
+    // The last step's checkpoint commits with the completion if it still waits for a flush; one
+    // already on the wire must commit first.
+    if (!this.store.writer.hasQueuedCheckpoint(lease.workflowId)) {
+      try {
+        await execution.settled();
+      } catch (reason) {
+        if (execution.isStopped) return stoppedOutcome(reason);
+        throw reason;
+      }
+    }
     const applied = await this.store.writer.complete({
       workflowId: lease.workflowId,
       owner: lease.owner,

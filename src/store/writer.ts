@@ -44,6 +44,11 @@ export interface Refiller {
   completionWakes(queue: string): boolean;
 }
 
+/** A completion carries its workflow's last checkpoint when both wait for the same flush. */
+interface PendingCompletion extends Pending<Completion> {
+  checkpoint?: Pending<NewCheckpoint>;
+}
+
 interface Refill {
   queue: string;
   completing: number;
@@ -51,6 +56,7 @@ interface Refill {
 }
 
 interface WriterBatch extends FlushBatch {
+  completions: PendingCompletion[];
   refills: Refill[];
 }
 
@@ -58,13 +64,16 @@ interface WriterBatch extends FlushBatch {
  * Group commit. Starts, checkpoints and completions submitted while flushes are in flight queue up
  * and are written together by the next flush: one statement, one transaction, one commit for all
  * of them. An idle writer flushes at once, so a lone workflow pays a single round trip per write.
- * Each caller learns whether its own row was applied (fencing may refuse it). Items of one
- * workflow never share or race flushes: each waits for its previous write before the next.
+ * Each caller learns whether its own row was applied (fencing may refuse it). A workflow has at
+ * most one write outstanding, except that its completion joins its last checkpoint if that still
+ * waits for a flush: the two are then written by the same statement.
  */
 export class GroupCommitWriter {
   private starts: Pending<NewWorkflow>[] = [];
   private checkpoints: Pending<NewCheckpoint>[] = [];
-  private completions: Pending<Completion>[] = [];
+  private completions: PendingCompletion[] = [];
+  /** Each workflow's checkpoint still waiting for a flush, so that its completion can join it. */
+  private readonly queuedCheckpoints = new Map<string, Pending<NewCheckpoint>>();
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
@@ -77,17 +86,33 @@ export class GroupCommitWriter {
 
   /** Inserts a workflow row; resolves false when a row with that ID (or dedup key) already exists. */
   insertWorkflow(row: NewWorkflow): Promise<boolean> {
-    return this.submit(this.starts, row);
+    return this.submit(this.starts, { item: row } as Pending<NewWorkflow>);
   }
 
   /** Resolves false when the workflow is no longer PENDING under this owner and epoch. */
   checkpoint(checkpoint: NewCheckpoint): Promise<boolean> {
-    return this.submit(this.checkpoints, checkpoint);
+    const pending = { item: checkpoint } as Pending<NewCheckpoint>;
+    this.queuedCheckpoints.set(checkpoint.workflowId, pending);
+    return this.submit(this.checkpoints, pending);
   }
 
-  /** Resolves false when the workflow is no longer PENDING under this owner and epoch. */
+  /** True while a checkpoint of the workflow waits for a flush: a completion submitted now joins it. */
+  hasQueuedCheckpoint(workflowId: string): boolean {
+    return this.queuedCheckpoints.has(workflowId);
+  }
+
+  /**
+   * Resolves false when the workflow is no longer PENDING under this owner and epoch. A checkpoint
+   * of the workflow still waiting for a flush is written by the same statement (both commit or
+   * neither); one already on the wire must have been waited for by the caller.
+   */
   complete(completion: Completion): Promise<boolean> {
-    return this.submit(this.completions, completion);
+    const checkpoint = this.queuedCheckpoints.get(completion.workflowId);
+    if (checkpoint) {
+      this.queuedCheckpoints.delete(completion.workflowId);
+      this.checkpoints.splice(this.checkpoints.lastIndexOf(checkpoint), 1);
+    }
+    return this.submit(this.completions, { item: completion, checkpoint } as PendingCompletion);
   }
 
   setRefiller(refiller: Refiller | undefined): void {
@@ -100,11 +125,12 @@ export class GroupCommitWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private submit<Item>(list: Pending<Item>[], item: Item): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      list.push({ item, waiter: { resolve, reject } });
-      this.schedule();
-    });
+  /** Queues `pending` (its waiter is set here); resolves with whether its row was applied. */
+  private submit<Entry extends Pending<unknown>>(list: Entry[], pending: Entry): Promise<boolean> {
+    const applied = new Promise<boolean>((resolve, reject) => (pending.waiter = { resolve, reject }));
+    list.push(pending);
+    this.schedule();
+    return applied;
   }
 
   private size(): number {
@@ -114,8 +140,10 @@ export class GroupCommitWriter {
   private schedule(): void {
     if (this.inFlight >= this.options.maxInFlight || this.scheduled) return;
     this.scheduled = true;
-    // A microtask gathers everything submitted in the same tick without adding latency.
-    queueMicrotask(() => {
+    // setImmediate rather than a microtask: the flush goes once the promise chains running now have
+    // settled, so it gathers every write of this turn of the event loop, including a completion
+    // that follows its workflow's last checkpoint by a few microtasks.
+    setImmediate(() => {
       this.scheduled = false;
       void this.flush();
     });
@@ -139,6 +167,10 @@ export class GroupCommitWriter {
       completions: take(this.completions, split),
       refills: [],
     };
+    for (const { item } of batch.checkpoints) this.queuedCheckpoints.delete(item.workflowId);
+    for (const completion of batch.completions) {
+      if (completion.checkpoint) batch.checkpoints.push(completion.checkpoint);
+    }
     this.planRefills(batch);
     if (split) queueMicrotask(() => void this.flush());
     try {

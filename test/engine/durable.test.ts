@@ -52,7 +52,18 @@ for (const backend of backends()) {
         }
         return results;
       });
-      return { sleeper, receiver, sender, parent, identity, timed, stuckStep, waiter, forkable };
+      // Each step looks at what the database holds of the steps before it, and of itself.
+      const observer = app.workflow('observer', async (ctx) => {
+        const seen: string[][] = [];
+        for (const name of ['a', 'b', 'c']) {
+          await ctx.step(name, async () => {
+            seen.push((await app.workflows.steps(ctx.workflowId)).map((step) => step.name));
+          });
+        }
+        await ctx.send(ctx.workflowId, 'self', 'note');
+        return seen;
+      });
+      return { sleeper, receiver, sender, parent, identity, timed, stuckStep, waiter, forkable, observer };
     }
 
     before(async () => {
@@ -65,6 +76,13 @@ for (const backend of backends()) {
     after(async () => {
       await ballast.shutdown({ drainMs: 500 });
       await db.close();
+    });
+
+    test("a step's checkpoint is durable before the workflow's next durable operation begins", async () => {
+      const handle = await workflows.observer.start(undefined);
+      assert.deepEqual(await handle.result(), [[], ['a'], ['a', 'b']]);
+      const steps = await ballast.workflows.steps(handle.id);
+      assert.deepEqual(steps.map((step) => step.name), ['a', 'b', 'c', 'ballast.send:self']);
     });
 
     test('ctx.sleep waits durably and records its wake-up time', async () => {

@@ -16,6 +16,7 @@ let logger: CapturingLogger;
 const stepRuns = new Map<string, number>();
 
 let oneStep: WorkflowDefinition<number, number>;
+let twoSteps: WorkflowDefinition<number, number>;
 let inbox: WorkflowDefinition<undefined, Array<string | undefined>>;
 let relay: WorkflowDefinition<string, string>;
 let serialQueue: ReturnType<Ballast['queue']>;
@@ -39,6 +40,14 @@ before(async () => {
       return n * 2;
     });
     return value + 1;
+  });
+  // The first checkpoint is written alone; a workflow's last one commits with its completion.
+  twoSteps = ballast.workflow('two-steps', async (ctx, n: number) => {
+    const value = await ctx.step('double', () => {
+      stepRuns.set(ctx.workflowId, (stepRuns.get(ctx.workflowId) ?? 0) + 1);
+      return n * 2;
+    });
+    return ctx.step('increment', () => value + 1);
   });
   // The first message, then whatever else arrives within a second (nothing, if delivered once).
   inbox = ballast.workflow('inbox', async (ctx) => [await ctx.recv<string>('t'), await ctx.recv<string>('t', { timeout: '1s' })]);
@@ -76,14 +85,14 @@ test('the reply to a start is lost: the workflow still runs', async () => {
 
 test('the reply to a checkpoint is lost: the step is not run again', async () => {
   const dropped = proxy.dropNextReply('ballast_flush_c');
-  await oneStep.start(30, { id: 'lost-checkpoint' });
+  await twoSteps.start(30, { id: 'lost-checkpoint' });
   await dropped;
   await expectCompleted('lost-checkpoint', 61);
   assert.equal(stepRuns.get('lost-checkpoint'), 1);
 });
 
-test('the reply to a completion is lost: the result is still delivered', async () => {
-  const dropped = proxy.dropNextReply('ballast_flush_dn');
+test('the reply to a completion (with the last checkpoint) is lost: the result is still delivered', async () => {
+  const dropped = proxy.dropNextReply('ballast_flush_cdn');
   await oneStep.start(40, { id: 'lost-completion' });
   await dropped;
   await expectCompleted('lost-completion', 81);
@@ -127,7 +136,7 @@ test('a caller that retries ballast.send with its idempotency key after a lost r
 
 test('the reply to a completion that claimed the next queued workflow is lost: both finish, each step ran once', async () => {
   // One slot: the first workflow is claimed on its own, and its completion claims the second.
-  const dropped = proxy.dropNextReply('ballast_flush_drn');
+  const dropped = proxy.dropNextReply('ballast_flush_cdrn');
   const [first, second] = await oneStep.enqueueMany([50, 60], { queue: serialQueue });
   await dropped;
   await expectCompleted(first?.id as string, 101);

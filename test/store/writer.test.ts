@@ -156,6 +156,24 @@ describe('group-commit writer on Postgres', () => {
     assert.equal(steps.rows[0]?.n, 20);
   });
 
+  test("a completion joins its workflow's checkpoint that still waits for a flush: one statement", async () => {
+    const [id] = (await seedPending(1)) as [string];
+    const mark = await xidMark();
+    const [checkpointed, completed] = await Promise.all([
+      writer.checkpoint(checkpoint(id, 0)),
+      writer.complete({ workflowId: id, owner: OWNER, epoch: 1, queue: null, status: 'SUCCESS', output: '0', error: null, completedAt: Date.now() }),
+    ]);
+    assert.deepEqual([checkpointed, completed], [true, true]);
+    assert.equal(driver.statements.length, 1);
+    assert.equal(await transactionsSince(mark), 1);
+    assert.equal(writer.hasQueuedCheckpoint(id), false);
+    const { rows } = await client.query(
+      `SELECT (SELECT status FROM ${s}.workflows WHERE id = $1) AS status, (SELECT count(*)::int FROM ${s}.steps WHERE workflow_id = $1) AS steps`,
+      [id],
+    );
+    assert.deepEqual(rows[0], { status: 'SUCCESS', steps: 1 });
+  });
+
   test('500 concurrent checkpoints of 500 workflows share a handful of transactions', async (t) => {
     const ids = await seedPending(500);
     const mark = await xidMark();
