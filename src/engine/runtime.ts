@@ -52,9 +52,8 @@ export class Runtime {
   private readonly runningByQueue = new Map<string, number>();
   /** Slots of the live handles of this process, by workflow ID; a slot goes when its handles do. */
   private readonly successSlots = new Map<string, WeakRef<SuccessSlot>>();
-  private readonly forgetSlot = new FinalizationRegistry<string>((id) => {
-    if (this.successSlots.get(id)?.deref() === undefined) this.successSlots.delete(id);
-  });
+  /** The size of successSlots after its last sweep of collected slots. */
+  private sweptSlotCount = 0;
   private appVersionValue: string | undefined;
   private accepting = false;
   private enqueuer: Enqueuer | undefined;
@@ -139,7 +138,12 @@ export class Runtime {
     if (existing) return existing;
     const slot: SuccessSlot = {};
     this.successSlots.set(id, new WeakRef(slot));
-    this.forgetSlot.register(slot, id);
+    // Entries whose handles were collected are swept whenever the map has doubled since the last
+    // sweep: amortised constant time, where a finalizer per handle would cost on every handle.
+    if (this.successSlots.size >= Math.max(1_024, this.sweptSlotCount * 2)) {
+      for (const [key, ref] of this.successSlots) if (ref.deref() === undefined) this.successSlots.delete(key);
+      this.sweptSlotCount = this.successSlots.size;
+    }
     return slot;
   }
 

@@ -8,7 +8,10 @@ const SEPARATOR = '\u001f';
 const MAX_PAYLOAD_BYTES = 7_900; // Postgres limit is 8000 bytes per notification
 
 export function wakeKey(kind: WakeKind, ...parts: string[]): string {
-  return [kind, ...parts].join(SEPARATOR);
+  // Most keys have one part; concatenation beats building an array to join on this hot path.
+  let key: string = kind;
+  for (const part of parts) key += SEPARATOR + part;
+  return key;
 }
 
 export function channelFor(schema: string): string {
