@@ -14,6 +14,7 @@ import * as events from '../../src/store/sql/events.js';
 import { flushStatement, type FlushBatch } from '../../src/store/sql/flush.js';
 import { quoteIdent } from '../../src/store/sql/identifiers.js';
 import * as messages from '../../src/store/sql/messages.js';
+import * as queues from '../../src/store/sql/queues.js';
 import * as workflows from '../../src/store/sql/workflows.js';
 import { channelFor } from '../../src/store/wakeups.js';
 import { testDatabase } from '../support/postgres.js';
@@ -147,6 +148,11 @@ describe('hot-path statements use their indexes', () => {
     await client.query(`
       INSERT INTO ${s}.events (workflow_id, key, value, updated_at)
       SELECT 'wf-' || i, 'stage', '"done"', i FROM generate_series(1, 20000) AS i`);
+    // A backlog on one queue: 2,000 waiting, next to the finished history.
+    await client.query(`
+      INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, input, created_at, updated_at)
+      SELECT 'queued-' || i, 'checkout', 'ENQUEUED', 'app', 'v1', 'orders', 2147483647, '{"n":1}', i, i
+      FROM generate_series(1, 2000) AS i`);
     await client.query(`ANALYZE ${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events`);
   });
 
@@ -215,6 +221,18 @@ describe('hot-path statements use their indexes', () => {
     );
     const completions = Array.from({ length: 20 }, (_, i) => item(completion(i + 20)));
     await assertIndexes(flush({ checkpoints, completions }), [PENDING_ROWS]);
+  });
+
+  for (const size of [1, 50]) {
+    test(`flush: ${size} completion(s) claiming successors take the queue's head through workflows_queue_ready`, async () => {
+      const completions = Array.from({ length: size }, (_, i) => item({ ...completion(i), queue: 'orders' }));
+      const claims = { owner: 'executor-0', appVersion: 'v1', slots: [{ queue: 'orders', max: size }] };
+      await assertIndexes(flush({ completions, claims }), ['workflows_queue_ready', [...PENDING_ROWS]]);
+    });
+  }
+
+  test("ownPendingIn (an executor's running workflows of a queue) uses workflows_owner_pending", async () => {
+    await assertIndexes(await capture((q) => queues.ownPendingIn(q, s, 'orders', 'executor-0')), ['workflows_owner_pending']);
   });
 
   test('getWorkflow by ID uses workflows_pkey', async () => {
