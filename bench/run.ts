@@ -1,8 +1,10 @@
-// `npm run bench`: every selected workload on Ballast, then on DBOS, on the same Postgres server,
-// each in its own child process against its own fresh database, one after another. Prints JSON
-// lines: the server first, then one line per system and workload, then Ballast ÷ DBOS ratios.
+// `npm run bench`: every selected workload on Ballast and on DBOS, on the same Postgres server, each
+// run in its own child process against its own fresh database, one after another. The two systems
+// take turns, run by run, so that a change in the machine's speed meets both alike. Prints JSON
+// lines: the server first, then one line per run, then per system and workload the median of its
+// runs, then the Ballast ÷ DBOS ratios of those medians.
 //
-//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...] [--workflows N]
+//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...] [--workflows N] [--repeat N]
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,6 +17,7 @@ import {
   isSkipped,
   printLine,
   ratios,
+  summaryLine,
   type ResultLine,
   type SystemName,
   type WorkloadName,
@@ -31,10 +34,14 @@ interface Options {
   systems: SystemName[];
   workloads: WorkloadName[];
   workflows: number | undefined;
+  repeat: number;
 }
 
+/** Runs of each system and workload; the medians are compared. */
+const DEFAULT_REPEAT = 3;
+
 function parseArgs(argv: string[]): Options {
-  const options: Options = { systems: ['ballast', 'dbos'], workloads: [...WORKLOADS], workflows: undefined };
+  const options: Options = { systems: ['ballast', 'dbos'], workloads: [...WORKLOADS], workflows: undefined, repeat: DEFAULT_REPEAT };
   for (let k = 0; k < argv.length; k++) {
     const [flag, inline] = (argv[k] ?? '').split('=', 2) as [string, string | undefined];
     const value = (): string => {
@@ -61,8 +68,14 @@ function parseArgs(argv: string[]): Options {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 1) throw new Error('--workflows takes a positive integer');
       options.workflows = n;
+    } else if (flag === '--repeat') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error('--repeat takes a positive integer');
+      options.repeat = n;
     } else {
-      throw new Error(`unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')}] [--workflows N]`);
+      throw new Error(
+        `unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')}] [--workflows N] [--repeat N]`,
+      );
     }
   }
   return options;
@@ -93,24 +106,33 @@ async function main(): Promise<number> {
       cpus: os.cpus().length,
     });
 
-    const results: ResultLine[] = [];
-    for (const system of options.systems) {
-      for (const workload of options.workloads) {
-        const databaseUrl = await server.createDatabase(`bench_${system}_${workload}`);
-        try {
-          const workflows = options.workflows ?? DEFAULT_WORKFLOWS[workload];
-          const report = await spawnChild(ENTRIES[system], system, { workload, workflows, databaseUrl });
-          printLine(report);
-          if (!isSkipped(report)) results.push(report);
-        } catch (err) {
-          failures++;
-          printLine({ system, workload, error: err instanceof Error ? err.message : String(err) });
-        } finally {
-          await server.dropDatabase(databaseUrl);
+    const runs: ResultLine[] = [];
+    for (const workload of options.workloads) {
+      for (let run = 1; run <= options.repeat; run++) {
+        for (const system of options.systems) {
+          const databaseUrl = await server.createDatabase(`bench_${system}_${workload}`);
+          try {
+            const workflows = options.workflows ?? DEFAULT_WORKFLOWS[workload];
+            const report = await spawnChild(ENTRIES[system], system, { workload, workflows, databaseUrl });
+            printLine({ ...report, run });
+            if (!isSkipped(report)) runs.push(report);
+          } catch (err) {
+            failures++;
+            printLine({ system, workload, run, error: err instanceof Error ? err.message : String(err) });
+          } finally {
+            await server.dropDatabase(databaseUrl);
+          }
         }
       }
     }
-    for (const line of ratios(results)) printLine(line);
+    const summaries = options.workloads.flatMap((workload) =>
+      options.systems.flatMap((system) => {
+        const measured = runs.filter((line) => line.system === system && line.workload === workload);
+        return measured.length === 0 ? [] : [summaryLine(measured)];
+      }),
+    );
+    for (const line of summaries) printLine(line);
+    for (const line of ratios(summaries)) printLine(line);
   } finally {
     await server.stop();
   }

@@ -70,6 +70,38 @@ export function resultLine(
   };
 }
 
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function medianOrNull(values: ReadonlyArray<number | null>): number | null {
+  const present = values.filter((value): value is number => value !== null);
+  return present.length === 0 ? null : round(median(present), 2);
+}
+
+/** Repeated runs of one system and workload summed up: the median of each number, the peak RSS's maximum. */
+export interface SummaryLine extends ResultLine {
+  summary: string;
+}
+
+export function summaryLine(runs: readonly ResultLine[]): SummaryLine {
+  const first = runs[0];
+  if (!first) throw new Error('summaryLine needs at least one run');
+  return {
+    system: first.system,
+    workload: first.workload,
+    summary: `median of ${runs.length} run${runs.length === 1 ? '' : 's'}`,
+    workflows: first.workflows,
+    seconds: round(median(runs.map((run) => run.seconds)), 3),
+    workflowsPerSec: round(median(runs.map((run) => run.workflowsPerSec)), 1),
+    p50Ms: medianOrNull(runs.map((run) => run.p50Ms)),
+    p99Ms: medianOrNull(runs.map((run) => run.p99Ms)),
+    peakRssMb: Math.max(...runs.map((run) => run.peakRssMb)),
+  };
+}
+
 /** Which number of a workload its ratio compares, and which direction is better. */
 const RATIO_METRICS: Record<WorkloadName, ReadonlyArray<'workflowsPerSec' | 'p50Ms' | 'p99Ms'>> = {
   direct: ['workflowsPerSec'],
