@@ -208,7 +208,7 @@ export class Context implements WorkflowContext {
       const outcome = await this.execution.store.consumeMessage(this.lease, { idx, name, topic, startedAt });
       if (!outcome.owned) {
         armed.cancel();
-        await this.execution.explainRefusal(idx);
+        await this.execution.explainRefusal({ idx });
       }
       if (outcome.recorded) {
         armed.cancel();

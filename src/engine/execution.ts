@@ -11,6 +11,17 @@ export type LocalOutcome =
   /** Ownership lost or the instance shut down: the database has the truth. */
   | { kind: 'detached' };
 
+/**
+ * Stops a run whose checkpoint lost a race: the position already holds another output (an earlier
+ * owner's late write). The runtime replays the workflow from what the database recorded.
+ */
+export class HistoryConflictSignal extends Error {
+  constructor(workflowId: string, idx: number) {
+    super(`Workflow ${workflowId}: checkpoint ${idx} was recorded by another run first; replaying from the recorded history.`);
+    this.name = 'HistoryConflictSignal';
+  }
+}
+
 /** Thrown into a workflow whose instance is shutting down; the workflow stays PENDING for recovery. */
 export class ShutdownSignal extends Error {
   constructor() {
@@ -33,7 +44,7 @@ export class WorkflowExecution {
   readonly stopped: Promise<never>;
   private settle!: (outcome: LocalOutcome) => void;
   /** The step checkpoint written behind the workflow: submitted, not yet known to be committed. */
-  private behind: { idx: number; applied: Promise<boolean> } | undefined;
+  private behind: { checkpoint: NewCheckpoint; applied: Promise<boolean> } | undefined;
 
   constructor(
     readonly runtime: Runtime,
@@ -98,7 +109,7 @@ export class WorkflowExecution {
     await this.settled();
     this.assertRunning('checkpoint');
     const applied = await this.store.writer.checkpoint(checkpoint);
-    if (!applied) await this.explainRefusal(checkpoint.idx);
+    if (!applied) await this.explainRefusal(checkpoint);
   }
 
   /**
@@ -112,7 +123,7 @@ export class WorkflowExecution {
     this.assertRunning('checkpoint');
     const applied = this.store.writer.checkpoint(checkpoint);
     applied.catch(() => undefined); // observed by settled(), or superseded by the completion
-    this.behind = { idx: checkpoint.idx, applied };
+    this.behind = { checkpoint, applied };
   }
 
   /** Waits for the checkpoint written behind, if any; throws the stop reason if it was refused. */
@@ -120,16 +131,28 @@ export class WorkflowExecution {
     const behind = this.behind;
     if (!behind) return;
     this.behind = undefined;
-    if (!(await behind.applied)) await this.explainRefusal(behind.idx);
+    if (!(await behind.applied)) await this.explainRefusal(behind.checkpoint);
   }
 
   /**
-   * A fenced write was refused, or the workflow was not ours any more: find out why and stop. An
-   * earlier attempt of the same write that committed before a connection drop counts as success.
+   * A fenced write was refused, or the workflow was not ours any more: find out why and stop.
+   * `written` is the refused checkpoint (or the position a recv recorded itself; null for a
+   * completion). An earlier attempt of the same write that committed before a connection drop
+   * counts as success; a different checkpoint at that position means another run recorded it
+   * first, and this one must replay from the recorded history (HistoryConflictSignal).
    */
-  async explainRefusal(idx: number | null): Promise<void> {
-    const state = await this.store.leaseState(this.lease, idx);
-    if (state && state.owned && state.status === 'PENDING' && (idx === null || state.hasStep)) return;
+  async explainRefusal(written: Pick<NewCheckpoint, 'idx' | 'output' | 'error'> | { idx: number } | null): Promise<void> {
+    const lease = this.lease;
+    const state = await this.store.leaseState(lease, written === null ? null : written.idx);
+    if (state && state.owned && state.status === 'PENDING') {
+      if (written === null) return;
+      if (state.step !== null) {
+        if (!('output' in written) || (state.step.output === written.output && state.step.error === written.error)) return;
+        const conflict = new HistoryConflictSignal(lease.workflowId, written.idx);
+        this.stop(conflict);
+        throw conflict;
+      }
+    }
     let reason: Error;
     if (state?.status === 'CANCELLED') reason = new WorkflowCancelledError(this.lease.workflowId);
     else if (state?.owned && state.status === 'ERROR') reason = new WorkflowTimeoutError(this.lease.workflowId, this.timeoutMs ?? 0);

@@ -14,7 +14,7 @@ import { type NewWorkflow, type StepRecord, type WorkflowRecord } from '../store
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
-import { ShutdownSignal, WorkflowExecution, type LocalOutcome } from './execution.js';
+import { HistoryConflictSignal, ShutdownSignal, WorkflowExecution, type LocalOutcome } from './execution.js';
 import { WorkflowRegistry, type Registration } from './registry.js';
 import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { requireName } from './validation.js';
@@ -265,6 +265,9 @@ export class Runtime {
     } finally {
       clearTimeout(timer);
       this.running.delete(record.id);
+      // Another run recorded one of this run's steps first: replay from the recorded history, in the
+      // same queue slot (the replacement is counted before this run's slot is given back).
+      if (execution.reason instanceof HistoryConflictSignal) this.resume(record, this.store.loadSteps(record.id));
       if (record.queue !== null) {
         this.runningByQueue.set(record.queue, this.runningIn(record.queue) - 1);
         // A slot is free: this executor's dispatcher may claim again without waiting for NOTIFY.
@@ -315,6 +318,8 @@ export class Runtime {
     });
     if (!applied) {
       try {
+        // A last checkpoint that shared the statement may be why (see flushStatement).
+        await execution.settled();
         await execution.explainRefusal(null);
       } catch (reason) {
         return stoppedOutcome(reason);

@@ -12,6 +12,7 @@ import { isFleetWide } from './options.js';
  */
 const MAX_CLAIM_BATCH = 100;
 const FIRST_POLL_MS = 100;
+const RATE_WINDOW_JITTER_MS = 20;
 
 export interface DispatcherDeps {
   store: SystemStore;
@@ -154,7 +155,9 @@ export class Dispatcher {
           }
           if (claimed.length > 0) this.idlePolls = 0;
           else this.idlePolls++;
-          if (retryAt !== null) wakeAt = Math.min(wakeAt, retryAt);
+          // Every executor waiting on the rate window wakes at its end; a little jitter makes the
+          // first claimer (who takes the window's starts) a random one, not always the quickest.
+          if (retryAt !== null) wakeAt = Math.min(wakeAt, retryAt + Math.random() * RATE_WINDOW_JITTER_MS);
         }
         if (this.nextDelayedAt !== null) wakeAt = Math.min(wakeAt, this.nextDelayedAt);
       } catch (error) {

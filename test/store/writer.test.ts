@@ -259,30 +259,39 @@ describe('group-commit writer on Postgres', () => {
       );
     });
 
-    test('a takeover racing a flush: the checkpoint waits for the takeover to commit, then is refused', async () => {
-      const [id] = await seedPending(1) as [string];
+    test('a checkpoint racing a takeover is not held up by it, and its position is written once', async () => {
+      const [id] = (await seedPending(1)) as [string];
       const takeover = new pg.Client({ connectionString: db.url });
       await takeover.connect();
       try {
         await takeover.query('BEGIN');
         await takeover.query(`UPDATE ${s}.workflows SET epoch = epoch + 1, owner = 'executor-2' WHERE id = $1`, [id]);
-        let settled = false;
-        const write = writer.checkpoint(checkpoint(id, 0, { event: { key: 'k', value: '1' } })).finally(() => {
-          settled = true;
-        });
-        await sleep(200);
-        assert.equal(settled, false, 'the checkpoint waits on the row lock of the takeover');
+        // The old owner's checkpoint takes no row lock: it does not wait for the takeover.
+        assert.equal(await writer.checkpoint(checkpoint(id, 0, { output: '"old"' })), true);
         await takeover.query('COMMIT');
-        assert.equal(await write, false);
       } finally {
         await takeover.end();
       }
-      const { rows } = await client.query(
-        `SELECT (SELECT count(*)::int FROM ${s}.steps WHERE workflow_id = $1) AS steps,
-                (SELECT count(*)::int FROM ${s}.events WHERE workflow_id = $1) AS events`,
-        [id],
-      );
-      assert.deepEqual(rows[0], { steps: 0, events: 0 });
+      // The new owner's write of the same position is refused; it will replay what was recorded.
+      assert.equal(await writer.checkpoint(checkpoint(id, 0, { owner: 'executor-2', epoch: 2, output: '"new"' })), false);
+      // And the old owner's next write is refused by the new epoch.
+      assert.equal(await writer.checkpoint(checkpoint(id, 1)), false);
+      const { rows } = await client.query(`SELECT idx, output FROM ${s}.steps WHERE workflow_id = $1`, [id]);
+      assert.deepEqual(rows, [{ idx: 0, output: '"old"' }]);
+    });
+
+    test('a completion that shares its statement with a refused checkpoint is not applied either', async () => {
+      const [id] = (await seedPending(1)) as [string];
+      // Another run recorded position 0 first.
+      await client.query(`INSERT INTO ${s}.steps (workflow_id, idx, name, output, completed_at) VALUES ($1, 0, 'step-0', '"theirs"', 0)`, [id]);
+      const results = await Promise.all([
+        writer.checkpoint(checkpoint(id, 0, { output: '"mine"' })),
+        writer.complete({ workflowId: id, owner: OWNER, epoch: 1, queue: null, status: 'SUCCESS', output: '"mine"', error: null, completedAt: Date.now() }),
+      ]);
+      assert.equal(driver.statements.length, 1, 'one statement');
+      assert.deepEqual(results, [false, false]);
+      const { rows } = await client.query(`SELECT status FROM ${s}.workflows WHERE id = $1`, [id]);
+      assert.deepEqual(rows, [{ status: 'PENDING' }]);
     });
   });
 

@@ -32,10 +32,15 @@ export interface Statement {
  * one implicit transaction. The text depends only on which kinds are present, so each of the few
  * shapes is prepared once per connection.
  *
- * Fencing: each checkpoint looks up its workflow row by primary key on (id, owner, epoch, PENDING)
- * and locks it FOR SHARE, so a takeover (which bumps the epoch) either waits for this commit or
- * makes the lookup miss. The lookup is a LATERAL subquery so that it stays one index probe per row
- * whatever the planner guesses about the size of the batch.
+ * Fencing: each checkpoint looks up its workflow row by primary key on (id, owner, epoch, PENDING),
+ * a LATERAL subquery (kept from being flattened by its LIMIT) so that it stays one index probe per
+ * row whatever the planner guesses about the size of the batch. The lookup takes no lock (a row lock per checkpoint costs a WAL record): a
+ * takeover committing while this statement runs can let one last checkpoint of the old owner land.
+ * That is safe because a position is written once (the primary key): the new owner's write of the
+ * same position is refused, it finds another output there and replays from the recorded history
+ * (WorkflowExecution.explainRefusal). Completions are fenced by their UPDATE, which does lock.
+ * A completion that shares the batch with its workflow's checkpoint applies only if that
+ * checkpoint did, so a workflow never finishes on a step output that was not recorded.
  * Messages and events ride on their checkpoint: they are inserted only for checkpoints that were.
  * Claims taking the slots that the batch's completions free come back as JSON rows (column w).
  */
@@ -77,7 +82,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       CROSS JOIN LATERAL (
         SELECT 1 FROM ${schema}.workflows w
         WHERE w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'
-        FOR SHARE) AS owned
+        LIMIT 1) AS owned
       ON CONFLICT DO NOTHING
       RETURNING workflow_id, idx)`);
     selects.push(`SELECT 'c' AS k, workflow_id AS a, idx AS b, NULL::text AS w FROM c`);
@@ -113,12 +118,17 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     // The ID list lets the planner find the rows through the primary key, whatever it guesses
     // about the JSON's row count.
     const ids = `$${params.push(rows.map((row) => row.workflowId))}::text[]`;
+    let withCheckpoint = '';
+    if (batch.checkpoints.length > 0) {
+      const checkpointed = `$${params.push(batch.checkpoints.map((entry) => entry.item.workflowId))}::text[]`;
+      withCheckpoint = ` AND (NOT w.id = ANY(${checkpointed}) OR EXISTS (SELECT 1 FROM c WHERE c.workflow_id = w.id))`;
+    }
     ctes.push(`d AS (
       UPDATE ${schema}.workflows w
       SET status = u.status, output = u.output, error = u.error, completed_at = u."completedAt", updated_at = u."completedAt"
       FROM ${rowsOf(rows)}
         AS u("workflowId" text, owner text, epoch int4, status text, output text, error text, "completedAt" int8)
-      WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'
+      WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'${withCheckpoint}
       RETURNING w.id)`);
     selects.push(`SELECT 'd' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM d`);
   }

@@ -76,14 +76,16 @@ export async function finishFenced(
 export interface LeaseState {
   status: WorkflowStatus;
   owned: boolean;
-  hasStep: boolean;
+  /** The checkpoint recorded at the asked position, if any. */
+  step: { output: string | null; error: string | null } | null;
 }
 
 /** After a write was refused: why? (cancelled, finished, taken over, or applied by an earlier try). */
 export async function leaseState(db: Queryable, s: string, lease: Lease, idx: number | null): Promise<LeaseState | undefined> {
   const { rows } = await db.query<LeaseState>(
     `SELECT w.status, (w.owner = $2 AND w.epoch = $3) AS owned,
-            EXISTS (SELECT 1 FROM ${s}.steps st WHERE st.workflow_id = w.id AND st.idx = $4) AS "hasStep"
+            (SELECT json_build_object('output', st.output, 'error', st.error) FROM ${s}.steps st
+             WHERE st.workflow_id = w.id AND st.idx = $4) AS step
      FROM ${s}.workflows w WHERE w.id = $1`,
     [lease.workflowId, lease.owner, lease.epoch, idx ?? -1],
   );
