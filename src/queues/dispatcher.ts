@@ -87,7 +87,16 @@ export class Dispatcher {
   release(completing: number, reserved: number, claimed: WorkflowRecord[]): void {
     this.completingInFlight -= completing;
     this.claimingInFlight -= reserved;
-    for (const record of claimed) this.deps.runtime.runClaimed(record);
+    for (const record of claimed) this.startClaimed(record);
+  }
+
+  /** Runs a claimed workflow; a failure to start one (say, an unreadable input) stays with it. */
+  private startClaimed(record: WorkflowRecord, mayHaveRun?: boolean): void {
+    try {
+      this.deps.runtime.runClaimed(record, mayHaveRun);
+    } catch (error) {
+      this.deps.logger.warn(`could not start workflow ${record.id} claimed from queue "${this.queue}": ${(error as Error).message}`);
+    }
   }
 
   /** A claim's reply was lost: its rows are ours, PENDING, and not running; the loop adopts them. */
@@ -107,7 +116,7 @@ export class Dispatcher {
     const { store, runtime } = this.deps;
     const orphans = await store.ownPendingIn(this.queue, runtime.executorId);
     this.claimsUncertain = false;
-    for (const record of orphans) runtime.runClaimed(record, true);
+    for (const record of orphans) this.startClaimed(record, true);
   }
 
   private async run(): Promise<void> {
@@ -146,7 +155,7 @@ export class Dispatcher {
           }
           const { claimed, retryAt } = result;
           claimed.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
-          for (const record of claimed) runtime.runClaimed(record);
+          for (const record of claimed) this.startClaimed(record);
           failures = 0;
           if (claimed.length === want) {
             this.idlePolls = 0;

@@ -223,12 +223,11 @@ export class GroupCommitWriter {
 
   private async write(batch: WriterBatch): Promise<void> {
     let statement = flushStatement(this.options.schema, this.options.channel, batch, this.wakePayloads(batch));
+    let rows: FlushRow[];
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.driver.query<FlushRow>(statement.text, statement.params, statement.name);
-        this.releaseRefills(batch, rows);
-        settle(batch, rows);
-        return;
+        ({ rows } = await this.driver.query<FlushRow>(statement.text, statement.params, statement.name));
+        break;
       } catch (error) {
         if (isTransientError(error) && !this.options.isClosed()) {
           // The outcome of the failed attempt is unknown; every statement in the batch is
@@ -245,11 +244,11 @@ export class GroupCommitWriter {
           continue;
         }
         this.releaseRefills(batch, []);
-        const size = batch.starts.length + batch.checkpoints.length + batch.completions.length;
-        if (size > 1 && !this.options.isClosed()) {
-          // One bad row must not fail other workflows' writes: write each alone, so only the
-          // offending one gets the error.
-          for (const single of singles(batch)) await this.write(single);
+        const units = singles(batch);
+        if (units.length > 1 && !this.options.isClosed()) {
+          // One bad row must not fail other workflows' writes: write each alone (a completion
+          // with the checkpoint it must commit with), so only the offending one gets the error.
+          for (const unit of units) await this.write(unit);
           return;
         }
         for (const list of [batch.starts, batch.checkpoints, batch.completions] as Pending<unknown>[][]) {
@@ -258,6 +257,8 @@ export class GroupCommitWriter {
         return;
       }
     }
+    this.releaseRefills(batch, rows);
+    settle(batch, rows);
   }
 
   private wakePayloads(batch: FlushBatch): string[] {
@@ -288,11 +289,20 @@ interface FlushRow {
   w: string | null;
 }
 
-function singles(batch: FlushBatch): WriterBatch[] {
+/** The batch as units written alone: each write, except that a completion keeps its checkpoint. */
+function singles(batch: WriterBatch): WriterBatch[] {
+  const paired = new Set(batch.completions.map((completion) => completion.checkpoint));
   return [
     ...batch.starts.map((start) => ({ starts: [start], checkpoints: [], completions: [], refills: [] })),
-    ...batch.checkpoints.map((checkpoint) => ({ starts: [], checkpoints: [checkpoint], completions: [], refills: [] })),
-    ...batch.completions.map((completion) => ({ starts: [], checkpoints: [], completions: [completion], refills: [] })),
+    ...batch.checkpoints
+      .filter((checkpoint) => !paired.has(checkpoint))
+      .map((checkpoint) => ({ starts: [], checkpoints: [checkpoint], completions: [], refills: [] })),
+    ...batch.completions.map((completion) => ({
+      starts: [],
+      checkpoints: completion.checkpoint ? [completion.checkpoint] : [],
+      completions: [completion],
+      refills: [],
+    })),
   ];
 }
 

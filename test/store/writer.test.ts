@@ -293,6 +293,26 @@ describe('group-commit writer on Postgres', () => {
       const { rows } = await client.query(`SELECT status FROM ${s}.workflows WHERE id = $1`, [id]);
       assert.deepEqual(rows, [{ status: 'PENDING' }]);
     });
+
+    test('when a bad row splits a batch, a completion is still written with its checkpoint', async () => {
+      const [id] = (await seedPending(1)) as [string];
+      await client.query(`INSERT INTO ${s}.steps (workflow_id, idx, name, output, completed_at) VALUES ($1, 0, 'step-0', '"theirs"', 0)`, [id]);
+      const now = Date.now();
+      const bad: NewWorkflow = {
+        id: `bad-pair-${now}`, name: 'wf', status: 'BOGUS' as NewWorkflow['status'], appName: 'app', appVersion: 'v1', queue: null,
+        partitionKey: null, dedupId: null, priority: 0, owner: OWNER, epoch: 1, input: 'null', parentId: null, timeoutMs: null,
+        deadlineAt: null, availableAt: null, createdAt: now, startedAt: now,
+      };
+      const [badResult, checkpointed, completed] = await Promise.allSettled([
+        writer.insertWorkflow(bad),
+        writer.checkpoint(checkpoint(id, 0, { output: '"mine"' })),
+        writer.complete({ workflowId: id, owner: OWNER, epoch: 1, queue: null, status: 'SUCCESS', output: '"mine"', error: null, completedAt: now }),
+      ]);
+      assert.equal(badResult?.status, 'rejected');
+      assert.deepEqual([checkpointed, completed], [{ status: 'fulfilled', value: false }, { status: 'fulfilled', value: false }]);
+      const { rows } = await client.query(`SELECT status FROM ${s}.workflows WHERE id = $1`, [id]);
+      assert.deepEqual(rows, [{ status: 'PENDING' }]);
+    });
   });
 
   describe('refilling queue slots', () => {
