@@ -129,7 +129,7 @@ export class Runtime {
         if (!record) throw new WorkflowNotFoundError(id);
         return toWorkflowInfo(record, false);
       },
-      result: (options?: ResultOptions) => (slot.success ? Promise.resolve(slot.success.value as Output) : this.result<Output>(id, options, mark)),
+      result: (options?: ResultOptions) => this.result<Output>(id, options, mark, slot),
     };
   }
 
@@ -267,7 +267,13 @@ export class Runtime {
       this.running.delete(record.id);
       // Another run recorded one of this run's steps first: replay from the recorded history, in the
       // same queue slot (the replacement is counted before this run's slot is given back).
-      if (execution.reason instanceof HistoryConflictSignal) this.resume(record, this.store.loadSteps(record.id));
+      if (execution.reason instanceof HistoryConflictSignal) {
+        try {
+          this.resume(record, this.store.loadSteps(record.id));
+        } catch (error) {
+          this.options.logger.error(`workflow ${record.id} could not be replayed; it stays PENDING`, error);
+        }
+      }
       if (record.queue !== null) {
         this.runningByQueue.set(record.queue, this.runningIn(record.queue) - 1);
         // A slot is free: this executor's dispatcher may claim again without waiting for NOTIFY.
@@ -389,8 +395,9 @@ export class Runtime {
     this.execute(record, input, history);
   }
 
-  async result<Output>(id: string, options: ResultOptions = {}, mark?: ActiveMark): Promise<Output> {
+  async result<Output>(id: string, options: ResultOptions = {}, mark?: ActiveMark, slot?: SuccessSlot): Promise<Output> {
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
+    if (slot?.success) return slot.success.value as Output;
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       const local = this.running.get(id)?.done;
