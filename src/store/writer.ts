@@ -209,7 +209,7 @@ export class GroupCommitWriter {
   /** Hands the claimed workflows over and frees the reservations; before any completion resolves. */
   private releaseRefills(batch: WriterBatch, rows: FlushRow[]): void {
     if (batch.refills.length === 0 || !this.refiller) return;
-    const claimed = rows.filter((row) => row.k === 'r').map((row) => JSON.parse(row.w as string) as WorkflowRecord);
+    const claimed = batch.claims ? rows.filter((row) => row.k === 'r').map((row) => JSON.parse(row.w as string) as WorkflowRecord) : [];
     for (const refill of batch.refills) {
       this.refiller.release(
         refill.queue,

@@ -34,8 +34,9 @@ export interface Statement {
  *
  * Fencing: each checkpoint looks up its workflow row by primary key on (id, owner, epoch, PENDING),
  * a LATERAL subquery (kept from being flattened by its LIMIT) so that it stays one index probe per
- * row whatever the planner guesses about the size of the batch. The lookup takes no lock (a row lock per checkpoint costs a WAL record): a
- * takeover committing while this statement runs can let one last checkpoint of the old owner land.
+ * row whatever the planner guesses about the size of the batch. The lookup takes no lock (a row
+ * lock per checkpoint costs a WAL record): a takeover committing while this statement runs can let
+ * one last checkpoint of the old owner land.
  * That is safe because a position is written once (the primary key): the new owner's write of the
  * same position is refused, it finds another output there and replays from the recorded history
  * (WorkflowExecution.explainRefusal). Completions are fenced by their UPDATE, which does lock.
