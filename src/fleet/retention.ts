@@ -1,9 +1,10 @@
+import type { RetentionCutoff } from '../store/sql/retention.js';
 import type { SystemStore } from '../store/system-store.js';
 
 export interface RetentionPolicy {
   /** Finished workflows older than this (by completion time) are deleted. */
   maxAgeMs: number | null;
-  /** At most this many finished workflows are kept; the oldest go first. */
+  /** At most this many finished workflows are kept; the first created go first. */
   maxRows: number | null;
   /** How often each executor looks for work. */
   intervalMs: number;
@@ -47,20 +48,23 @@ export class RetentionJanitor {
   }
 
   private async pass(): Promise<number> {
-    const cutoffs: number[] = [];
-    if (this.policy.maxAgeMs !== null) cutoffs.push(Date.now() - this.policy.maxAgeMs);
+    const cutoffs: RetentionCutoff[] = [];
+    if (this.policy.maxAgeMs !== null) {
+      const ageCutoff = Date.now() - this.policy.maxAgeMs;
+      cutoffs.push({ createdBefore: ageCutoff, completedBefore: ageCutoff });
+    }
     if (this.policy.maxRows !== null) {
       const budget = await this.store.retentionBudgetCutoff(this.policy.maxRows);
-      if (budget !== null) cutoffs.push(budget);
+      if (budget !== null) cutoffs.push({ createdBefore: budget, completedBefore: null });
     }
-    if (cutoffs.length === 0) return 0;
-    const cutoff = Math.max(...cutoffs);
     let total = 0;
-    while (!this.stopped) {
-      const deleted = await this.store.deleteFinishedBefore(cutoff, this.policy.batchSize);
-      total += deleted;
-      if (deleted < this.policy.batchSize) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const cutoff of cutoffs) {
+      while (!this.stopped) {
+        const deleted = await this.store.deleteFinished(cutoff, this.policy.batchSize);
+        total += deleted;
+        if (deleted < this.policy.batchSize) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     }
     return total;
   }

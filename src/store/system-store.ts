@@ -195,8 +195,8 @@ export class SystemStore {
     return this.retry(() => queues.queueDepths(this.driver, this.s, queue, appVersion));
   }
 
-  deleteFinishedBefore(cutoff: number, batch: number): Promise<number> {
-    return this.retry(() => retention.deleteFinishedBefore(this.driver, this.s, cutoff, batch));
+  deleteFinished(cutoff: retention.RetentionCutoff, batch: number): Promise<number> {
+    return this.retry(() => retention.deleteFinished(this.driver, this.s, cutoff, batch));
   }
 
   retentionBudgetCutoff(maxRows: number): Promise<number | null> {

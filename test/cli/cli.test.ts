@@ -33,19 +33,20 @@ describe('ballast CLI', () => {
   test('migrate applies the schema, then finds nothing to do', async () => {
     const first = await ballastCli(['migrate', '--database-url', db.url]);
     expectExit(first, 0);
-    assert.match(first.stdout, /Applied 1 migration to schema "ballast"/);
+    assert.match(first.stdout, /Applied 2 migrations to schema "ballast"/);
     assert.match(first.stdout, /^\s+1\s+workflows, steps/m);
+    assert.match(first.stdout, /^\s+2\s+finished workflows indexed by creation time/m);
     assert.doesNotMatch(first.stdout + first.stderr, /postgres@.*:\/\/.*:[^@]*@/, 'no password echoed');
 
     const second = await ballastCli(['migrate', '--database-url', db.url]);
     expectExit(second, 0);
-    assert.match(second.stdout, /is up to date \(version 1\); nothing to apply/);
+    assert.match(second.stdout, /is up to date \(version 2\); nothing to apply/);
 
     const json = await ballastCli(['--json', 'migrate'], { BALLAST_DATABASE_URL: db.url });
     expectExit(json, 0);
     const report = JSON.parse(json.stdout) as Record<string, unknown>;
     assert.deepEqual(report.applied, []);
-    assert.equal(report.version, 1);
+    assert.equal(report.version, 2);
     assert.equal(report.schema, 'ballast');
     assert.equal(report.driver, 'postgres');
   });
@@ -55,7 +56,7 @@ describe('ballast CLI', () => {
     expectExit(result, 0);
     const report = JSON.parse(result.stdout) as { applied: Array<{ version: number; name: string }>; schema: string };
     assert.equal(report.schema, 'cli_other');
-    assert.deepEqual(report.applied.map((migration) => migration.version), [1]);
+    assert.deepEqual(report.applied.map((migration) => migration.version), [1, 2]);
     assert.match(report.applied[0]?.name ?? '', /workflows/);
   });
 
@@ -230,7 +231,7 @@ describe('ballast CLI', () => {
     const report = JSON.parse(first.stdout) as { applied: Array<{ version: number }>; driver: string; database: string };
     assert.equal(report.driver, 'pglite');
     assert.equal(report.database, dir);
-    assert.deepEqual(report.applied.map((migration) => migration.version), [1]);
+    assert.deepEqual(report.applied.map((migration) => migration.version), [1, 2]);
     const get = await ballastCli(['workflows', 'get', 'nothing-here', '--data-dir', dir]);
     expectExit(get, 1);
     assert.match(get.stderr, /No workflow with ID "nothing-here" exists/);

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { Ballast } from '../../src/index.js';
+import type { Queryable } from '../../src/store/driver.js';
+import { listWorkflows, type ListQuery } from '../../src/store/sql/list.js';
 import { claimStatement, queueDepthStatement } from '../../src/store/sql/queues.js';
 import { newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
 
@@ -34,6 +36,23 @@ function assertNoSeqScanOnWorkflows(plan: PlanNode[]): void {
 
 function usesIndex(plan: PlanNode[], index: string): boolean {
   return plan.some((n) => n['Index Name'] === index);
+}
+
+/** The statement `listWorkflows` runs for `query`, captured instead of run. */
+async function listStatement(query: Partial<ListQuery>): Promise<{ sql: string; params: unknown[] }> {
+  let captured: { sql: string; params: unknown[] } | undefined;
+  const recorder: Queryable = {
+    async query<Row>(sql: string, params: unknown[] = []) {
+      captured = { sql, params };
+      return { rows: [] as Row[], rowCount: 0 };
+    },
+    async exec() {},
+  };
+  const none = { statuses: null, name: null, queue: null, executorId: null, appVersion: null, parentId: null, idPrefix: null };
+  const times = { createdAfter: null, createdBefore: null, completedAfter: null, completedBefore: null };
+  await listWorkflows(recorder, '"ballast"', { ...none, ...times, limit: 50, offset: 0, order: 'desc', withPayloads: false, ...query });
+  assert.ok(captured);
+  return captured;
 }
 
 describe('a queue with 100,000 finished workflows and 10,000 waiting', () => {
@@ -107,6 +126,18 @@ describe('a queue with 100,000 finished workflows and 10,000 waiting', () => {
     const metrics = await app.queues.metrics('big');
     assert.equal(metrics.enqueued, 10_000);
     assert.equal(metrics.queueLength, 10_000);
+  });
+
+  test('listing reads each status group through an index, never the whole history', async () => {
+    for (const query of [{}, { statuses: ['SUCCESS' as const] }, { queue: 'big' }, { statuses: ['ENQUEUED' as const, 'PENDING' as const] }, { order: 'asc' as const }]) {
+      const { sql, params } = await listStatement(query);
+      const plan = await explain(client, sql, params);
+      assertNoSeqScanOnWorkflows(plan);
+    }
+    const newest = await app.workflows.list({ limit: 3 });
+    assert.deepEqual(newest.map((w) => w.id), ['waiting-10000', 'waiting-9999', 'waiting-9998']);
+    const oldestFinished = await app.workflows.list({ status: 'SUCCESS', limit: 2, order: 'asc' });
+    assert.deepEqual(oldestFinished.map((w) => w.id), ['done-1', 'done-2']);
   });
 
   test('retention deletes finished workflows in batches by row budget and age, with their steps', async () => {

@@ -1,5 +1,5 @@
 import type { Queryable } from '../driver.js';
-import { WORKFLOW_COLUMNS, type WorkflowRecord, type WorkflowStatus } from '../records.js';
+import { FINAL_STATUSES, WORKFLOW_COLUMNS, type WorkflowRecord, type WorkflowStatus } from '../records.js';
 
 /** A validated workflow filter (see WorkflowFilter in the public API). */
 export interface ListQuery {
@@ -20,12 +20,27 @@ export interface ListQuery {
   withPayloads: boolean;
 }
 
-/** One statement, built from the filters present; ordered by creation time (the workflows_created index). */
+/**
+ * Which index reaches each group of statuses in creation order. Finished workflows are indexed by
+ * creation time; active ones have no such index (it would cost an entry on every claim and
+ * completion) and are reached through the indexes they are in: PENDING ones by owner, queued and
+ * delayed ones by queue (they always have one). Active rows are few next to the finished history,
+ * so sorting them is cheap.
+ */
+const STATUS_GROUPS: Array<{ statuses: readonly WorkflowStatus[]; condition: (list: string) => string }> = [
+  { statuses: FINAL_STATUSES, condition: (list) => `status IN (${list})` },
+  { statuses: ['PENDING'], condition: () => `status = 'PENDING'` },
+  { statuses: ['ENQUEUED', 'DELAYED'], condition: (list) => `queue IS NOT NULL AND status IN (${list})` },
+];
+
+/**
+ * One statement, built from the filters present: each status group present in the filter is read
+ * through its own index, newest (or oldest) first, and the groups are merged by creation time.
+ */
 export async function listWorkflows(db: Queryable, s: string, query: ListQuery): Promise<WorkflowRecord[]> {
   const params: unknown[] = [];
   const where: string[] = [];
   const bind = (value: unknown) => `$${params.push(value)}`;
-  if (query.statuses !== null) where.push(`status = ANY(${bind(query.statuses)}::text[])`);
   if (query.name !== null) where.push(`name = ${bind(query.name)}`);
   if (query.queue !== null) where.push(`queue = ${bind(query.queue)}`);
   if (query.executorId !== null) where.push(`owner = ${bind(query.executorId)}`);
@@ -38,10 +53,19 @@ export async function listWorkflows(db: Queryable, s: string, query: ListQuery):
   if (query.completedBefore !== null) where.push(`completed_at < ${bind(query.completedBefore)}`);
   const columns = query.withPayloads ? `${WORKFLOW_COLUMNS}, input, output, error` : WORKFLOW_COLUMNS;
   const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+  const reach = bind(query.limit + query.offset);
+  const parts = STATUS_GROUPS.flatMap(({ statuses, condition }) => {
+    const wanted = statuses.filter((status) => query.statuses === null || query.statuses.includes(status));
+    if (wanted.length === 0) return [];
+    // Statuses are a closed set of literals, so they are spelled out: the planner must see them to
+    // match the partial indexes.
+    const filter = [condition(wanted.map((status) => `'${status}'`).join(', ')), ...where].join(' AND ');
+    return [`(SELECT ${columns} FROM ${s}.workflows WHERE ${filter} ORDER BY created_at ${direction}, id ${direction} LIMIT ${reach})`];
+  });
+  if (parts.length === 0) return [];
   const { rows } = await db.query<WorkflowRecord>(
-    `SELECT ${columns} FROM ${s}.workflows
-     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY created_at ${direction}, id ${direction}
+    `SELECT * FROM (${parts.join(' UNION ALL ')}) AS found
+     ORDER BY "createdAt" ${direction}, id ${direction}
      LIMIT ${bind(query.limit)} OFFSET ${bind(query.offset)}`,
     params,
   );

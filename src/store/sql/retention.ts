@@ -2,17 +2,24 @@ import type { Queryable } from '../driver.js';
 
 const FINAL = `('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER')`;
 
+/** Which finished workflows to delete: created before a time, and also completed before one if set. */
+export interface RetentionCutoff {
+  createdBefore: number;
+  completedBefore: number | null;
+}
+
 /**
- * Deletes up to `batch` finished workflows completed before `cutoff`, with their checkpoints,
- * events and unread messages, in one short statement. SKIP LOCKED lets several executors run
- * retention at once without waiting on each other.
+ * Deletes up to `batch` finished workflows within `cutoff`, with their checkpoints, events and
+ * unread messages, in one short statement. SKIP LOCKED lets several executors run retention at
+ * once without waiting on each other. The scan walks finished workflows in creation order (their
+ * only time index); an age limit bounds both times, since a workflow completes after it is created.
  */
-export async function deleteFinishedBefore(db: Queryable, s: string, cutoff: number, batch: number): Promise<number> {
+export async function deleteFinished(db: Queryable, s: string, cutoff: RetentionCutoff, batch: number): Promise<number> {
   const { rows } = await db.query<{ deleted: number }>(
     `WITH doomed AS (
        SELECT id FROM ${s}.workflows
-       WHERE status IN ${FINAL} AND completed_at < $1
-       ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED
+       WHERE status IN ${FINAL} AND created_at < $1 AND ($3::int8 IS NULL OR completed_at < $3::int8)
+       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
      ), steps AS (
        DELETE FROM ${s}.steps WHERE workflow_id IN (SELECT id FROM doomed)
      ), events AS (
@@ -23,21 +30,21 @@ export async function deleteFinishedBefore(db: Queryable, s: string, cutoff: num
        DELETE FROM ${s}.workflows WHERE id IN (SELECT id FROM doomed) RETURNING 1
      )
      SELECT count(*)::int4 AS deleted FROM gone`,
-    [cutoff, batch],
+    [cutoff.createdBefore, batch, cutoff.completedBefore],
     'ballast_retention_delete',
   );
   return rows[0]?.deleted ?? 0;
 }
 
-/** The completion time below which finished workflows exceed the row budget (null: within budget). */
+/** The creation time below which finished workflows exceed the row budget (null: within budget). */
 export async function budgetCutoff(db: Queryable, s: string, maxRows: number): Promise<number | null> {
-  const { rows } = await db.query<{ completedAt: number }>(
-    `SELECT completed_at AS "completedAt" FROM ${s}.workflows
+  const { rows } = await db.query<{ createdAt: number }>(
+    `SELECT created_at AS "createdAt" FROM ${s}.workflows
      WHERE status IN ${FINAL}
-     ORDER BY completed_at DESC OFFSET $1 LIMIT 1`,
+     ORDER BY created_at DESC OFFSET $1 LIMIT 1`,
     [maxRows],
     'ballast_retention_budget',
   );
-  const newestOverBudget = rows[0]?.completedAt;
+  const newestOverBudget = rows[0]?.createdAt;
   return newestOverBudget === undefined ? null : newestOverBudget + 1;
 }
