@@ -22,6 +22,12 @@ export interface NotificationHandlers {
 
 export interface Driver extends Queryable {
   readonly kind: 'postgres' | 'pglite';
+  /**
+   * Runs a prepared statement on the connection reserved for the group-commit writer. A statement
+   * sent while earlier ones still run is pipelined behind them: each is its own transaction and
+   * they execute in the order sent, the next starting as soon as the previous one commits.
+   */
+  pipelined<Row = Record<string, unknown>>(sql: string, params: unknown[], prepare: string): Promise<QueryResult<Row>>;
   /** Runs `fn` in one transaction on one connection; commits if it resolves, rolls back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** LISTEN on `channel` on a connection of its own, re-established after it drops. */

@@ -21,6 +21,9 @@ export class PgDriver implements Driver {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly listeners = new Set<Listener>();
+  private writerClient: pg.Client | undefined;
+  private writerConnecting: Promise<pg.Client> | undefined;
+  private closing = false;
 
   constructor(private readonly options: PgDriverOptions) {
     this.pool = new pg.Pool({
@@ -41,6 +44,54 @@ export class PgDriver implements Driver {
   async query<Row>(sql: string, params?: unknown[], prepare?: string): Promise<QueryResult<Row>> {
     const result = await this.pool.query(prepare ? { name: prepare, text: sql, values: params } : { text: sql, values: params });
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+  }
+
+  pipelined<Row>(sql: string, params: unknown[], prepare: string): Promise<QueryResult<Row>> {
+    const run = async (client: pg.Client): Promise<QueryResult<Row>> => {
+      const result = await client.query({ name: prepare, text: sql, values: params });
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    };
+    // Sent synchronously when connected, so a statement issued as a reply arrives is on the wire
+    // before the reply's own callbacks run.
+    const client = this.writerClient;
+    return client ? run(client) : this.connectWriter().then(run);
+  }
+
+  /** The writer's connection, in pipeline mode; a broken one is dropped and the next write reconnects. */
+  private connectWriter(): Promise<pg.Client> {
+    if (this.closing) return Promise.reject(new Error('Client was closed and is not queryable'));
+    this.writerConnecting ??= (async () => {
+      const client = new pg.Client({
+        connectionString: this.options.connectionString,
+        application_name: this.options.applicationName,
+        types,
+        options: '-c plan_cache_mode=force_generic_plan',
+        connectionTimeoutMillis: 10_000,
+        keepAlive: true,
+        pipeline: true,
+      });
+      const drop = () => {
+        if (this.writerClient === client) this.writerClient = undefined;
+        client.end().catch(() => undefined);
+      };
+      client.on('error', drop);
+      client.on('end', drop);
+      try {
+        await client.connect();
+      } catch (error) {
+        drop();
+        throw error;
+      } finally {
+        this.writerConnecting = undefined;
+      }
+      if (this.closing) {
+        drop();
+        throw new Error('Client was closed and is not queryable');
+      }
+      this.writerClient = client;
+      return client;
+    })();
+    return this.writerConnecting;
   }
 
   async exec(sql: string): Promise<void> {
@@ -87,8 +138,12 @@ export class PgDriver implements Driver {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all([...this.listeners].map((listener) => listener.close()));
     this.listeners.clear();
+    const writer = this.writerClient;
+    this.writerClient = undefined;
+    await writer?.end().catch(() => undefined);
     await this.pool.end();
   }
 }

@@ -37,6 +37,11 @@ export class PgliteDriver implements Driver {
     return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
   }
 
+  /** PGlite runs one statement at a time anyway. */
+  pipelined<Row>(sql: string, params: unknown[]): Promise<QueryResult<Row>> {
+    return this.query<Row>(sql, params);
+  }
+
   async exec(sql: string): Promise<void> {
     await this.db.exec(sql);
   }

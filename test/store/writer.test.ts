@@ -28,6 +28,10 @@ function countingDriver(inner: Driver): Driver & { statements: string[] } {
       statements.push(prepare ?? sql);
       return inner.query<Row>(sql, params, prepare);
     },
+    pipelined: <Row>(sql: string, params: unknown[], prepare: string) => {
+      statements.push(prepare);
+      return inner.pipelined<Row>(sql, params, prepare);
+    },
     exec: (sql) => inner.exec(sql),
     transaction: (fn) => inner.transaction(fn),
     listen: (channel, handlers) => inner.listen(channel, handlers),
