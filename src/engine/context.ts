@@ -107,8 +107,9 @@ export class Context implements WorkflowContext {
     const { idx, recorded } = this.position('ctx.step', name);
     if (recorded) return replayed<T>(recorded);
 
-    // The previous step's checkpoint is durable before this step's effects begin.
-    await this.execution.settled();
+    // The previous step's checkpoint is durable before this step's effects begin (the workflow's own
+    // row may still be on its way: this step's checkpoint joins or follows it).
+    await this.execution.settled({ startMayJoin: true });
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       let value: T;

@@ -45,6 +45,8 @@ export class WorkflowExecution {
   private settle!: (outcome: LocalOutcome) => void;
   /** The step checkpoint written behind the workflow: submitted, not yet known to be committed. */
   private behind: { checkpoint: NewCheckpoint; applied: Promise<boolean> } | undefined;
+  /** The insert of the workflow's own row, when the workflow runs before it commits (see startBehind). */
+  private unstarted: Promise<boolean> | undefined;
 
   constructor(
     readonly runtime: Runtime,
@@ -104,6 +106,17 @@ export class WorkflowExecution {
     this.settle(outcome);
   }
 
+  /**
+   * The workflow runs while the insert of its row is still on its way: its first checkpoint joins
+   * that insert if it still waits for a flush (one statement, one commit), or follows it. Nothing
+   * durable happens before the row commits; only the first step's own effects may, exactly as a
+   * step's effects may happen before its checkpoint. Used for starts with a generated ID, which no
+   * other start can collide with.
+   */
+  startBehind(inserted: Promise<boolean>): void {
+    this.unstarted = inserted;
+  }
+
   /** Writes a checkpoint and waits for its commit. */
   async checkpoint(checkpoint: NewCheckpoint): Promise<void> {
     await this.settled();
@@ -121,17 +134,32 @@ export class WorkflowExecution {
    */
   checkpointBehind(checkpoint: NewCheckpoint): void {
     this.assertRunning('checkpoint');
-    const applied = this.store.writer.checkpoint(checkpoint);
+    const writer = this.store.writer;
+    const unstarted = this.unstarted;
+    this.unstarted = undefined;
+    // Whatever became of the insert, the checkpoint's fence finds out whether the row is ours.
+    const write = () => writer.checkpoint(checkpoint);
+    const applied = unstarted === undefined || writer.hasQueuedStart(checkpoint.workflowId) ? write() : unstarted.then(write, write);
     applied.catch(() => undefined); // observed by settled(), or superseded by the completion
     this.behind = { checkpoint, applied };
   }
 
-  /** Waits for the checkpoint written behind, if any; throws the stop reason if it was refused. */
-  async settled(): Promise<void> {
+  /**
+   * Waits for the checkpoint written behind, if any, and for the workflow's own row; throws the
+   * stop reason if either was refused. A step passes `startMayJoin`: its checkpoint may still join
+   * the row's insert, so it need not wait for that.
+   */
+  async settled(options?: { startMayJoin: boolean }): Promise<void> {
     const behind = this.behind;
-    if (!behind) return;
-    this.behind = undefined;
-    if (!(await behind.applied)) await this.explainRefusal(behind.checkpoint);
+    if (behind) {
+      this.behind = undefined;
+      if (!(await behind.applied)) await this.explainRefusal(behind.checkpoint);
+    }
+    const unstarted = this.unstarted;
+    if (unstarted && !options?.startMayJoin) {
+      this.unstarted = undefined;
+      if (!(await unstarted)) await this.explainRefusal(null);
+    }
   }
 
   /**

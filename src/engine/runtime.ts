@@ -186,8 +186,19 @@ export class Runtime {
       startedAt: now,
     };
     const mark = this.observer.markActive();
-    const inserted = await this.store.writer.insertWorkflow(row);
-    if (inserted || (await this.insertedByLostReply(row))) {
+    const inserting = this.store.writer.insertWorkflow(row);
+    if (options.id === undefined) {
+      // A generated ID collides with no other start: run at once, behind the insert.
+      const execution = this.execute(toRecord(row), input, [], inserting);
+      try {
+        if ((await inserting) || (await this.insertedByLostReply(row, true))) return this.handle(id, mark);
+      } catch (error) {
+        execution?.stop(error as Error);
+        throw error;
+      }
+      return this.handle(id);
+    }
+    if ((await inserting) || (await this.insertedByLostReply(row, false))) {
       this.execute(toRecord(row), input, []);
       return this.handle(id, mark);
     }
@@ -198,14 +209,15 @@ export class Runtime {
    * The insert reported a conflict. Usually another start of the same ID won; but when the
    * connection dropped after our commit, the retried insert conflicts with our own row. That row
    * is ours if it is still our untouched first run (owner, epoch 1, our creation time).
+   * `runningHere`: this process already runs it (started behind its insert).
    */
-  private async insertedByLostReply(row: NewWorkflow): Promise<boolean> {
-    if (this.running.has(row.id)) return false;
+  private async insertedByLostReply(row: NewWorkflow, runningHere: boolean): Promise<boolean> {
+    if (!runningHere && this.running.has(row.id)) return false;
     const existing = await this.store.getWorkflow(row.id);
     return (
       existing !== undefined &&
-      !this.running.has(row.id) &&
-      existing.status === 'PENDING' &&
+      // Started behind its insert, our run may already have moved the row on.
+      (runningHere || (!this.running.has(row.id) && existing.status === 'PENDING')) &&
       existing.owner === this.executorId &&
       existing.epoch === 1 &&
       existing.name === row.name &&
@@ -216,8 +228,14 @@ export class Runtime {
   /**
    * Runs a workflow this executor owns. `history` holds its checkpoints (empty when new), or is
    * still being read: the run counts against its queue's slots from this moment either way.
+   * `inserting`: the insert of its row, still on its way (see WorkflowExecution.startBehind).
    */
-  execute(record: WorkflowRecord, input: unknown, history: StepRecord[] | Promise<StepRecord[]>): void {
+  execute(
+    record: WorkflowRecord,
+    input: unknown,
+    history: StepRecord[] | Promise<StepRecord[]>,
+    inserting?: Promise<boolean>,
+  ): WorkflowExecution | undefined {
     const registration = this.registry.get(record.name);
     if (!registration) {
       this.options.logger.error(
@@ -228,11 +246,13 @@ export class Runtime {
     }
     const lease = { workflowId: record.id, owner: this.executorId, epoch: record.epoch };
     const execution = new WorkflowExecution(this, lease, record.name, record.queue, record.timeoutMs);
+    if (inserting) execution.startBehind(inserting);
     this.running.set(record.id, execution);
     if (record.queue !== null) this.runningByQueue.set(record.queue, this.runningIn(record.queue) + 1);
     // Result waiters in this process switch to the in-memory outcome.
     this.waiters.wake(wakeKey('done', record.id));
     void this.run(execution, registration, record, input, history);
+    return execution;
   }
 
   private async run(

@@ -71,6 +71,8 @@ export interface NewCheckpoint extends Lease {
   /** Written in the same transaction, only if the checkpoint is. */
   message?: { destinationId: string; topic: string; payload: string };
   event?: { key: string; value: string };
+  /** Set by the writer: the workflow's own row is inserted by the same statement. */
+  withStart?: true;
 }
 
 export interface Completion extends Lease {

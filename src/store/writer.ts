@@ -44,9 +44,14 @@ export interface Refiller {
   completionWakes(queue: string): boolean;
 }
 
+/** A workflow's first checkpoint carries the workflow's own row when both wait for the same flush. */
+interface PendingCheckpoint extends Pending<NewCheckpoint> {
+  start?: Pending<NewWorkflow>;
+}
+
 /** A completion carries its workflow's last checkpoint when both wait for the same flush. */
 interface PendingCompletion extends Pending<Completion> {
-  checkpoint?: Pending<NewCheckpoint>;
+  checkpoint?: PendingCheckpoint;
 }
 
 interface Refill {
@@ -56,6 +61,7 @@ interface Refill {
 }
 
 interface WriterBatch extends FlushBatch {
+  checkpoints: PendingCheckpoint[];
   completions: PendingCompletion[];
   refills: Refill[];
 }
@@ -66,14 +72,17 @@ interface WriterBatch extends FlushBatch {
  * of them. An idle writer flushes at once, so a lone workflow pays a single round trip per write.
  * Each caller learns whether its own row was applied (fencing may refuse it). A workflow has at
  * most one write outstanding, except that its completion joins its last checkpoint if that still
- * waits for a flush: the two are then written by the same statement.
+ * waits for a flush, and its first checkpoint joins its own row (a direct start) likewise: the two
+ * are then written by the same statement.
  */
 export class GroupCommitWriter {
   private starts: Pending<NewWorkflow>[] = [];
-  private checkpoints: Pending<NewCheckpoint>[] = [];
+  private checkpoints: PendingCheckpoint[] = [];
   private completions: PendingCompletion[] = [];
+  /** Direct starts still waiting for a flush, so that their workflow's first checkpoint can join them. */
+  private readonly queuedStarts = new Map<string, Pending<NewWorkflow>>();
   /** Each workflow's checkpoint still waiting for a flush, so that its completion can join it. */
-  private readonly queuedCheckpoints = new Map<string, Pending<NewCheckpoint>>();
+  private readonly queuedCheckpoints = new Map<string, PendingCheckpoint>();
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
@@ -86,19 +95,42 @@ export class GroupCommitWriter {
 
   /** Inserts a workflow row; resolves false when a row with that ID (or dedup key) already exists. */
   insertWorkflow(row: NewWorkflow): Promise<boolean> {
-    return this.submit(this.starts, { item: row } as Pending<NewWorkflow>);
+    const pending = { item: row } as Pending<NewWorkflow>;
+    if (row.status === 'PENDING') this.queuedStarts.set(row.id, pending);
+    return this.submit(this.starts, pending);
   }
 
-  /** Resolves false when the workflow is no longer PENDING under this owner and epoch. */
+  /** True while the row of a workflow started here waits for a flush: its first checkpoint can join it. */
+  hasQueuedStart(workflowId: string): boolean {
+    return this.queuedStarts.has(workflowId);
+  }
+
+  /**
+   * Resolves false when the workflow is no longer PENDING under this owner and epoch. The
+   * workflow's own row, if it still waits for a flush, is written by the same statement (the
+   * checkpoint is fenced against it); one already on the wire must have been waited for.
+   */
   checkpoint(checkpoint: NewCheckpoint): Promise<boolean> {
-    const pending = { item: checkpoint } as Pending<NewCheckpoint>;
+    const pending = { item: checkpoint } as PendingCheckpoint;
+    const start = this.queuedStarts.get(checkpoint.workflowId);
+    if (start) {
+      this.queuedStarts.delete(checkpoint.workflowId);
+      this.starts.splice(this.starts.lastIndexOf(start), 1);
+      pending.start = start;
+      checkpoint.withStart = true;
+    }
     this.queuedCheckpoints.set(checkpoint.workflowId, pending);
     return this.submit(this.checkpoints, pending);
   }
 
-  /** True while a checkpoint of the workflow waits for a flush: a completion submitted now joins it. */
+  /**
+   * True while a checkpoint of the workflow waits for a flush on its own: a completion submitted now
+   * joins it. One that carries the workflow's row cannot take a completion, which must find the row
+   * committed.
+   */
   hasQueuedCheckpoint(workflowId: string): boolean {
-    return this.queuedCheckpoints.has(workflowId);
+    const checkpoint = this.queuedCheckpoints.get(workflowId);
+    return checkpoint !== undefined && checkpoint.start === undefined;
   }
 
   /**
@@ -107,7 +139,8 @@ export class GroupCommitWriter {
    * neither); one already on the wire must have been waited for by the caller.
    */
   complete(completion: Completion): Promise<boolean> {
-    const checkpoint = this.queuedCheckpoints.get(completion.workflowId);
+    const queued = this.queuedCheckpoints.get(completion.workflowId);
+    const checkpoint = queued?.start === undefined ? queued : undefined;
     if (checkpoint) {
       this.queuedCheckpoints.delete(completion.workflowId);
       this.checkpoints.splice(this.checkpoints.lastIndexOf(checkpoint), 1);
@@ -169,7 +202,11 @@ export class GroupCommitWriter {
       completions: take(this.completions, split),
       refills: [],
     };
-    for (const { item } of batch.checkpoints) this.queuedCheckpoints.delete(item.workflowId);
+    for (const { item } of batch.starts) this.queuedStarts.delete(item.id);
+    for (const checkpoint of batch.checkpoints) {
+      this.queuedCheckpoints.delete(checkpoint.item.workflowId);
+      if (checkpoint.start) batch.starts.push(checkpoint.start);
+    }
     for (const completion of batch.completions) {
       if (completion.checkpoint) batch.checkpoints.push(completion.checkpoint);
     }
@@ -302,14 +339,18 @@ interface FlushRow {
   w: string | null;
 }
 
-/** The batch as units written alone: each write, except that a completion keeps its checkpoint. */
+/**
+ * The batch as units written alone: each write, except that a completion keeps its checkpoint and
+ * a first checkpoint keeps its workflow's row.
+ */
 function singles(batch: WriterBatch): WriterBatch[] {
   const paired = new Set(batch.completions.map((completion) => completion.checkpoint));
+  const carried = new Set(batch.checkpoints.map((checkpoint) => checkpoint.start));
   return [
-    ...batch.starts.map((start) => ({ starts: [start], checkpoints: [], completions: [], refills: [] })),
+    ...batch.starts.filter((start) => !carried.has(start)).map((start) => ({ starts: [start], checkpoints: [], completions: [], refills: [] })),
     ...batch.checkpoints
       .filter((checkpoint) => !paired.has(checkpoint))
-      .map((checkpoint) => ({ starts: [], checkpoints: [checkpoint], completions: [], refills: [] })),
+      .map((checkpoint) => ({ starts: checkpoint.start ? [checkpoint.start] : [], checkpoints: [checkpoint], completions: [], refills: [] })),
     ...batch.completions.map((completion) => ({
       starts: [],
       checkpoints: completion.checkpoint ? [completion.checkpoint] : [],

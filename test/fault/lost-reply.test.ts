@@ -83,6 +83,16 @@ test('the reply to a start is lost: the workflow still runs', async () => {
   assert.equal(stepRuns.get('lost-start'), 1);
 });
 
+test('the reply to a start that carried its first checkpoint is lost: the step is not run again', async () => {
+  // A generated ID: the workflow runs behind its insert, and its first checkpoint joins it.
+  const dropped = proxy.dropNextReply('ballast_flush_scj');
+  const handle = await twoSteps.start(50);
+  await dropped;
+  await expectCompleted(handle.id, 101);
+  assert.equal(stepRuns.get(handle.id), 1);
+  assert.equal(await handle.result(), 101);
+});
+
 test('the reply to a checkpoint is lost: the step is not run again', async () => {
   const dropped = proxy.dropNextReply('ballast_flush_c');
   await twoSteps.start(30, { id: 'lost-checkpoint' });

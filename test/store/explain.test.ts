@@ -215,6 +215,19 @@ describe('hot-path statements use their indexes', () => {
     });
   }
 
+  test("flush: first checkpoints joined to their workflows' inserts skip the lookup; the others join by primary key", async () => {
+    const starts = Array.from({ length: 32 }, (_, i) =>
+      item({
+        id: `new-${i}`, name: 'wf', status: 'PENDING' as const, appName: 'app', appVersion: 'v1', queue: null, partitionKey: null,
+        dedupId: null, priority: 0, owner: 'executor-0', epoch: 1, input: 'null', parentId: null, timeoutMs: null, deadlineAt: null,
+        availableAt: null, createdAt: 1, startedAt: 1,
+      }),
+    );
+    const joined = starts.map(({ item: start }) => item({ ...checkpoint(0), workflowId: start.id, idx: 0, withStart: true as const }));
+    const others = Array.from({ length: 32 }, (_, i) => item(checkpoint(i)));
+    await assertIndexes(flush({ starts, checkpoints: [...joined, ...others] }), ['workflows_pkey'], ['generic']);
+  });
+
   test('flush: checkpoints with messages and events, plus completions, in one statement', async () => {
     const checkpoints = Array.from({ length: 20 }, (_, i) =>
       item(checkpoint(i, { message: { destinationId: 'wf-1', topic: 't', payload: '1' }, event: { key: 'stage', value: '"x"' } })),

@@ -178,6 +178,31 @@ describe('group-commit writer on Postgres', () => {
     assert.deepEqual(rows[0], { status: 'SUCCESS', steps: 1 });
   });
 
+  test("a workflow's first checkpoint joins its row's insert that still waits for a flush; a completion then waits", async () => {
+    const id = `joined-${Date.now()}`;
+    const start: NewWorkflow = {
+      id, name: 'joined', status: 'PENDING', appName: 'app', appVersion: 'v1', queue: null, partitionKey: null, dedupId: null,
+      priority: 0, owner: OWNER, epoch: 1, input: '{}', parentId: null, timeoutMs: null, deadlineAt: null, availableAt: null,
+      createdAt: Date.now(), startedAt: Date.now(),
+    };
+    const mark = await xidMark();
+    const inserted = writer.insertWorkflow(start);
+    assert.equal(writer.hasQueuedStart(id), true);
+    const checkpointed = writer.checkpoint(checkpoint(id, 0));
+    assert.equal(writer.hasQueuedStart(id), false);
+    // The completion must find the row committed: it may not join a checkpoint that carries the insert.
+    assert.equal(writer.hasQueuedCheckpoint(id), false);
+    assert.deepEqual(await Promise.all([inserted, checkpointed]), [true, true]);
+    assert.deepEqual(driver.statements, ['ballast_flush_scj']);
+    assert.equal(await transactionsSince(mark), 1);
+
+    // Written again (a retry after a lost reply): both are refused, the rows stay as they were.
+    const again = writer.insertWorkflow(start);
+    assert.deepEqual(await Promise.all([again, writer.checkpoint(checkpoint(id, 0, { output: '"other"' }))]), [false, false]);
+    const { rows } = await client.query(`SELECT output FROM ${s}.steps WHERE workflow_id = $1`, [id]);
+    assert.deepEqual(rows, [{ output: '0' }]);
+  });
+
   test('500 concurrent checkpoints of 500 workflows share a handful of transactions', async (t) => {
     const ids = await seedPending(500);
     const mark = await xidMark();

@@ -34,7 +34,9 @@ export interface Statement {
  *
  * Fencing: each checkpoint looks up its workflow row by primary key on (id, owner, epoch, PENDING),
  * a LATERAL subquery (kept from being flattened by its LIMIT) so that it stays one index probe per
- * row whatever the planner guesses about the size of the batch. The lookup takes no lock (a row
+ * row whatever the planner guesses about the size of the batch. A first checkpoint sharing the
+ * statement with its workflow's insert (a start with a generated ID, which nothing else can own)
+ * is not looked up: the insert commits with it or neither does. The lookup takes no lock (a row
  * lock per checkpoint costs a WAL record): a takeover committing while this statement runs can let
  * one last checkpoint of the old owner land.
  * That is safe because a position is written once (the primary key): the new owner's write of the
@@ -74,14 +76,19 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
   if (batch.checkpoints.length > 0) {
     shape += 'c';
     const rows = batch.checkpoints.map((entry) => entry.item);
+    // A checkpoint that shares the statement with its workflow's insert needs no lookup (a sibling
+    // CTE's insert is not visible to it anyway): the two commit together or not at all.
+    const joined = batch.checkpoints.some((entry) => entry.item.withStart);
+    if (joined) shape += 'j';
+    const startedHere = joined ? `SELECT 1 WHERE u."withStart"\n        UNION ALL\n        ` : '';
     ctes.push(`c AS (
       INSERT INTO ${schema}.steps (workflow_id, idx, name, output, error, child_id, started_at, completed_at)
       SELECT u."workflowId", u.idx, u.name, u.output, u.error, u."childId", u."startedAt", u."completedAt"
       FROM ${rowsOf(rows)}
         AS u("workflowId" text, idx int4, name text, output text, error text, "childId" text, "startedAt" int8, "completedAt" int8,
-             owner text, epoch int4)
+             owner text, epoch int4${joined ? ', "withStart" bool' : ''})
       CROSS JOIN LATERAL (
-        SELECT 1 FROM ${schema}.workflows w
+        ${startedHere}SELECT 1 FROM ${schema}.workflows w
         WHERE w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'
         LIMIT 1) AS owned
       ON CONFLICT DO NOTHING
