@@ -271,8 +271,9 @@ export class GroupCommitWriter {
         break;
       } catch (error) {
         if (isTransientError(error) && !this.options.isClosed()) {
-          // The outcome of the failed attempt is unknown; every statement in the batch is
-          // idempotent (conflicts do nothing, fenced updates re-check state), so write it again.
+          // The outcome of the failed attempt is unknown; every write in the batch is idempotent
+          // (inserts of existing rows do nothing or are refused, fenced updates re-check state),
+          // so write it again.
           // Claims are not: ones that may have committed unheard are left to the dispatcher to
           // find, and the retry claims nothing.
           if (batch.claims) {
@@ -292,8 +293,14 @@ export class GroupCommitWriter {
           for (const unit of units) await this.write(unit);
           return;
         }
+        // A checkpoint whose position is already written (see flushStatement) is refused, like a
+        // fenced-out one: the caller finds out why. What shares its unit is refused with it.
+        const refused = isPositionTaken(error);
         for (const list of [batch.starts, batch.checkpoints, batch.completions] as Pending<unknown>[][]) {
-          for (const pending of list) pending.waiter.reject(error);
+          for (const pending of list) {
+            if (refused) pending.waiter.resolve(false);
+            else pending.waiter.reject(error);
+          }
         }
         return;
       }
@@ -321,6 +328,12 @@ export class GroupCommitWriter {
 }
 
 const SPLIT_THRESHOLD = 256;
+
+/** The unique violation of a checkpoint written to a position that already holds one. */
+function isPositionTaken(error: unknown): boolean {
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  return code === '23505' && typeof constraint === 'string' && constraint.startsWith('steps_');
+}
 
 /**
  * Whether a batch carries workflow progress (steps, completions, direct starts), which goes over

@@ -133,6 +133,22 @@ describe('group-commit writer on Postgres', () => {
     assert.deepEqual(good.map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), [true, true, true]);
   });
 
+  test('a checkpoint whose position is already written is refused, and the rest of its batch is applied', async () => {
+    const ids = (await seedPending(3)) as [string, string, string];
+    assert.equal(await writer.checkpoint(checkpoint(ids[1], 0)), true);
+    driver.statements.length = 0;
+    const results = await Promise.all(ids.map((id) => writer.checkpoint(checkpoint(id, 0, { output: '"second"' }))));
+    assert.deepEqual(results, [true, false, true]);
+    // The batch failed on the taken position, then each write went alone.
+    assert.deepEqual(driver.statements, ['ballast_flush_c', 'ballast_flush_c', 'ballast_flush_c', 'ballast_flush_c']);
+    const { rows } = await client.query(`SELECT workflow_id, output FROM ${s}.steps WHERE workflow_id = ANY($1) ORDER BY workflow_id`, [ids]);
+    assert.deepEqual(rows, [
+      { workflow_id: ids[0], output: '"second"' },
+      { workflow_id: ids[1], output: '0' },
+      { workflow_id: ids[2], output: '"second"' },
+    ]);
+  });
+
   test('a lone sequence of writes flushes each one at once, one transaction each', async () => {
     const mark = await xidMark();
     const id = `lone-${Date.now()}`;

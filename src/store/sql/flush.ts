@@ -42,6 +42,10 @@ export interface Statement {
  * That is safe because a position is written once (the primary key): the new owner's write of the
  * same position is refused, it finds another output there and replays from the recorded history
  * (WorkflowExecution.explainRefusal). Completions are fenced by their UPDATE, which does lock.
+ * Checkpoints insert without ON CONFLICT: a speculative insertion costs a second index probe and a
+ * WAL record per row, for a conflict that only a retry after a lost reply or a takeover race can
+ * cause. Such a statement fails with a unique violation, and the writer writes its rows one by
+ * one, answering the refused checkpoint `false` (GroupCommitWriter.write).
  * A completion that shares the batch with its workflow's checkpoint applies only if that
  * checkpoint did, so a workflow never finishes on a step output that was not recorded.
  * Messages and events ride on their checkpoint: they are inserted only for checkpoints that were.
@@ -91,7 +95,6 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
         ${startedHere}SELECT 1 FROM ${schema}.workflows w
         WHERE w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'
         LIMIT 1) AS owned
-      ON CONFLICT DO NOTHING
       RETURNING workflow_id, idx)`);
     selects.push(`SELECT 'c' AS k, workflow_id AS a, idx AS b, NULL::text AS w FROM c`);
 
