@@ -1,6 +1,6 @@
 import type { Runtime } from '../engine/runtime.js';
 import type { Waiters } from '../engine/waiters.js';
-import type { WorkflowRecord } from '../store/records.js';
+import type { RunnableWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { QueueLimitsCache } from './limits-cache.js';
@@ -84,14 +84,14 @@ export class Dispatcher {
   }
 
   /** Refiller.release: the flush is over; its claimed workflows start now, before its completions resolve. */
-  release(completing: number, reserved: number, claimed: WorkflowRecord[]): void {
+  release(completing: number, reserved: number, claimed: RunnableWorkflow[]): void {
     this.completingInFlight -= completing;
     this.claimingInFlight -= reserved;
     for (const record of claimed) this.startClaimed(record);
   }
 
   /** Runs a claimed workflow; a failure to start one (say, an unreadable input) stays with it. */
-  private startClaimed(record: WorkflowRecord, mayHaveRun?: boolean): void {
+  private startClaimed(record: RunnableWorkflow, mayHaveRun?: boolean): void {
     try {
       this.deps.runtime.runClaimed(record, mayHaveRun);
     } catch (error) {

@@ -43,6 +43,18 @@ export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input'> {
   updatedAt: number;
 }
 
+/** What running a workflow needs of its row (all an executor reads back when it claims one). */
+export interface RunnableWorkflow {
+  id: string;
+  name: string;
+  queue: string | null;
+  epoch: number;
+  attempts: number;
+  timeoutMs: number | null;
+  deadlineAt: number | null;
+  input?: string | null;
+}
+
 export interface StepRecord {
   idx: number;
   name: string;
@@ -88,5 +100,7 @@ export const WORKFLOW_COLUMNS = `id, seq, name, status, app_name AS "appName", a
   partition_key AS "partitionKey", dedup_id AS "dedupId", priority, owner, epoch, attempts, parent_id AS "parentId",
   timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", available_at AS "availableAt", created_at AS "createdAt",
   started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt"`;
+
+export const RUNNABLE_COLUMNS = `id, name, queue, epoch, attempts, timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", input`;
 
 export const STEP_COLUMNS = `idx, name, output, error, child_id AS "childId", started_at AS "startedAt", completed_at AS "completedAt"`;

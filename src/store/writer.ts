@@ -1,5 +1,5 @@
 import type { Driver } from './driver.js';
-import type { Completion, NewCheckpoint, NewWorkflow, WorkflowRecord } from './records.js';
+import type { Completion, NewCheckpoint, NewWorkflow, RunnableWorkflow } from './records.js';
 import { isTransientError } from './retry.js';
 import { flushStatement, type FlushBatch } from './sql/flush.js';
 import { packWakeKeys, wakeKey } from './wakeups.js';
@@ -37,7 +37,7 @@ export interface Refiller {
   /** As a flush is built: how many workflows of `queue` to claim for the `completing` slots it frees. */
   reserve(queue: string, completing: number): number;
   /** The flush is over (`claimed` is empty if it failed); called before its completions resolve. */
-  release(queue: string, completing: number, reserved: number, claimed: WorkflowRecord[]): void;
+  release(queue: string, completing: number, reserved: number, claimed: RunnableWorkflow[]): void;
   /** A flush that claimed for `queue` may have committed without its reply reaching us. */
   uncertain(queue: string): void;
   /** Whether a completion in `queue` can free a slot for other executors (fleet-wide limits). */
@@ -248,7 +248,7 @@ export class GroupCommitWriter {
   /** Hands the claimed workflows over and frees the reservations; before any completion resolves. */
   private releaseRefills(batch: WriterBatch, rows: FlushRow[]): void {
     if (batch.refills.length === 0 || !this.refiller) return;
-    const claimed = batch.claims ? rows.filter((row) => row.k === 'r').map((row) => JSON.parse(row.w as string) as WorkflowRecord) : [];
+    const claimed = batch.claims ? rows.filter((row) => row.k === 'r').map((row) => JSON.parse(row.w as string) as RunnableWorkflow) : [];
     for (const refill of batch.refills) {
       this.refiller.release(
         refill.queue,

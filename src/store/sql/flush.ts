@@ -1,4 +1,4 @@
-import { WORKFLOW_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow } from '../records.js';
+import { RUNNABLE_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow } from '../records.js';
 import { claimableHead, claimAssignments } from './queues.js';
 
 interface Item<T> {
@@ -153,7 +153,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       FROM (SELECT head.id AS claimed_id FROM ${rowsOf(batch.claims.slots)} AS q(queue text, max int4)
             CROSS JOIN LATERAL (${claimableHead(schema, 'q.queue', version, 'q.max')}) AS head) AS taken
       WHERE id = taken.claimed_id
-      RETURNING ${WORKFLOW_COLUMNS}, input)`);
+      RETURNING ${RUNNABLE_COLUMNS})`);
     selects.push(`SELECT 'r' AS k, NULL AS a, NULL::int4 AS b, row_to_json(r)::text AS w FROM r`);
   }
 
