@@ -131,15 +131,20 @@ export const migrations: Migration[] = [
   },
   {
     version: 2,
-    name: 'finished workflows indexed by creation time; no index on every row',
-    // Every index on workflows costs an entry for each row version: an insert, a claim and a
-    // completion each write one to every index whose predicate the row matches. An index of all
-    // rows by creation time was the dearest (three entries per queued workflow) and served only
-    // listing; finished rows are now indexed by creation time alone, and active rows are found
-    // through the owner and queue indexes they are already in (see docs/schema.md).
+    name: 'indexes a workflow enters once per state: waiting, running, finished',
+    // Every index on workflows costs an entry for each row version that matches it: an enqueue, a
+    // claim and a completion each write one to every such index. An index of all rows by creation
+    // time (three entries per queued workflow) and one of all active rows (two) are replaced by
+    // indexes that a row enters in one state only: waiting rows are already in the ready and
+    // delayed indexes, running rows now in one index by queue and owner, finished ones in one by
+    // creation time (see docs/schema.md).
     sql: (s) => `
       DROP INDEX ${s}.workflows_created;
       DROP INDEX ${s}.workflows_finished;
+      DROP INDEX ${s}.workflows_queue_active;
+      DROP INDEX ${s}.workflows_owner_pending;
+      -- running workflows: per queue (depth, fleet-wide limits, partitions), per owner (recovery)
+      CREATE INDEX workflows_pending ON ${s}.workflows (queue, owner) WHERE status = 'PENDING';
       -- retention (oldest first) and listing of finished workflows, by creation time
       CREATE INDEX workflows_finished_created ON ${s}.workflows (created_at)
         WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER');

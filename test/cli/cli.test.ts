@@ -35,7 +35,7 @@ describe('ballast CLI', () => {
     expectExit(first, 0);
     assert.match(first.stdout, /Applied 2 migrations to schema "ballast"/);
     assert.match(first.stdout, /^\s+1\s+workflows, steps/m);
-    assert.match(first.stdout, /^\s+2\s+finished workflows indexed by creation time/m);
+    assert.match(first.stdout, /^\s+2\s+indexes a workflow enters once per state/m);
     assert.doesNotMatch(first.stdout + first.stderr, /postgres@.*:\/\/.*:[^@]*@/, 'no password echoed');
 
     const second = await ballastCli(['migrate', '--database-url', db.url]);

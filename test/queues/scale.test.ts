@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { Ballast } from '../../src/index.js';
 import type { Queryable } from '../../src/store/driver.js';
 import { listWorkflows, type ListQuery } from '../../src/store/sql/list.js';
-import { claimStatement, queueDepthStatement } from '../../src/store/sql/queues.js';
+import { claimStatement, queueDepths, queueDepthStatement } from '../../src/store/sql/queues.js';
 import { newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
 
 interface PlanNode {
@@ -118,14 +118,42 @@ describe('a queue with 100,000 finished workflows and 10,000 waiting', () => {
     ] as const) {
       const plan = await explain(client, queueDepthStatement('ballast', byQueue, byVersion), [...params]);
       assertNoSeqScanOnWorkflows(plan);
-      // Per queue: the partial index of active rows. Across queues the planner may prefer the status index;
-      // either way only ENQUEUED/PENDING/DELAYED entries are read, never the finished history.
-      const indexes = byQueue ? ['workflows_queue_active'] : ['workflows_queue_active', 'workflows_status_created'];
-      assert.ok(indexes.some((index) => usesIndex(plan, index)), JSON.stringify(plan.map((n) => [n['Node Type'], n['Index Name']])));
+      // Each state through its own partial index: waiting, running, delayed; never the finished history.
+      for (const index of ['workflows_queue_ready', 'workflows_pending', 'workflows_delayed']) {
+        assert.ok(usesIndex(plan, index), `${index}: ${JSON.stringify(plan.map((n) => [n['Node Type'], n['Index Name']]))}`);
+      }
     }
     const metrics = await app.queues.metrics('big');
     assert.equal(metrics.enqueued, 10_000);
     assert.equal(metrics.queueLength, 10_000);
+  });
+
+  test("the oldest waiting workflow is found across versions and priorities from each group's head", async () => {
+    // Arrival order (seq) and creation time disagree on purpose within a group: the head of a group is
+    // its first arrival, whose creation time is what the metric reports for that group.
+    await client.query(
+      `INSERT INTO ballast.workflows (id, name, status, app_name, app_version, queue, priority, input, created_at, updated_at)
+       VALUES ('age-1', 'noop', 'ENQUEUED', 'test-app', 'va', 'ages', 5, 'null', 5000, 0),
+              ('age-2', 'noop', 'ENQUEUED', 'test-app', 'va', 'ages', 1, 'null', 3000, 0),
+              ('age-3', 'noop', 'ENQUEUED', 'test-app', 'vb', 'ages', 0, 'null', 2000, 0),
+              ('age-4', 'noop', 'ENQUEUED', 'test-app', 'va', 'ages', 5, 'null', 9000, 0),
+              ('age-5', 'noop', 'DELAYED', 'test-app', 'va', 'ages', 0, 'null', 1000, 0),
+              ('age-6', 'noop', 'PENDING', 'test-app', 'va', 'ages', 0, 'null', 500, 0)`,
+    );
+    const db: Queryable = {
+      query: async <Row>(sql: string, params?: unknown[]) => {
+        const result = await client.query(sql, params);
+        return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+      },
+      exec: async () => {},
+    };
+    const all = (await queueDepths(db, '"ballast"', 'ages', null)).map((d) => ({ ...d, oldestEnqueuedAt: Number(d.oldestEnqueuedAt) }));
+    assert.deepEqual(all, [{ queue: 'ages', enqueued: 4, pending: 1, delayed: 1, oldestEnqueuedAt: 2000 }]);
+    const va = (await queueDepths(db, '"ballast"', 'ages', 'va')).map((d) => ({ ...d, oldestEnqueuedAt: Number(d.oldestEnqueuedAt) }));
+    assert.deepEqual(va, [{ queue: 'ages', enqueued: 3, pending: 1, delayed: 1, oldestEnqueuedAt: 3000 }]);
+    const everyQueue = await queueDepths(db, '"ballast"', null, null);
+    assert.deepEqual(everyQueue.map((d) => d.queue), ['ages', 'big']);
+    await client.query(`DELETE FROM ballast.workflows WHERE queue = 'ages'`);
   });
 
   test('listing reads each status group through an index, never the whole history', async () => {

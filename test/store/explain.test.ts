@@ -194,7 +194,7 @@ describe('hot-path statements use their indexes', () => {
   // A batch joins the workflow rows either by primary key (one probe per row: small batches, and
   // every generic plan) or, when the planner expects the batch to cover a good share of all PENDING
   // rows, by reading every PENDING row through a partial or status index and hash-joining.
-  const PENDING_ROWS = ['workflows_pkey', 'workflows_status_created', 'workflows_owner_pending'];
+  const PENDING_ROWS = ['workflows_pkey', 'workflows_pending'];
 
   test('flush: a lone checkpoint joins its workflow row by primary key', async () => {
     await assertIndexes(flush({ checkpoints: [item(checkpoint(0))] }), ['workflows_pkey']);
@@ -245,7 +245,7 @@ describe('hot-path statements use their indexes', () => {
   }
 
   test("ownPendingIn (an executor's running workflows of a queue) uses an index of running rows", async () => {
-    await assertIndexes(await capture((q) => queues.ownPendingIn(q, s, 'orders', 'executor-0')), [['workflows_owner_pending', 'workflows_queue_active']]);
+    await assertIndexes(await capture((q) => queues.ownPendingIn(q, s, 'orders', 'executor-0')), ['workflows_pending']);
   });
 
   test('getWorkflow by ID uses workflows_pkey', async () => {
@@ -258,8 +258,8 @@ describe('hot-path statements use their indexes', () => {
     await assertIndexes(await capture((q) => workflows.loadSteps(q, s, 'wf-123')), ['steps_pkey']);
   });
 
-  test("reclaimOwnPending (owner = $1 AND status = 'PENDING') uses workflows_owner_pending", async () => {
-    await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_owner_pending']);
+  test("reclaimOwnPending (owner = $1 AND status = 'PENDING') uses workflows_pending", async () => {
+    await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_pending']);
   });
 
   test('consumeMessage finds the oldest unconsumed message through messages_unconsumed', async () => {
@@ -297,7 +297,7 @@ describe('hot-path statements use their indexes', () => {
       const completions = Array.from({ length: size }, (_, i) => item(completion(i)));
       await assertIndexes(flush({ checkpoints, completions }), [PENDING_ROWS]);
     }
-    await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_owner_pending']);
+    await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_pending']);
   });
 });
 

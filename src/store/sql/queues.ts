@@ -198,20 +198,37 @@ export interface QueueDepth {
   oldestEnqueuedAt: number | null;
 }
 
-/** Depth per queue from the partial index of active rows: cost follows the backlog, not history. */
-/** The queue depth statement; exported so tests can EXPLAIN exactly what runs. */
+/**
+ * The queue depth statement; exported so tests can EXPLAIN exactly what runs. Each count reads the
+ * partial index of its state (waiting, running, delayed), so its cost follows the backlog, never the
+ * history. The oldest waiting workflow is found without reading the backlog: the ready index is
+ * ordered by queue, version, priority and arrival, so the first entry of each (queue, version,
+ * priority) group is that group's oldest, and a recursive scan hops from group to group.
+ */
 export function queueDepthStatement(s: string, byQueue: boolean, byVersion: boolean): string {
   // Distinct statement shapes rather than `$1 IS NULL OR …`, so each plan can use the index fully.
   const filters = [byQueue ? 'queue = $1' : 'queue IS NOT NULL'];
   if (byVersion) filters.push(`app_version = $${byQueue ? 2 : 1}`);
-  return `SELECT queue,
-       count(*) FILTER (WHERE status = 'ENQUEUED')::int4 AS enqueued,
-       count(*) FILTER (WHERE status = 'PENDING')::int4 AS pending,
-       count(*) FILTER (WHERE status = 'DELAYED')::int4 AS delayed,
-       min(created_at) FILTER (WHERE status = 'ENQUEUED') AS "oldestEnqueuedAt"
-     FROM ${s}.workflows
-     WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND ${filters.join(' AND ')}
-     GROUP BY queue ORDER BY queue`;
+  const where = filters.join(' AND ');
+  const count = (status: string) => `SELECT queue, count(*) AS n FROM ${s}.workflows WHERE status = '${status}' AND ${where} GROUP BY queue`;
+  const head = `SELECT queue, app_version, priority, created_at FROM ${s}.workflows WHERE status = 'ENQUEUED' AND ${where}`;
+  return `WITH RECURSIVE heads AS (
+       (${head} ORDER BY queue, app_version, priority, seq LIMIT 1)
+       UNION ALL
+       SELECT next.* FROM heads h CROSS JOIN LATERAL (
+         ${head} AND (queue, app_version, priority) > (h.queue, h.app_version, h.priority)
+         ORDER BY queue, app_version, priority, seq LIMIT 1) AS next
+     ),
+     enqueued AS (${count('ENQUEUED')}),
+     pending AS (${count('PENDING')}),
+     delayed AS (${count('DELAYED')}),
+     oldest AS (SELECT queue, min(created_at) AS at FROM heads GROUP BY queue)
+     SELECT q.queue, COALESCE(e.n, 0)::int4 AS enqueued, COALESCE(p.n, 0)::int4 AS pending, COALESCE(d.n, 0)::int4 AS delayed,
+       o.at AS "oldestEnqueuedAt"
+     FROM (SELECT queue FROM enqueued UNION SELECT queue FROM pending UNION SELECT queue FROM delayed) AS q
+       LEFT JOIN enqueued e USING (queue) LEFT JOIN pending p USING (queue) LEFT JOIN delayed d USING (queue)
+       LEFT JOIN oldest o USING (queue)
+     ORDER BY q.queue`;
 }
 
 export async function queueDepths(db: Queryable, s: string, queue: string | null, appVersion: string | null): Promise<QueueDepth[]> {
