@@ -299,6 +299,20 @@ describe('hot-path statements use their indexes', () => {
     }
     await assertIndexes(await capture((q) => workflows.reclaimOwnPending(q, s, 'executor-0', 'v1', 1)), ['workflows_pending']);
   });
+
+  test('a generic plan for completions finds them by primary key only, never by reading every running row', async () => {
+    // Prepared once per connection, a generic plan outlives the table's shape: one that read the
+    // index of running rows while few ran would read all of them once many do.
+    for (const size of [1, 50, 500]) {
+      const completions = Array.from({ length: size }, (_, i) => item(completion(i)));
+      const checkpoints = Array.from({ length: size }, (_, i) => item(checkpoint(i)));
+      for (const batch of [{ completions }, { checkpoints, completions }]) {
+        const nodes = await explain(flush(batch), 'generic');
+        const pending = nodes.filter((node) => node['Index Name'] === 'workflows_pending');
+        assert.deepEqual(pending.map(describeNode), [], nodes.map(describeNode).join('\n'));
+      }
+    }
+  });
 });
 
 function describeNode(node: PlanNode): string {

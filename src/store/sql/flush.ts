@@ -127,8 +127,11 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     shape += 'd';
     const rows = batch.completions.map((entry) => entry.item);
     // The ID list lets the planner find the rows through the primary key, whatever it guesses
-    // about the JSON's row count.
+    // about the JSON's row count. The status it checks is a parameter so that no plan reads the
+    // partial index of running rows instead: a generic plan made while few workflows ran would
+    // keep reading all of them once many do (long sleeps).
     const ids = `$${params.push(rows.map((row) => row.workflowId))}::text[]`;
+    const running = `$${params.push('PENDING')}::text`;
     let withCheckpoint = '';
     if (batch.checkpoints.length > 0) {
       const checkpointed = `$${params.push(batch.checkpoints.map((entry) => entry.item.workflowId))}::text[]`;
@@ -139,7 +142,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       SET status = u.status, output = u.output, error = u.error, completed_at = u."completedAt", updated_at = u."completedAt"
       FROM ${rowsOf(rows)}
         AS u("workflowId" text, owner text, epoch int4, status text, output text, error text, "completedAt" int8)
-      WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'${withCheckpoint}
+      WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = ${running}${withCheckpoint}
       RETURNING w.id)`);
     selects.push(`SELECT 'd' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM d`);
   }
