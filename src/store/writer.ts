@@ -107,8 +107,8 @@ export class GroupCommitWriter {
 
   /**
    * Resolves false when the workflow is no longer PENDING under this owner and epoch. The
-   * workflow's own row, if it still waits for a flush, is written by the same statement (the
-   * checkpoint is fenced against it); one already on the wire must have been waited for.
+   * workflow's own row, if it still waits for a flush, is written by the same statement (the two
+   * commit together or not at all); one already on the wire must have been waited for.
    */
   checkpoint(checkpoint: NewCheckpoint): Promise<boolean> {
     const pending = { item: checkpoint } as PendingCheckpoint;
