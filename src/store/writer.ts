@@ -387,7 +387,8 @@ function settle(batch: FlushBatch, rows: FlushRow[]): void {
     else if (row.k === 'c') checkpointed.add(`${row.a}\u0000${row.b}`);
     else if (row.k === 'd') completed.add(row.a as string);
   }
-  for (const { item, waiter } of batch.starts) waiter.resolve(started.has(item.id));
+  // Two starts of one ID in one batch insert it once: only the first is told it did.
+  for (const { item, waiter } of batch.starts) waiter.resolve(started.delete(item.id));
   for (const { item, waiter } of batch.checkpoints) waiter.resolve(checkpointed.has(`${item.workflowId}\u0000${item.idx}`));
   for (const { item, waiter } of batch.completions) waiter.resolve(completed.has(item.workflowId));
 }

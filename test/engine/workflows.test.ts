@@ -115,6 +115,16 @@ for (const backend of backends()) {
       assert.equal(calls.get('three-steps:idem-1'), 1);
     });
 
+    test('two starts of one new ID in the same moment run it once', async () => {
+      // Both inserts share a group-commit flush: one row is inserted, and only one start may run it.
+      const [first, second] = await Promise.all([
+        threeSteps.start({ n: 1 }, { id: 'idem-same-tick' }),
+        threeSteps.start({ n: 2 }, { id: 'idem-same-tick' }),
+      ]);
+      assert.deepEqual(await first.result(), await second.result());
+      assert.equal(calls.get('three-steps:idem-same-tick'), 1);
+    });
+
     test('concurrent starts of many workflows all complete', async () => {
       const handles = await Promise.all(Array.from({ length: 100 }, (_, i) => threeSteps.start({ n: i })));
       const results = await Promise.all(handles.map((h) => h.result()));
