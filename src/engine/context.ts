@@ -19,6 +19,8 @@ import type {
 } from './types.js';
 
 const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 30_000 };
+/** What a step waits for before its effects begin (one object for every step, not one per step). */
+const STEP_SETTLING = { startMayJoin: true } as const;
 
 /** Names of the checkpoints Ballast records for its own durable operations. */
 const OP = {
@@ -109,7 +111,7 @@ export class Context implements WorkflowContext {
 
     // The previous step's checkpoint is durable before this step's effects begin (the workflow's own
     // row may still be on its way: this step's checkpoint joins or follows it).
-    await this.execution.settled({ startMayJoin: true });
+    await this.execution.settled(STEP_SETTLING);
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       let value: T;

@@ -195,4 +195,24 @@ describe('a queue with 100,000 finished workflows and 10,000 waiting', () => {
       await app3.shutdown({ drainMs: 0 });
     }
   });
+
+  test('an age limit counts from completion: a long run that just finished is kept', async () => {
+    // The scan walks creation order, so both rows below are reached; only the completion time decides.
+    const hourAgo = Date.now() - 3_600_000;
+    await client.query(
+      `INSERT INTO ballast.workflows (id, name, status, app_name, app_version, input, output, created_at, started_at, completed_at, updated_at)
+       VALUES ('aged-out', 'noop', 'SUCCESS', 'test-app', 'v1', 'null', 'null', $1, $1, $1, $1),
+              ('long-run', 'noop', 'SUCCESS', 'test-app', 'v1', 'null', 'null', $1, $1, $2, $2)`,
+      [hourAgo, Date.now()],
+    );
+    const pruner = newBallast(db, { appVersion: 'v1', executorId: 'age-check', retention: { maxAge: '10m' } });
+    await pruner.launch();
+    try {
+      await pruner.pruneFinished();
+    } finally {
+      await pruner.shutdown({ drainMs: 0 });
+    }
+    const { rows } = await client.query<{ id: string }>(`SELECT id FROM ballast.workflows WHERE id IN ('aged-out', 'long-run')`);
+    assert.deepEqual(rows.map((row) => row.id), ['long-run']);
+  });
 });
