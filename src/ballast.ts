@@ -23,7 +23,7 @@ import { QueueRegistry, type Queue } from './queues/registry.js';
 import { QueueService } from './queues/service.js';
 import type { Driver } from './store/driver.js';
 import { PgDriver } from './store/pg-driver.js';
-import { SystemStore } from './store/system-store.js';
+import { SystemStore, type ExecutorInfo } from './store/system-store.js';
 import { wakeKey } from './store/wakeups.js';
 
 type State = 'new' | 'launching' | 'running' | 'stopping' | 'stopped';
@@ -145,15 +145,16 @@ export class Ballast {
         () => queues.limits.invalidate(),
       );
       const appVersion = config.appVersion ?? this.registry.codeVersion();
-      await store.registerExecutor({
+      const registration = {
         id: config.executorId,
         appName: config.name,
         appVersion,
         hostname: hostname(),
         pid: process.pid,
         leaseMs: config.executorLeaseMs,
-      });
-      this.startHeartbeat(store);
+      };
+      await store.registerExecutor(registration);
+      this.startHeartbeat(store, registration);
       runtime.open(appVersion);
       await runtime.recover();
       await queues.startDispatching(runtime, this.queueRegistry);
@@ -264,11 +265,14 @@ export class Ballast {
     return this.requireRuntime(`${registration.name}.start`).start<Input, Output>(registration, input, options);
   }
 
-  private startHeartbeat(store: SystemStore): void {
-    const { executorId, executorLeaseMs } = this.config;
+  /** Renews this executor's lease every third of it; a row deleted meanwhile (say, by pruning) is registered again. */
+  private startHeartbeat(store: SystemStore, registration: ExecutorInfo): void {
+    const beat = async (): Promise<void> => {
+      if (!(await store.renewLease(registration.id, registration.leaseMs))) await store.registerExecutor(registration);
+    };
     this.heartbeat = setInterval(() => {
-      store.renewLease(executorId, executorLeaseMs).catch((error: Error) => this.config.logger.warn(`heartbeat failed: ${error.message}`));
-    }, Math.max(250, Math.floor(executorLeaseMs / 3)));
+      beat().catch((error: Error) => this.config.logger.warn(`heartbeat failed: ${error.message}`));
+    }, Math.max(250, Math.floor(registration.leaseMs / 3)));
     this.heartbeat.unref();
   }
 

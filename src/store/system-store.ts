@@ -16,6 +16,9 @@ import { channelFor, unpackWakeKeys, wakeKey } from './wakeups.js';
 import { GroupCommitWriter } from './writer.js';
 import { ReadBatcher } from './read-batcher.js';
 
+/** What an executor registers about itself; the store adds the time. */
+export type ExecutorInfo = Omit<executors.ExecutorRegistration, 'now'>;
+
 export interface StoreOptions {
   schema: string;
   logger: { warn(message: string): void };
@@ -203,7 +206,7 @@ export class SystemStore {
     return this.retry(() => retention.budgetCutoff(this.driver, this.s, maxRows));
   }
 
-  registerExecutor(registration: Omit<executors.ExecutorRegistration, 'now'>): Promise<void> {
+  registerExecutor(registration: ExecutorInfo): Promise<void> {
     return this.retry(() => executors.registerExecutor(this.driver, this.s, { ...registration, now: Date.now() }));
   }
 

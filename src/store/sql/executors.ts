@@ -27,8 +27,9 @@ export async function registerExecutor(db: Queryable, s: string, e: ExecutorRegi
 
 /** Renews the lease; returns false if the row vanished (then the caller re-registers). */
 export async function renewLease(db: Queryable, s: string, id: string, now: number, leaseMs: number): Promise<boolean> {
+  // Typed parameters: a prepared statement cannot infer the types of `$2 + $3` from the columns.
   const { rowCount } = await db.query(
-    `UPDATE ${s}.executors SET heartbeat_at = $2, lease_expires_at = $2 + $3 WHERE id = $1`,
+    `UPDATE ${s}.executors SET heartbeat_at = $2::bigint, lease_expires_at = $2::bigint + $3::bigint WHERE id = $1`,
     [id, now, leaseMs],
     'ballast_renew_lease',
   );

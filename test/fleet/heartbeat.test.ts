@@ -1,0 +1,68 @@
+// An executor's lease in the executors table: renewed while it runs, registered again if its row
+// disappears, ended at shutdown. The fleet judges an executor dead by this lease alone.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { testDatabase } from '../support/postgres.js';
+import { capturingLogger } from '../support/backends.js';
+import { Ballast } from '../../src/index.js';
+
+const LEASE_MS = 900; // renewed every 300 ms
+
+let db: { url: string; close(): Promise<void> };
+let admin: pg.Client;
+
+before(async () => {
+  db = await testDatabase('heartbeat');
+  admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+});
+
+after(async () => {
+  await admin.end();
+  await db.close();
+});
+
+interface LeaseRow {
+  heartbeat_at: string;
+  lease_expires_at: string;
+}
+
+async function lease(executorId: string): Promise<{ heartbeatAt: number; expiresAt: number } | undefined> {
+  const { rows } = await admin.query<LeaseRow>('SELECT heartbeat_at, lease_expires_at FROM ballast.executors WHERE id = $1', [executorId]);
+  const row = rows[0];
+  return row && { heartbeatAt: Number(row.heartbeat_at), expiresAt: Number(row.lease_expires_at) };
+}
+
+async function until<T>(read: () => Promise<T>, holds: (value: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const value = await read();
+    if (holds(value)) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+test('a running executor renews its lease, re-registers a deleted row, and ends the lease at shutdown', async () => {
+  const logger = capturingLogger();
+  const app = new Ballast({ name: 'heartbeat-app', databaseUrl: db.url, executorId: 'beating', executorLeaseMs: LEASE_MS, logger });
+  await app.launch();
+  try {
+    const first = await lease('beating');
+    assert.ok(first, 'launch registers the executor');
+    assert.equal(first.expiresAt - first.heartbeatAt, LEASE_MS);
+
+    const renewed = await until(() => lease('beating'), (row) => row !== undefined && row.heartbeatAt > first.heartbeatAt, 'the lease is renewed');
+    assert.ok(renewed && renewed.expiresAt > first.expiresAt, 'the lease moves forward');
+    assert.equal(renewed.expiresAt - renewed.heartbeatAt, LEASE_MS);
+
+    await admin.query(`DELETE FROM ballast.executors WHERE id = 'beating'`);
+    const back = await until(() => lease('beating'), (row) => row !== undefined, 'the executor registers again');
+    assert.ok(back && back.expiresAt > Date.now() - 1_000);
+    assert.deepEqual(logger.warnings, [], 'no heartbeat failed');
+  } finally {
+    await app.shutdown({ drainMs: 0 });
+  }
+  const ended = await lease('beating');
+  assert.ok(ended && ended.expiresAt <= Date.now(), 'shutdown ends the lease at once');
+});
