@@ -18,7 +18,7 @@ export async function registerExecutor(db: Queryable, s: string, e: ExecutorRegi
        ON CONFLICT (app_name, version) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at
      )
      INSERT INTO ${s}.executors (id, app_name, app_version, hostname, pid, started_at, heartbeat_at, lease_expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $6, $6 + $7)
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $6::bigint + $7::bigint)
      ON CONFLICT (id) DO UPDATE SET app_name = EXCLUDED.app_name, app_version = EXCLUDED.app_version, hostname = EXCLUDED.hostname,
        pid = EXCLUDED.pid, started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at`,
     [e.id, e.appName, e.appVersion, e.hostname, e.pid, e.now, e.leaseMs],
