@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newWorkflowId } from './ids.js';
 import type { Runtime } from './engine/runtime.js';
 import type { StepInfo, WorkflowHandle, WorkflowInfo } from './engine/types.js';
 import { describe, requireName } from './engine/validation.js';
@@ -117,7 +117,7 @@ export class WorkflowManagement extends WorkflowQueries {
     if (!Number.isInteger(fromStep) || fromStep < 0) {
       throw new ValidationError(`fork: fromStep must be a non-negative integer step index, got ${String(options.fromStep)}.`);
     }
-    const newId = options.id ?? randomUUID();
+    const newId = options.id ?? newWorkflowId();
     requireName(newId, 'fork ID');
     const source = await this.store.getWorkflow(workflowId);
     if (!source) throw new WorkflowNotFoundError(workflowId);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newWorkflowId } from '../ids.js';
 import { checkPayloadSize, deserialize, serialize, serializeError } from '../codec.js';
 import { optionalDuration } from '../durations.js';
 import {
@@ -157,7 +157,7 @@ export class Runtime {
     if (!this.accepting) {
       throw new LifecycleError(`Cannot start workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
     }
-    const id = options.id ?? randomUUID();
+    const id = options.id ?? newWorkflowId();
     requireName(id, 'workflow ID');
     const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${registration.name}"`);
     const encodedInput = serialize(input, `input of workflow "${registration.name}"`);

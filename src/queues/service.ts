@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newWorkflowId } from '../ids.js';
 import type { Runtime } from '../engine/runtime.js';
 import { requireName } from '../engine/validation.js';
 import { UnknownQueueError } from '../errors.js';
@@ -97,7 +97,7 @@ export class QueueService {
       input,
       options,
       limits,
-      options.id ?? randomUUID(),
+      options.id ?? newWorkflowId(),
       parentId,
     );
     const enqueued = await insertQueued(this.store, row, options.onDuplicate);
