@@ -93,7 +93,7 @@ export function summaryLine(runs: readonly ResultLine[]): SummaryLine {
     system: first.system,
     workload: first.workload,
     summary: `median of ${runs.length} run${runs.length === 1 ? '' : 's'}`,
-    workflows: first.workflows,
+    workflows: median(runs.map((run) => run.workflows)),
     seconds: round(median(runs.map((run) => run.seconds)), 3),
     workflowsPerSec: round(median(runs.map((run) => run.workflowsPerSec)), 1),
     p50Ms: medianOrNull(runs.map((run) => run.p50Ms)),
