@@ -22,11 +22,14 @@ export function channelFor(schema: string): string {
 export function packWakeKeys(keys: Iterable<string>): string[] {
   const payloads: string[] = [];
   let current = '';
+  let currentBytes = 0;
   for (const key of keys) {
-    if (current && Buffer.byteLength(current) + Buffer.byteLength(key) + 1 > MAX_PAYLOAD_BYTES) {
+    const keyBytes = Buffer.byteLength(key);
+    if (current && currentBytes + 1 + keyBytes > MAX_PAYLOAD_BYTES) {
       payloads.push(current);
       current = '';
     }
+    currentBytes = current ? currentBytes + 1 + keyBytes : keyBytes;
     current = current ? `${current}\n${key}` : key;
   }
   if (current) payloads.push(current);
