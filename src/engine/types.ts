@@ -28,7 +28,7 @@ export interface StepAttempt {
 }
 
 export interface StartOptions {
-  /** Workflow ID, the idempotency key. Default: a random UUID. */
+  /** Workflow ID, the idempotency key. Default: a generated UUIDv7 (time-ordered). */
   id?: string;
   /** The workflow fails with WorkflowTimeoutError if it has not finished this long after it starts. */
   timeout?: Duration;
@@ -38,7 +38,7 @@ export interface StartOptions {
 export interface EnqueueOptions {
   /** The queue, by handle (from ballast.queue) or by name. */
   queue: { readonly name: string } | string;
-  /** Workflow ID, the idempotency key. Default: a random UUID. */
+  /** Workflow ID, the idempotency key. Default: a generated UUIDv7 (time-ordered). */
   id?: string;
   /** 0 runs first; work without a priority runs after all prioritised work, in arrival order. */
   priority?: number;

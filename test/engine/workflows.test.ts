@@ -3,10 +3,16 @@ import { after, before, describe, test } from 'node:test';
 import {
   NotInWorkflowError,
   StepTimeoutError,
+  WorkflowCancelledError,
   type Ballast,
   type WorkflowContext,
 } from '../../src/index.js';
 import { backends, newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), 'timed out waiting');
+}
 
 for (const backend of backends()) {
   describe(`workflows and steps (${backend})`, () => {
@@ -41,12 +47,19 @@ for (const backend of backends()) {
       });
     }
 
+    /** Why each slow step's signal was aborted, by workflow ID. */
+    const abortReasons = new Map<string, unknown>();
+    const slowStarted = new Set<string>();
     const slowStep = (app: Ballast) =>
-      app.workflow('slow-step', async (ctx) =>
+      app.workflow('slow-step', async (ctx, timeout: number | undefined) =>
         ctx.step('slow', ({ signal }) => new Promise((resolve) => {
+          slowStarted.add(ctx.workflowId);
           const timer = setTimeout(resolve, 5_000);
-          signal.addEventListener('abort', () => clearTimeout(timer));
-        }), { timeout: 50 }),
+          signal.addEventListener('abort', () => {
+            abortReasons.set(ctx.workflowId, signal.reason);
+            clearTimeout(timer);
+          });
+        }), { timeout }),
       );
     let slow: ReturnType<typeof slowStep>;
 
@@ -146,8 +159,21 @@ for (const backend of backends()) {
     });
 
     test('a step timeout aborts the attempt with StepTimeoutError', async () => {
-      const handle = await slow.start(undefined);
+      const handle = await slow.start(50);
       await assert.rejects(handle.result(), StepTimeoutError);
+      assert.ok(abortReasons.get(handle.id) instanceof StepTimeoutError, 'the signal carries the timeout');
+    });
+
+    test('cancelling a workflow aborts its running step and abandons it without waiting', async () => {
+      const handle = await slow.start(undefined);
+      await until(() => slowStarted.has(handle.id));
+      const began = Date.now();
+      assert.equal(await ballast.workflows.cancel(handle.id), true);
+      await assert.rejects(handle.result(), WorkflowCancelledError);
+      assert.ok(Date.now() - began < 4_000, 'the 5 s step was not waited for');
+      await until(() => abortReasons.has(handle.id));
+      assert.ok(abortReasons.get(handle.id) instanceof WorkflowCancelledError, 'the signal carries the cancellation');
+      assert.equal((await ballast.workflows.steps(handle.id)).length, 0, 'the abandoned attempt is never checkpointed');
     });
 
     test('a failed workflow persists its error: name, message, cause and fields round-trip', async () => {
