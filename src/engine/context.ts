@@ -22,6 +22,9 @@ const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 30_000 };
 /** What a step waits for before its effects begin (one object for every step, not one per step). */
 const STEP_SETTLING = { startMayJoin: true } as const;
 
+/** The history of a workflow on its first run, shared: position() only deletes what it finds. */
+const NOTHING_TO_REPLAY = new Map<number, StepRecord>();
+
 /** Names of the checkpoints Ballast records for its own durable operations. */
 const OP = {
   sleep: 'ballast.sleep',
@@ -53,7 +56,7 @@ export class Context implements WorkflowContext {
     private readonly execution: WorkflowExecution,
     history: StepRecord[],
   ) {
-    this.replay = new Map(history.map((step) => [step.idx, step]));
+    this.replay = history.length === 0 ? NOTHING_TO_REPLAY : new Map(history.map((step) => [step.idx, step]));
   }
 
   get workflowId(): string {
@@ -138,35 +141,13 @@ export class Context implements WorkflowContext {
     attempt: number,
     timeoutMs: number | undefined,
   ): Promise<T> {
-    const signal = new LazyAttemptSignal(this.execution);
-    let timer: NodeJS.Timeout | undefined;
+    this.execution.assertRunning('ctx.step');
+    const current = new Attempt<T>(attempt, this.execution);
     try {
-      const run = Promise.resolve().then(() =>
-        fn({
-          attempt,
-          get signal() {
-            return signal.get();
-          },
-        }),
-      );
-      // A stopped workflow (cancelled, timed out, shut down) does not wait for a step that ignores
-      // its signal: the attempt is abandoned and its result, if any, never checkpointed.
-      const racers: Promise<T>[] = [run, this.execution.stopped];
-      if (timeoutMs !== undefined) {
-        racers.push(
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => {
-              const error = new StepTimeoutError(name, timeoutMs);
-              signal.abort(error);
-              reject(error);
-            }, timeoutMs);
-          }),
-        );
-      }
-      return await Promise.race(racers);
+      const result = fn(current);
+      return isThenable(result) ? await current.outcome(result, name, timeoutMs) : result;
     } finally {
-      clearTimeout(timer);
-      signal.release();
+      current.release();
     }
   }
 
@@ -344,30 +325,62 @@ function backoffDelay(policy: StepPolicy, attempt: number): number {
  * The AbortSignal handed to a step attempt, created only if the step reads it: most steps never
  * do, and the hot path should not pay for a controller and a listener per step.
  */
-class LazyAttemptSignal {
+/**
+ * One attempt of a step, as its function sees it, and how it ends early. A stopped workflow
+ * (cancelled, timed out, shut down) does not wait for a step that ignores its signal: the attempt
+ * is abandoned and its result, if any, never checkpointed. The AbortController and the stop
+ * subscription are made only when needed: most steps never look at their signal.
+ */
+class Attempt<T> implements StepAttempt {
   private controller: AbortController | undefined;
   private abortedWith: { reason: unknown } | undefined;
+  private rejectOutcome: ((reason: unknown) => void) | undefined;
   private unsubscribe: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly execution: WorkflowExecution) {}
+  constructor(
+    readonly attempt: number,
+    private readonly execution: WorkflowExecution,
+  ) {}
 
-  get(): AbortSignal {
+  get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      const stopReason = this.execution.reason;
       if (this.abortedWith) this.controller.abort(this.abortedWith.reason);
-      else if (stopReason) this.controller.abort(stopReason);
-      else this.unsubscribe = this.execution.onStop((reason) => this.abort(reason));
+      else this.watchStop();
     }
     return this.controller.signal;
   }
 
-  abort(reason: unknown): void {
-    this.abortedWith ??= { reason };
-    this.controller?.abort(reason);
+  /** What the step's promise settles with, unless the workflow stops or the attempt times out first. */
+  outcome(result: PromiseLike<T>, stepName: string, timeoutMs: number | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.rejectOutcome = reject;
+      result.then(resolve, reject);
+      if (timeoutMs !== undefined) this.timer = setTimeout(() => this.abort(new StepTimeoutError(stepName, timeoutMs)), timeoutMs);
+      this.watchStop();
+    });
   }
 
   release(): void {
+    clearTimeout(this.timer);
     this.unsubscribe?.();
   }
+
+  private watchStop(): void {
+    if (this.unsubscribe || this.abortedWith) return;
+    const reason = this.execution.reason;
+    if (reason) this.abort(reason);
+    else this.unsubscribe = this.execution.onStop((stopReason) => this.abort(stopReason));
+  }
+
+  private abort(reason: unknown): void {
+    this.abortedWith ??= { reason };
+    this.controller?.abort(reason);
+    this.rejectOutcome?.(reason);
+  }
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

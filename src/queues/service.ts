@@ -91,7 +91,9 @@ export class QueueService {
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
   async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parentId: string | null): Promise<Enqueued> {
-    const limits = await this.requireQueue(queueName(options?.queue));
+    const name = queueName(options?.queue);
+    // The cached limits when fresh: most enqueues need no wait at all.
+    const limits = this.limits.peek(name) ?? (await this.requireQueue(name));
     const row = queuedRow(
       { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes },
       input,

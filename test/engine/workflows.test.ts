@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   NotInWorkflowError,
   StepTimeoutError,
@@ -81,6 +83,20 @@ for (const backend of backends()) {
       });
     let fail: ReturnType<typeof failing>;
 
+    /** Weak references to step outputs, taken by a helper whose frame is gone once it returns. */
+    let outputRefs: WeakRef<object>[] = [];
+    let releaseLongRunner: (() => void) | undefined;
+    const longRunning = (app: Ballast) =>
+      app.workflow('long-running', async (ctx) => {
+        const watchOutput = async (i: number): Promise<void> => {
+          outputRefs.push(new WeakRef(await ctx.step(`big-${i}`, () => ({ payload: 'x'.repeat(10_000) }))));
+        };
+        for (let i = 0; i < 5; i++) await watchOutput(i);
+        await new Promise<void>((resolve) => (releaseLongRunner = resolve));
+        return 'done';
+      });
+    let longRunner: ReturnType<typeof longRunning>;
+
     before(async () => {
       db = await openTestDatabase(backend);
       ballast = newBallast(db);
@@ -89,6 +105,7 @@ for (const backend of backends()) {
       slow = slowStep(ballast);
       escape = escaping(ballast);
       fail = failing(ballast);
+      longRunner = longRunning(ballast);
       await ballast.launch();
     });
 
@@ -174,6 +191,26 @@ for (const backend of backends()) {
       await until(() => abortReasons.has(handle.id));
       assert.ok(abortReasons.get(handle.id) instanceof WorkflowCancelledError, 'the signal carries the cancellation');
       assert.equal((await ballast.workflows.steps(handle.id)).length, 0, 'the abandoned attempt is never checkpointed');
+    });
+
+    test('a running workflow does not keep the outputs of its finished steps alive', async () => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      outputRefs = [];
+      const handle = await longRunner.start(undefined);
+      await until(() => releaseLongRunner !== undefined);
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(outputRefs.length, 5);
+      assert.deepEqual(
+        outputRefs.map((ref) => ref.deref() === undefined),
+        [true, true, true, true, true],
+        'every output was collected while the workflow still runs',
+      );
+      releaseLongRunner?.();
+      assert.equal(await handle.result(), 'done');
     });
 
     test('a failed workflow persists its error: name, message, cause and fields round-trip', async () => {
