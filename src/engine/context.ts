@@ -204,7 +204,7 @@ export class Context implements WorkflowContext {
         await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt });
         return undefined;
       }
-      await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution.stopped);
+      await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution);
     }
   }
 

@@ -2,7 +2,7 @@ import { NotInWorkflowError, OwnershipLostError, WorkflowCancelledError, Workflo
 import type { Lease, NewCheckpoint } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import type { Runtime } from './runtime.js';
-import type { Waiters } from './waiters.js';
+import type { Interrupt, Waiters } from './waiters.js';
 
 /** How a local run ended, as seen by callers in this process. */
 export type LocalOutcome =
@@ -34,14 +34,11 @@ export class ShutdownSignal extends Error {
  * One run of one workflow in this process: its lease (owner, epoch), its stop reason (cancellation,
  * timeout, lost ownership, shutdown) and the fenced writes made on its behalf.
  */
-export class WorkflowExecution {
+export class WorkflowExecution implements Interrupt {
   private finished = false;
   private stopReason: Error | undefined;
   private stopListeners: Set<(reason: Error) => void> | undefined;
-  private rejectStopped!: (reason: Error) => void;
   readonly done: Promise<LocalOutcome>;
-  /** Rejects with the stop reason once the workflow is stopped; shared by every step race and wait. */
-  readonly stopped: Promise<never>;
   private settle!: (outcome: LocalOutcome) => void;
   /** The step checkpoint written behind the workflow: submitted, not yet known to be committed. */
   private behind: { checkpoint: NewCheckpoint; applied: Promise<boolean> } | undefined;
@@ -56,9 +53,6 @@ export class WorkflowExecution {
     readonly timeoutMs: number | null,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
-    // A plain promise, not an AbortController: one per workflow run is on the hot path.
-    this.stopped = new Promise<never>((_, reject) => (this.rejectStopped = reject));
-    this.stopped.catch(() => undefined);
   }
 
   get store(): SystemStore {
@@ -90,7 +84,6 @@ export class WorkflowExecution {
   stop(reason: Error): void {
     if (this.stopReason) return;
     this.stopReason = reason;
-    this.rejectStopped(reason);
     if (this.stopListeners) for (const listener of this.stopListeners) listener(reason);
   }
 
@@ -194,10 +187,15 @@ export class WorkflowExecution {
     this.assertRunning('ctx.sleep');
     if (ms <= 0) return;
     let timer: NodeJS.Timeout | undefined;
+    let unsubscribe: (() => void) | undefined;
     try {
-      await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), this.stopped]);
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(resolve, ms);
+        unsubscribe = this.onStop(reject);
+      });
     } finally {
       clearTimeout(timer);
+      unsubscribe?.();
     }
   }
 }

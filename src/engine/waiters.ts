@@ -6,7 +6,7 @@
 export class Waiters {
   private readonly byKey = new Map<string, Set<() => void>>();
 
-  /** Registers interest in `key` now; `wait(ms)` resolves on a hint, after `ms`, or on interrupt. */
+  /** Registers interest in `key` now; `wait(ms)` resolves on a hint, after `ms`, or on a stop. */
   arm(key: string): ArmedWait {
     let wake!: () => void;
     let settled = false;
@@ -26,14 +26,21 @@ export class Waiters {
       if (current?.size === 0) this.byKey.delete(key);
     };
     return {
-      wait: async (ms: number, interrupt?: Promise<unknown>) => {
+      wait: async (ms: number, interrupt?: Interrupt) => {
+        if (interrupt?.isStopped) return release();
         let timer: NodeJS.Timeout | undefined;
-        const racers: Promise<unknown>[] = [woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))];
-        if (interrupt) racers.push(interrupt.then(noop, noop));
+        let unsubscribe: (() => void) | undefined;
+        // The interrupt is subscribed to for this wait only: a wait must leave nothing behind on
+        // something that lives as long as a workflow run or a dispatcher.
+        const ended = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, Math.max(0, ms));
+          unsubscribe = interrupt?.onStop(() => resolve());
+        });
         try {
-          await Promise.race(racers);
+          await Promise.race([woken, ended]);
         } finally {
           clearTimeout(timer);
+          unsubscribe?.();
           release();
         }
       },
@@ -58,9 +65,36 @@ export class Waiters {
 }
 
 export interface ArmedWait {
-  /** Resolves on a hint, after `ms`, or when `interrupt` settles (a stop), whichever comes first. */
-  wait(ms: number, interrupt?: Promise<unknown>): Promise<void>;
+  /** Resolves on a hint, after `ms`, or when `interrupt` stops, whichever comes first. */
+  wait(ms: number, interrupt?: Interrupt): Promise<void>;
   cancel(): void;
 }
 
-function noop(): void {}
+/** What ends waits early when it stops (a workflow run, a dispatcher); listeners can be removed. */
+export interface Interrupt {
+  readonly isStopped: boolean;
+  /** Calls `listener` once stopped; returns the function that unsubscribes it. */
+  onStop(listener: () => void): () => void;
+}
+
+/** An Interrupt that is stopped by calling stop(). */
+export class StopSwitch implements Interrupt {
+  private stopped = false;
+  private readonly listeners = new Set<() => void>();
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const listener of [...this.listeners]) listener();
+    this.listeners.clear();
+  }
+
+  onStop(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,5 +1,5 @@
 import type { Runtime } from '../engine/runtime.js';
-import type { Waiters } from '../engine/waiters.js';
+import { StopSwitch, type Waiters } from '../engine/waiters.js';
 import type { RunnableWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
@@ -37,8 +37,7 @@ export interface DispatcherDeps {
 export class Dispatcher {
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private signalStop!: () => void;
-  private readonly stopping = new Promise<void>((resolve) => (this.signalStop = resolve));
+  private readonly stopping = new StopSwitch();
   private nextDelayedAt: number | null = null;
   private lastPromotionAt = 0;
   private idlePolls = 0;
@@ -60,7 +59,7 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.signalStop();
+    this.stopping.stop();
     await this.loop;
   }
 
