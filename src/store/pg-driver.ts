@@ -10,6 +10,9 @@ const types = {
   },
 };
 
+/** How long close() waits for the pool's connections to finish closing. */
+const CLOSE_WAIT_MS = 2_000;
+
 export interface PgDriverOptions {
   connectionString: string;
   poolSize: number;
@@ -144,7 +147,18 @@ export class PgDriver implements Driver {
     const writer = this.writerClient;
     this.writerClient = undefined;
     await writer?.end().catch(() => undefined);
+    // pool.end() resolves once every client was told to end, not once each has: wait for their
+    // 'remove' events too, so no connection outlives close() (briefly, or long enough for a server
+    // that drops it meanwhile to report an error).
+    let connected = this.pool.totalCount;
+    const allRemoved = new Promise<void>((resolve) => {
+      if (connected === 0) return resolve();
+      this.pool.on('remove', () => {
+        if (--connected === 0) resolve();
+      });
+    });
     await this.pool.end();
+    await Promise.race([allRemoved, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
   }
 }
 

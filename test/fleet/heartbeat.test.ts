@@ -66,3 +66,19 @@ test('a running executor renews its lease, re-registers a deleted row, and ends 
   const ended = await lease('beating');
   assert.ok(ended && ended.expiresAt <= Date.now(), 'shutdown ends the lease at once');
 });
+
+test('shutdown resolves only once every connection of the instance is closed', async () => {
+  for (let round = 0; round < 5; round++) {
+    const app = new Ballast({ name: 'closing-app', databaseUrl: db.url, executorId: `closing-${round}`, logger: capturingLogger() });
+    const work = app.workflow('work', async (ctx, n: number) => ctx.step('double', () => n * 2));
+    await app.launch();
+    // Use the pool, the writer's connection and the listener, several pool connections at once.
+    await Promise.all(Array.from({ length: 20 }, async (_, n) => (await work.start(n)).result()));
+    await Promise.all(Array.from({ length: 5 }, () => app.workflows.list({ limit: 1 })));
+    await app.shutdown();
+    const { rows } = await admin.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ballast:closing-app'`,
+    );
+    assert.equal(rows[0]?.n, 0, `round ${round}: no connection outlives shutdown()`);
+  }
+});
