@@ -3,6 +3,11 @@ export type WorkflowStatus = 'ENQUEUED' | 'DELAYED' | 'PENDING' | 'SUCCESS' | 'E
 
 export const ACTIVE_STATUSES: readonly WorkflowStatus[] = ['ENQUEUED', 'DELAYED', 'PENDING'];
 export const FINAL_STATUSES: readonly WorkflowStatus[] = ['SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER'];
+/**
+ * FINAL_STATUSES as an SQL list, spelled exactly as the predicate of the index of finished rows
+ * (workflows_finished_created), so that the planner can match a query to that index.
+ */
+export const FINAL_STATUSES_SQL = `(${FINAL_STATUSES.map((status) => `'${status}'`).join(', ')})`;
 
 export function isFinal(status: WorkflowStatus): boolean {
   return FINAL_STATUSES.includes(status);

@@ -1,6 +1,5 @@
 import type { Queryable } from '../driver.js';
-
-const FINAL = `('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER')`;
+import { FINAL_STATUSES_SQL as FINAL } from '../records.js';
 
 /** Which finished workflows to delete: created before a time, and also completed before one if set. */
 export interface RetentionCutoff {

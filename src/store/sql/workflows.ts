@@ -1,5 +1,5 @@
 import type { Queryable } from '../driver.js';
-import { STEP_COLUMNS, WORKFLOW_COLUMNS, type Lease, type StepRecord, type WorkflowRecord, type WorkflowStatus } from '../records.js';
+import { FINAL_STATUSES_SQL, STEP_COLUMNS, WORKFLOW_COLUMNS, type Lease, type StepRecord, type WorkflowRecord, type WorkflowStatus } from '../records.js';
 
 export async function getWorkflow(db: Queryable, s: string, id: string, withPayloads: boolean): Promise<WorkflowRecord | undefined> {
   const columns = withPayloads ? `${WORKFLOW_COLUMNS}, input, output, error` : `${WORKFLOW_COLUMNS}, output, error`;
@@ -32,7 +32,7 @@ export async function loadSteps(db: Queryable, s: string, workflowId: string): P
 
 export async function finishedAmong(db: Queryable, s: string, ids: string[]): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `SELECT id FROM ${s}.workflows WHERE id = ANY($1::text[]) AND status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER')`,
+    `SELECT id FROM ${s}.workflows WHERE id = ANY($1::text[]) AND status IN ${FINAL_STATUSES_SQL}`,
     [ids],
     'ballast_finished_among',
   );
