@@ -322,10 +322,6 @@ function backoffDelay(policy: StepPolicy, attempt: number): number {
 }
 
 /**
- * The AbortSignal handed to a step attempt, created only if the step reads it: most steps never
- * do, and the hot path should not pay for a controller and a listener per step.
- */
-/**
  * One attempt of a step, as its function sees it, and how it ends early. A stopped workflow
  * (cancelled, timed out, shut down) does not wait for a step that ignores its signal: the attempt
  * is abandoned and its result, if any, never checkpointed. The AbortController and the stop
