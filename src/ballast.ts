@@ -28,6 +28,9 @@ import { wakeKey } from './store/wakeups.js';
 
 type State = 'new' | 'launching' | 'running' | 'stopping' | 'stopped';
 
+/** How long shutdown waits for a lease renewal on its way before ending the lease. */
+const HEARTBEAT_LANDING_MS = 2_000;
+
 export interface ShutdownOptions {
   /** How long to wait for running workflows before leaving them PENDING for recovery. Default 30 s. */
   drainMs?: number;
@@ -53,6 +56,8 @@ export class Ballast {
   private stopListening: (() => Promise<void>) | undefined;
   private observer: Observer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The lease renewal on its way, if any: shutdown waits for it before ending the lease. */
+  private beating: Promise<void> | undefined;
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
 
@@ -177,6 +182,8 @@ export class Ballast {
     await this.queueService?.stop();
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
+    // No renewal may land after the lease is ended: the fleet would wait for it to run out.
+    await this.stopHeartbeat();
     if (this.store) await this.store.releaseLease(this.config.executorId).catch(() => undefined);
     await this.closeResources();
     this.state = 'stopped';
@@ -267,11 +274,12 @@ export class Ballast {
 
   /** Renews this executor's lease every third of it; a row deleted meanwhile (say, by pruning) is registered again. */
   private startHeartbeat(store: SystemStore, registration: ExecutorInfo): void {
-    const beat = async (): Promise<void> => {
-      if (!(await store.renewLease(registration.id, registration.leaseMs))) await store.registerExecutor(registration);
-    };
     this.heartbeat = setInterval(() => {
-      beat().catch((error: Error) => this.config.logger.warn(`heartbeat failed: ${error.message}`));
+      if (this.beating) return;
+      this.beating = store
+        .renewLease(registration)
+        .catch((error: Error) => this.config.logger.warn(`heartbeat failed: ${error.message}`))
+        .finally(() => (this.beating = undefined));
     }, Math.max(250, Math.floor(registration.leaseMs / 3)));
     this.heartbeat.unref();
   }
@@ -288,8 +296,17 @@ export class Ballast {
     return this.store as SystemStore;
   }
 
-  private async closeResources(): Promise<void> {
+  /** Stops the heartbeat and lets a renewal on its way land (for at most a couple of seconds). */
+  private async stopHeartbeat(): Promise<void> {
     clearInterval(this.heartbeat);
+    if (!this.beating) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.beating, new Promise((resolve) => (timer = setTimeout(resolve, HEARTBEAT_LANDING_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private async closeResources(): Promise<void> {
+    await this.stopHeartbeat();
     await this.retention?.stop();
     await this.queueService?.stop().catch(() => undefined);
     this.store?.markClosed();

@@ -210,8 +210,14 @@ export class SystemStore {
     return this.retry(() => executors.registerExecutor(this.driver, this.s, { ...registration, now: Date.now() }));
   }
 
-  renewLease(id: string, leaseMs: number): Promise<boolean> {
-    return this.retry(() => executors.renewLease(this.driver, this.s, id, Date.now(), leaseMs));
+  /**
+   * One heartbeat: renews the executor's lease, registering it again if its row is gone. Not
+   * retried: the next beat is the retry, and a beat must never hold up a shutdown.
+   */
+  async renewLease(registration: ExecutorInfo): Promise<void> {
+    const now = Date.now();
+    if (await executors.renewLease(this.driver, this.s, registration.id, now, registration.leaseMs)) return;
+    await executors.registerExecutor(this.driver, this.s, { ...registration, now });
   }
 
   currentAppVersion(appName: string): Promise<string | undefined> {

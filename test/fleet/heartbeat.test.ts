@@ -65,6 +65,8 @@ test('a running executor renews its lease, re-registers a deleted row, and ends 
   }
   const ended = await lease('beating');
   assert.ok(ended && ended.expiresAt <= Date.now(), 'shutdown ends the lease at once');
+  await new Promise((resolve) => setTimeout(resolve, LEASE_MS / 2));
+  assert.deepEqual(await lease('beating'), ended, 'no renewal lands after shutdown');
 });
 
 test('shutdown resolves only once every connection of the instance is closed', async () => {
