@@ -10,11 +10,7 @@ import {
   type WorkflowContext,
 } from '../../src/index.js';
 import { backends, newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(condition(), 'timed out waiting');
-}
+import { waitFor } from '../support/wait.js';
 
 for (const backend of backends()) {
   describe(`workflows and steps (${backend})`, () => {
@@ -183,12 +179,12 @@ for (const backend of backends()) {
 
     test('cancelling a workflow aborts its running step and abandons it without waiting', async () => {
       const handle = await slow.start(undefined);
-      await until(() => slowStarted.has(handle.id));
+      await waitFor('the slow step runs', () => slowStarted.has(handle.id));
       const began = Date.now();
       assert.equal(await ballast.workflows.cancel(handle.id), true);
       await assert.rejects(handle.result(), WorkflowCancelledError);
       assert.ok(Date.now() - began < 4_000, 'the 5 s step was not waited for');
-      await until(() => abortReasons.has(handle.id));
+      await waitFor('the step is aborted', () => abortReasons.has(handle.id));
       assert.ok(abortReasons.get(handle.id) instanceof WorkflowCancelledError, 'the signal carries the cancellation');
       assert.equal((await ballast.workflows.steps(handle.id)).length, 0, 'the abandoned attempt is never checkpointed');
     });
@@ -198,7 +194,7 @@ for (const backend of backends()) {
       const gc = runInNewContext('gc') as () => void;
       outputRefs = [];
       const handle = await longRunner.start(undefined);
-      await until(() => releaseLongRunner !== undefined);
+      await waitFor('the workflow is past its steps', () => releaseLongRunner !== undefined);
       for (let i = 0; i < 3; i++) {
         gc();
         await new Promise((resolve) => setImmediate(resolve));

@@ -13,6 +13,7 @@ import { deserialize } from '../../src/codec.js';
 import { Ballast, type BallastConfig, type WorkflowContext } from '../../src/index.js';
 import { capturingLogger, type CapturingLogger } from '../support/backends.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.js';
+import { waitFor } from '../support/wait.js';
 
 const NO_POLLING = 60_000;
 const WAKE_BOUND_MS = 10_000; // "promptly": far below NO_POLLING, far above a NOTIFY round trip
@@ -47,14 +48,6 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 
 async function countRows(url: string, sql: string): Promise<number> {
   return withClient(url, async (client) => (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${sql}) AS q`)).rows[0]?.n ?? 0);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(20);
-  }
 }
 
 /** True once the instance's LISTEN connection is up and idle (its LISTEN has run). */

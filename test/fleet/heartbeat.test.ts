@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { testDatabase } from '../support/postgres.js';
 import { capturingLogger } from '../support/backends.js';
+import { waitFor } from '../support/wait.js';
 import { Ballast } from '../../src/index.js';
 
 const LEASE_MS = 900; // renewed every 300 ms
@@ -34,15 +35,6 @@ async function lease(executorId: string): Promise<{ heartbeatAt: number; expires
   return row && { heartbeatAt: Number(row.heartbeat_at), expiresAt: Number(row.lease_expires_at) };
 }
 
-async function until<T>(read: () => Promise<T>, holds: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const value = await read();
-    if (holds(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
 test('a running executor renews its lease, re-registers a deleted row, and ends the lease at shutdown', async () => {
   const logger = capturingLogger();
   const app = new Ballast({ name: 'heartbeat-app', databaseUrl: db.url, executorId: 'beating', executorLeaseMs: LEASE_MS, logger });
@@ -52,12 +44,17 @@ test('a running executor renews its lease, re-registers a deleted row, and ends 
     assert.ok(first, 'launch registers the executor');
     assert.equal(first.expiresAt - first.heartbeatAt, LEASE_MS);
 
-    const renewed = await until(() => lease('beating'), (row) => row !== undefined && row.heartbeatAt > first.heartbeatAt, 'the lease is renewed');
-    assert.ok(renewed && renewed.expiresAt > first.expiresAt, 'the lease moves forward');
+    let renewed = first;
+    await waitFor('the lease is renewed', async () => {
+      renewed = (await lease('beating')) ?? first;
+      return renewed.heartbeatAt > first.heartbeatAt;
+    });
+    assert.ok(renewed.expiresAt > first.expiresAt, 'the lease moves forward');
     assert.equal(renewed.expiresAt - renewed.heartbeatAt, LEASE_MS);
 
     await admin.query(`DELETE FROM ballast.executors WHERE id = 'beating'`);
-    const back = await until(() => lease('beating'), (row) => row !== undefined, 'the executor registers again');
+    let back: Awaited<ReturnType<typeof lease>>;
+    await waitFor('the executor registers again', async () => (back = await lease('beating')) !== undefined);
     assert.ok(back && back.expiresAt > Date.now() - 1_000);
     assert.deepEqual(logger.warnings, [], 'no heartbeat failed');
   } finally {

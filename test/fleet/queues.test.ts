@@ -17,6 +17,7 @@ import pg from 'pg';
 import { Ballast, type WorkflowHandle } from '../../src/index.js';
 import { testDatabase } from '../support/postgres.js';
 import { spawnNode, type ChildHandle } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 import { maxOverlap, maxStartsInWindow, RunningSampler } from './support/sampler.js';
 import { APP_NAME, APP_VERSION, COMMAND_CHANNEL, RUNS_TABLE, registerWorkflows, type DedupCommand, type DedupReport } from './workers/fleet-app.js';
 
@@ -172,14 +173,6 @@ function maxOf(values: Iterable<number>): number {
 
 function show(map: Map<string, number>): string {
   return JSON.stringify(Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b))));
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await pause(10);
-  }
 }
 
 async function results<T>(handles: WorkflowHandle<T>[]): Promise<T[]> {
