@@ -16,20 +16,24 @@ import type {
 import { requireName } from './engine/validation.js';
 import { Observer } from './engine/observer.js';
 import { LifecycleError, ValidationError } from './errors.js';
+import { OrphanAdoption } from './fleet/adoption.js';
+import { ExecutorLease } from './fleet/lease.js';
+import { FleetRegistry, type ExecutorsApi, type VersionsApi } from './fleet/registry.js';
 import { RetentionJanitor } from './fleet/retention.js';
+import { FleetTakeover } from './fleet/takeover.js';
 import { WorkflowManagement } from './management.js';
 import type { QueueOptions } from './queues/options.js';
 import { QueueRegistry, type Queue } from './queues/registry.js';
 import { QueueService } from './queues/service.js';
 import type { Driver } from './store/driver.js';
 import { PgDriver } from './store/pg-driver.js';
-import { SystemStore, type ExecutorInfo } from './store/system-store.js';
+import { SystemStore } from './store/system-store.js';
 import { wakeKey } from './store/wakeups.js';
 
 type State = 'new' | 'launching' | 'running' | 'stopping' | 'stopped';
 
-/** How long shutdown waits for a lease renewal on its way before ending the lease. */
-const HEARTBEAT_LANDING_MS = 2_000;
+/** The default application version of an application upgraded in place with ctx.patched (config.patching). */
+export const PATCHING_APP_VERSION = 'patching';
 
 export interface ShutdownOptions {
   /** How long to wait for running workflows before leaving them PENDING for recovery. Default 30 s. */
@@ -55,9 +59,10 @@ export class Ballast {
   private runtime: Runtime | undefined;
   private stopListening: (() => Promise<void>) | undefined;
   private observer: Observer | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  /** The lease renewal on its way, if any: shutdown waits for it before ending the lease. */
-  private beating: Promise<void> | undefined;
+  private lease: ExecutorLease | undefined;
+  private takeover: FleetTakeover | undefined;
+  private adoption: OrphanAdoption | undefined;
+  private fleet: FleetRegistry | undefined;
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
 
@@ -102,7 +107,11 @@ export class Ballast {
     return this.state === 'running';
   }
 
-  /** Migrates the schema, registers the executor, recovers its workflows and starts listening. */
+  /**
+   * Migrates the schema, registers the executor, recovers its own workflows, starts dispatching,
+   * and joins the fleet: takes over the workflows of executors whose lease expires and adopts
+   * orphaned ones of its version.
+   */
   async launch(): Promise<void> {
     if (this.state !== 'new') throw new LifecycleError(`launch() can be called once; this instance is ${this.state}.`);
     this.state = 'launching';
@@ -133,9 +142,9 @@ export class Ballast {
         runningIn: (queue) => runtime.runningIn(queue),
       });
       this.queueService = queues;
-      runtime.setEnqueuer(async (registration, input, options, parentId) => {
+      runtime.setEnqueuer(async (registration, input, options, parent) => {
         const mark = runtime.markActive();
-        const { id, active } = await queues.enqueue(registration.name, input, options, runtime.appVersion, parentId);
+        const { id, active } = await queues.enqueue(registration.name, input, options, runtime.appVersion, parent);
         return runtime.handle(id, active ? mark : undefined);
       });
       const cancelPrefix = wakeKey('cancel', '');
@@ -149,20 +158,37 @@ export class Ballast {
         },
         () => queues.limits.invalidate(),
       );
-      const appVersion = config.appVersion ?? this.registry.codeVersion();
-      const registration = {
-        id: config.executorId,
-        appName: config.name,
-        appVersion,
-        hostname: hostname(),
-        pid: process.pid,
-        leaseMs: config.executorLeaseMs,
-      };
-      await store.registerExecutor(registration);
-      this.startHeartbeat(store, registration);
+      const appVersion = config.appVersion ?? (config.patching ? PATCHING_APP_VERSION : this.registry.codeVersion());
+      const lease = new ExecutorLease(
+        store,
+        {
+          id: config.executorId,
+          appName: config.name,
+          appVersion,
+          hostname: hostname(),
+          pid: process.pid,
+          leaseMs: config.executorLeaseMs,
+          queues: this.queueRegistry.all().map((queue) => queue.name),
+        },
+        runtime,
+        { heartbeatIntervalMs: config.heartbeatIntervalMs, logger: config.logger },
+      );
+      this.lease = lease;
+      runtime.leaseGate = lease;
+      await lease.register();
       runtime.open(appVersion);
       await runtime.recover();
       await queues.startDispatching(runtime, this.queueRegistry);
+      this.takeover = new FleetTakeover(store, lease, {
+        appName: config.name,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        maxRecoveryAttempts: config.maxRecoveryAttempts,
+        logger: config.logger,
+      });
+      this.takeover.start();
+      this.adoption = new OrphanAdoption(store, runtime, { appName: config.name, pollIntervalMs: config.pollIntervalMs, logger: config.logger });
+      this.adoption.start();
+      this.fleet = new FleetRegistry(store, config.name);
       this.retention = new RetentionJanitor(store, config.retention, config.logger);
       this.retention.start();
       this.state = 'running';
@@ -173,20 +199,38 @@ export class Ballast {
     }
   }
 
-  /** Stops taking work, lets running workflows finish for up to `drainMs`, and closes connections. */
+  /**
+   * Stops taking work, lets running workflows finish for up to `drainMs`, hands the ones still
+   * running back to the fleet (queued ones to their queue, direct ones for adoption by the
+   * executors of their version), ends the lease and closes connections.
+   */
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     if (this.state !== 'running') throw new LifecycleError(`shutdown() during ${this.state}: wait for launch() to settle first.`);
     const drainMs = optionalDuration(options.drainMs, 'shutdown drainMs') ?? 30_000;
     this.state = 'stopping';
-    await this.queueService?.stop();
+    await Promise.all([this.queueService?.stop(), this.takeover?.stop(), this.adoption?.stop()]);
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
-    // No renewal may land after the lease is ended: the fleet would wait for it to run out.
-    await this.stopHeartbeat();
-    if (this.store) await this.store.releaseLease(this.config.executorId).catch(() => undefined);
+    // No renewal may land after the hand-back: it would revive a lease the fleet saw end.
+    await this.lease?.stop();
+    await this.takeover?.handBack(this.config.executorId).catch((error: Error) => {
+      this.config.logger.warn(`could not hand unfinished workflows back (the fleet takes them over once the lease expires): ${error.message}`);
+    });
     await this.closeResources();
     this.state = 'stopped';
+  }
+
+  /** The executors of this application: who runs, what, since when, and whose lease ran out. */
+  get executors(): ExecutorsApi {
+    this.requireRuntime('executors');
+    return (this.fleet as FleetRegistry).executors;
+  }
+
+  /** The application versions, with their live executors and backlog (see docs/fleet.md). */
+  get versions(): VersionsApi {
+    this.requireRuntime('versions');
+    return (this.fleet as FleetRegistry).versions;
   }
 
   /** Management of workflows: get, steps, cancel, resume, fork. */
@@ -272,18 +316,6 @@ export class Ballast {
     return this.requireRuntime(`${registration.name}.start`).start<Input, Output>(registration, input, options);
   }
 
-  /** Renews this executor's lease every third of it; a row deleted meanwhile (say, by pruning) is registered again. */
-  private startHeartbeat(store: SystemStore, registration: ExecutorInfo): void {
-    this.heartbeat = setInterval(() => {
-      if (this.beating) return;
-      this.beating = store
-        .renewLease(registration)
-        .catch((error: Error) => this.config.logger.warn(`heartbeat failed: ${error.message}`))
-        .finally(() => (this.beating = undefined));
-    }, Math.max(250, Math.floor(registration.leaseMs / 3)));
-    this.heartbeat.unref();
-  }
-
   private requireRuntime(what: string): Runtime {
     if (!this.runtime || (this.state !== 'running' && this.state !== 'launching' && this.state !== 'stopping')) {
       throw new LifecycleError(`${what}: call await ballast.launch() first${this.state === 'stopped' ? ' (this instance was shut down)' : ''}.`);
@@ -296,17 +328,9 @@ export class Ballast {
     return this.store as SystemStore;
   }
 
-  /** Stops the heartbeat and lets a renewal on its way land (for at most a couple of seconds). */
-  private async stopHeartbeat(): Promise<void> {
-    clearInterval(this.heartbeat);
-    if (!this.beating) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.beating, new Promise((resolve) => (timer = setTimeout(resolve, HEARTBEAT_LANDING_MS)))]);
-    clearTimeout(timer);
-  }
-
   private async closeResources(): Promise<void> {
-    await this.stopHeartbeat();
+    await this.lease?.stop();
+    await Promise.all([this.takeover?.stop(), this.adoption?.stop()]);
     await this.retention?.stop();
     await this.queueService?.stop().catch(() => undefined);
     this.store?.markClosed();

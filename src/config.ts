@@ -29,12 +29,28 @@ export interface BallastConfig {
   poolSize?: number;
   /** Fallback polling interval when a notification is lost. Default 5000 ms. */
   pollIntervalMs?: number;
-  /** Recoveries after which a workflow that never finishes moves to DEAD_LETTER. Default 50. */
+  /**
+   * Takeovers after a crash (its executor died while running it) that a workflow may go through;
+   * the next one moves it to DEAD_LETTER instead, so a workflow that kills every process it lands
+   * on stops cycling through the fleet. Graceful hand-backs at shutdown do not count. Default 50.
+   */
   maxRecoveryAttempts?: number;
   /** Largest serialized input, output, message or event. Default 16 MiB. */
   maxPayloadBytes?: number;
-  /** How long an executor's lease lasts without a heartbeat. Default 30 s. */
+  /**
+   * How long this executor's lease lasts without a heartbeat: once it has run out, the other
+   * executors take over its workflows. Default BALLAST_EXECUTOR_LEASE_MS, else 10 s. At least twice
+   * the heartbeat interval.
+   */
   executorLeaseMs?: number;
+  /** How often the lease is renewed. Default a third of executorLeaseMs. */
+  heartbeatIntervalMs?: number;
+  /**
+   * Upgrade workflows in place with ctx.patched() rather than by version: without appVersion (or
+   * BALLAST_APP_VERSION), the version is the fixed "patching" instead of a hash of the workflow
+   * code, so a deployment of changed code recovers the workflows of the last one. Default false.
+   */
+  patching?: boolean;
   /** Deletes finished workflows by age and/or count. Default: keep everything. */
   retention?: RetentionConfig;
   logger?: Logger;
@@ -63,6 +79,8 @@ export interface ResolvedConfig {
   maxRecoveryAttempts: number;
   maxPayloadBytes: number;
   executorLeaseMs: number;
+  heartbeatIntervalMs: number;
+  patching: boolean;
   retention: RetentionPolicy;
   logger: Logger;
 }
@@ -99,10 +117,36 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
     pollIntervalMs: positiveInteger(config.pollIntervalMs ?? 5_000, 'pollIntervalMs'),
     maxRecoveryAttempts: positiveInteger(config.maxRecoveryAttempts ?? 50, 'maxRecoveryAttempts'),
     maxPayloadBytes: positiveInteger(config.maxPayloadBytes ?? 16 * 1024 * 1024, 'maxPayloadBytes'),
-    executorLeaseMs: positiveInteger(config.executorLeaseMs ?? 30_000, 'executorLeaseMs'),
+    ...resolveLease(config, env),
+    patching: optionalBoolean(config.patching, 'patching'),
     retention: resolveRetention(config.retention),
     logger: config.logger ?? consoleLogger,
   };
+}
+
+const DEFAULT_LEASE_MS = 10_000;
+const MIN_LEASE_MS = 100;
+
+/** The lease and its heartbeat: a lease must outlast two heartbeats, so one late beat kills no executor. */
+function resolveLease(config: BallastConfig, env: NodeJS.ProcessEnv): { executorLeaseMs: number; heartbeatIntervalMs: number } {
+  const fromEnv = nonEmpty(env.BALLAST_EXECUTOR_LEASE_MS);
+  if (config.executorLeaseMs === undefined && fromEnv !== undefined && !/^\d+$/.test(fromEnv.trim())) {
+    throw new ValidationError(`BALLAST_EXECUTOR_LEASE_MS must be a positive whole number of milliseconds, got ${JSON.stringify(fromEnv)}.`);
+  }
+  const executorLeaseMs = positiveInteger(config.executorLeaseMs ?? (fromEnv === undefined ? DEFAULT_LEASE_MS : Number(fromEnv)), 'executorLeaseMs');
+  if (executorLeaseMs < MIN_LEASE_MS) {
+    throw new ValidationError(
+      `config.executorLeaseMs must be at least ${MIN_LEASE_MS} ms, got ${executorLeaseMs}: a shorter lease runs out on an ordinary garbage-collection pause.`,
+    );
+  }
+  const heartbeatIntervalMs = positiveInteger(config.heartbeatIntervalMs ?? Math.floor(executorLeaseMs / 3), 'heartbeatIntervalMs');
+  if (executorLeaseMs < 2 * heartbeatIntervalMs) {
+    throw new ValidationError(
+      `config.executorLeaseMs (${executorLeaseMs}) must be at least twice heartbeatIntervalMs (${heartbeatIntervalMs}): ` +
+        'otherwise one late heartbeat makes the fleet take over a live executor. Raise the lease or renew more often.',
+    );
+  }
+  return { executorLeaseMs, heartbeatIntervalMs };
 }
 
 function resolveRetention(retention: RetentionConfig | undefined): RetentionPolicy {
@@ -125,6 +169,11 @@ function defaultExecutorId(): string {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function optionalBoolean(value: unknown, what: string): boolean {
+  if (value !== undefined && typeof value !== 'boolean') throw new ValidationError(`config.${what} must be true or false, got ${String(value)}.`);
+  return value === true;
 }
 
 function nonNegativeInteger(value: number, what: string): number {

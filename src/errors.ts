@@ -140,14 +140,32 @@ export class StepTimeoutError extends BallastError {
 /** The workflow exhausted its recovery attempts and was moved to DEAD_LETTER. */
 export class DeadLetterError extends BallastError {
   readonly workflowId: string;
+  readonly recoveries: number;
 
-  constructor(workflowId: string, attempts: number) {
+  /** `reason`: what ended its last run, such as "executor pod-7 stopped renewing its lease while running it". */
+  constructor(workflowId: string, recoveries: number, reason?: string) {
     super(
       'DEAD_LETTER',
-      `Workflow ${workflowId} was recovered ${attempts} times without finishing and was moved to DEAD_LETTER. ` +
+      `Workflow ${workflowId} was recovered ${recoveries} times without finishing${reason ? ` (last: ${reason})` : ''} ` +
+        'and was moved to DEAD_LETTER: it may be crashing every process that runs it. ' +
         'Inspect it with `ballast workflows steps`, fix the cause, then `ballast workflows resume` it.',
     );
     this.workflowId = workflowId;
+    this.recoveries = recoveries;
+  }
+}
+
+/** An application version that no executor of the application ever registered. */
+export class UnknownVersionError extends BallastError {
+  readonly version: string;
+
+  constructor(appName: string, version: string) {
+    super(
+      'UNKNOWN_VERSION',
+      `No executor of application "${appName}" has ever run version "${version}", so nothing would run work moved to it. ` +
+        'Check the name with `ballast versions`, or launch an executor of that version first.',
+    );
+    this.version = version;
   }
 }
 
@@ -205,6 +223,7 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     WorkflowTimeoutError,
     StepTimeoutError,
     DeadLetterError,
+    UnknownVersionError,
     WorkflowNotFoundError,
     WaitTimeoutError,
     LifecycleError,

@@ -1,4 +1,4 @@
-export { Ballast } from './ballast.js';
+export { Ballast, PATCHING_APP_VERSION } from './ballast.js';
 export type { SendOptions, ShutdownOptions } from './ballast.js';
 export type { BallastConfig, Logger, RetentionConfig } from './config.js';
 export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, WorkflowQueries } from './management.js';
@@ -18,6 +18,7 @@ export type {
   WorkflowInfo,
 } from './engine/types.js';
 export type { WorkflowStatus } from './store/records.js';
+export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from './fleet/registry.js';
 export type { QueueOptions, RateLimit } from './queues/options.js';
 export type { Queue } from './queues/registry.js';
 export type { MetricsOptions, QueueMetrics, QueueService } from './queues/service.js';

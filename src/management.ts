@@ -3,7 +3,7 @@ import type { Runtime } from './engine/runtime.js';
 import type { StepInfo, WorkflowHandle, WorkflowInfo } from './engine/types.js';
 import { describe, requireName } from './engine/validation.js';
 import { toStepInfo, toWorkflowInfo } from './engine/views.js';
-import { UnknownWorkflowError, ValidationError, WorkflowNotFoundError } from './errors.js';
+import { UnknownVersionError, UnknownWorkflowError, ValidationError, WorkflowNotFoundError } from './errors.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowStatus } from './store/records.js';
 import type { ListQuery } from './store/sql/list.js';
 import type { SystemStore } from './store/system-store.js';
@@ -41,7 +41,11 @@ export interface ForkOptions {
   fromStep?: number;
   /** ID of the new workflow. Default: a random UUID. */
   id?: string;
-  /** Application version the fork runs under. Default: this executor's. */
+  /**
+   * Application version the fork runs under: it runs here when that is this executor's version,
+   * else an executor of that version adopts it. A version no executor ever registered is refused
+   * (UnknownVersionError). Default: this executor's.
+   */
   appVersion?: string;
 }
 
@@ -95,18 +99,21 @@ export class WorkflowManagement extends WorkflowQueries {
   }
 
   /**
-   * Runs a workflow again from its last checkpoint on this executor: a cancelled, failed or
-   * dead-lettered workflow carries on where it stopped.
+   * Runs a workflow again from its last checkpoint: a cancelled, failed or dead-lettered workflow
+   * carries on where it stopped. One of this executor's version runs here; one of another version
+   * is handed to the executors of its version (its queue, or adoption), since only its own code
+   * may replay its history.
    */
   async resume<Output = unknown>(workflowId: string): Promise<WorkflowHandle<Output>> {
     requireName(workflowId, 'workflow ID');
     const existing = await this.store.getWorkflow(workflowId);
     if (!existing) throw new WorkflowNotFoundError(workflowId);
-    if (!this.runtime.registry.get(existing.name)) throw new UnknownWorkflowError(existing.name, ' in this process, so it cannot resume it here');
-    const record = await this.store.resumeWorkflow(workflowId, this.runtime.executorId);
+    const here = existing.appVersion === this.runtime.appVersion;
+    if (here && !this.runtime.registry.get(existing.name)) throw new UnknownWorkflowError(existing.name, ' in this process, so it cannot resume it here');
+    const record = await this.store.resumeWorkflow(workflowId, here ? this.runtime.executorId : null);
     if (!record) throw new WorkflowNotFoundError(workflowId);
     this.runtime.stopCancelled(workflowId);
-    this.runtime.resume(record, await this.store.loadSteps(workflowId));
+    if (here) this.runtime.resume(record, await this.store.loadSteps(workflowId));
     return this.runtime.handle<Output>(workflowId);
   }
 
@@ -119,15 +126,17 @@ export class WorkflowManagement extends WorkflowQueries {
     }
     const newId = options.id ?? newWorkflowId();
     requireName(newId, 'fork ID');
+    const appVersion = options.appVersion ?? this.runtime.appVersion;
+    requireName(appVersion, 'fork appVersion');
     const source = await this.store.getWorkflow(workflowId);
     if (!source) throw new WorkflowNotFoundError(workflowId);
-    if (!this.runtime.registry.get(source.name)) throw new UnknownWorkflowError(source.name, ' in this process, so it cannot run the fork here');
-    const record = await this.store.forkWorkflow(workflowId, newId, fromStep, {
-      owner: this.runtime.executorId,
-      appVersion: options.appVersion ?? this.runtime.appVersion,
-    });
+    const here = appVersion === this.runtime.appVersion;
+    if (here && !this.runtime.registry.get(source.name)) throw new UnknownWorkflowError(source.name, ' in this process, so it cannot run the fork here');
+    // Work moved to a version nobody ever ran would wait forever: most likely a typo.
+    if (!here && !(await this.store.versionExists(source.appName, appVersion))) throw new UnknownVersionError(source.appName, appVersion);
+    const record = await this.store.forkWorkflow(workflowId, newId, fromStep, { owner: here ? this.runtime.executorId : null, appVersion });
     if (!record) throw new WorkflowNotFoundError(workflowId);
-    this.runtime.resume(record, await this.store.loadSteps(newId));
+    if (here) this.runtime.resume(record, await this.store.loadSteps(newId));
     return this.runtime.handle<Output>(newId);
   }
 }

@@ -1,5 +1,6 @@
 // The application: one Ballast instance, the `tasks` queue and the `task` workflow, plus the small
 // surface the HTTP layer needs (enqueue, look up, queue length, readiness). Nothing here knows HTTP.
+import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ballast, type WorkflowInfo, type WorkflowStatus } from '../../src/index.js';
 
@@ -54,6 +55,11 @@ export interface ServiceOptions {
   dataDir?: string;
   /** Default: BALLAST_EXECUTOR_ID, else "local" on the embedded database, else unique per process. */
   executorId?: string;
+  /**
+   * Default: TASK_RUN_LOG. A file that gets one line per step run, `<workflow ID> <step> <executor>`:
+   * an audit of what ran where (the fleet tests read it to prove no step ran twice).
+   */
+  runLog?: string;
 }
 
 type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -74,7 +80,7 @@ export class TaskService {
       // `npm start` recover the tasks the last run left unfinished. On Postgres, replicas need distinct IDs.
       executorId: options.executorId ?? env('BALLAST_EXECUTOR_ID') ?? (embedded ? EMBEDDED_EXECUTOR_ID : undefined),
     });
-    this.registered = registerTasks(this.ballast);
+    this.registered = registerTasks(this.ballast, options.runLog ?? env('TASK_RUN_LOG'));
   }
 
   /** Where the data lives, for the startup log line (never the password). */
@@ -136,7 +142,7 @@ export class TaskService {
 }
 
 /** The queue and the workflow. Every replica registers the same ones before launch(). */
-function registerTasks(ballast: Ballast) {
+function registerTasks(ballast: Ballast, runLog: string | undefined) {
   const tasks = ballast.queue(QUEUE_NAME, { workerConcurrency: WORKER_CONCURRENCY });
   const task = ballast.workflow('task', async (ctx, input: TaskInput): Promise<TaskResult> => {
     const steps = input.steps ?? DEFAULT_STEPS;
@@ -146,6 +152,7 @@ function registerTasks(ballast: Ballast) {
       // Each step's result is checkpointed: after a crash the task resumes at its first unfinished step.
       await ctx.step(`step-${n}`, async ({ signal }) => {
         await sleep(stepMs, undefined, { signal });
+        if (runLog !== undefined) appendFileSync(runLog, `${ctx.workflowId} ${n} ${ballast.executorId}\n`);
         return n;
       });
     }

@@ -9,6 +9,9 @@
 //   BALLAST_EXECUTOR_ID   stable identity of this replica (a StatefulSet pod name, for instance);
 //                         default "local" on the embedded database, else unique per process
 //   BALLAST_APP_VERSION   application version (default: a hash of the workflow code)
+//   BALLAST_EXECUTOR_LEASE_MS  how long this replica's lease lasts without a heartbeat (default 10000):
+//                         the fleet takes its workflows over this long after it dies
+//   TASK_RUN_LOG          optional file that gets a line `<workflow ID> <step> <executor>` per step run
 //   SHUTDOWN_DELAY_MS     after SIGTERM, how long /readyz answers 503 before the server stops
 //                         accepting connections, so load balancers stop routing here (default 0)
 //   DRAIN_MS              how long running tasks may finish after SIGTERM (default 20000); what is

@@ -8,11 +8,15 @@ import { requireName } from '../engine/validation.js';
 import { toWorkflowInfo } from '../engine/views.js';
 import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
 import { WorkflowQueries } from '../management.js';
-import type { EnqueueOptions } from '../queues/enqueue.js';
+import { FleetRegistry, type ExecutorsApi, type VersionsApi } from '../fleet/registry.js';
+import { queueName, type EnqueueOptions } from '../queues/enqueue.js';
 import { QueueService } from '../queues/service.js';
 import { PgDriver } from '../store/pg-driver.js';
 import { isValidIdentifier } from '../store/sql/identifiers.js';
 import { SystemStore } from '../store/system-store.js';
+
+/** How long the version chosen for enqueues that name none is reused before it is looked up again. */
+const CURRENT_VERSION_MAX_AGE_MS = 1_000;
 
 export interface BallastClientConfig {
   /** The application whose workflows this client enqueues and inspects. */
@@ -21,7 +25,11 @@ export interface BallastClientConfig {
   databaseUrl?: string;
   /** Default: ballast */
   schema?: string;
-  /** Version to enqueue for. Default: BALLAST_APP_VERSION, else that of the newest live executor of appName. */
+  /**
+   * Version to enqueue for. Default: BALLAST_APP_VERSION, else the version new work should land
+   * on: that of the newest live executor dispatching the queue, else of the newest live executor,
+   * else the newest registered (docs/fleet.md, "Enqueues that name no version").
+   */
   appVersion?: string;
   poolSize?: number;
   pollIntervalMs?: number;
@@ -42,9 +50,15 @@ export interface ClientEnqueueOptions extends EnqueueOptions {
 export class BallastClient {
   readonly workflows: WorkflowQueries;
   readonly queues: QueueService;
+  /** The application's executors (alive, and on request dead ones). */
+  readonly executors: ExecutorsApi;
+  /** The application's versions, their live executors and backlog. */
+  readonly versions: VersionsApi;
   private readonly store: SystemStore;
   private readonly observer: Observer;
   private listening: Promise<() => Promise<void>> | undefined;
+  /** The version enqueues to each queue target, briefly remembered: a burst of enqueues asks once. */
+  private readonly currentVersions = new Map<string, { version: string; until: number }>();
   private closed = false;
 
   constructor(private readonly config: BallastClientConfig) {
@@ -66,6 +80,9 @@ export class BallastClient {
     this.store = new SystemStore(driver, { schema, logger });
     this.observer = new Observer(this.store, pollIntervalMs, logger);
     this.workflows = new WorkflowQueries(this.store);
+    const fleet = new FleetRegistry(this.store, config.appName);
+    this.executors = fleet.executors;
+    this.versions = fleet.versions;
     this.queues = new QueueService(this.store, {
       appName: config.appName,
       maxPayloadBytes: config.maxPayloadBytes ?? 16 * 1024 * 1024,
@@ -79,7 +96,7 @@ export class BallastClient {
   async enqueue<Output = unknown>(workflowName: string, input: unknown, options: ClientEnqueueOptions): Promise<WorkflowHandle<Output>> {
     this.assertOpen();
     requireName(workflowName, 'workflow name');
-    const version = await this.versionFor(options?.appVersion);
+    const version = await this.versionFor(options?.appVersion, options?.queue);
     const { id } = await this.queues.enqueue(workflowName, input, options, version, null);
     return this.handle<Output>(id);
   }
@@ -93,7 +110,7 @@ export class BallastClient {
     this.assertOpen();
     requireName(workflowName, 'workflow name');
     if (!Array.isArray(inputs)) throw new ValidationError('enqueueMany(name, inputs, options): inputs must be an array.');
-    const version = await this.versionFor(options?.appVersion);
+    const version = await this.versionFor(options?.appVersion, options?.queue);
     const enqueued = await Promise.all(inputs.map((input) => this.queues.enqueue(workflowName, input, { ...options }, version, null)));
     return enqueued.map(({ id }) => this.handle<Output>(id));
   }
@@ -152,19 +169,23 @@ export class BallastClient {
     await this.store.close();
   }
 
-  private async versionFor(requested: string | undefined): Promise<string> {
+  private async versionFor(requested: string | undefined, queue: EnqueueOptions['queue'] | undefined): Promise<string> {
     const explicit = requested ?? this.config.appVersion ?? process.env.BALLAST_APP_VERSION;
     if (explicit !== undefined && explicit !== '') {
       requireName(explicit, 'appVersion');
       return explicit;
     }
-    const current = await this.store.currentAppVersion(this.config.appName);
+    const name = queueName(queue);
+    const cached = this.currentVersions.get(name);
+    if (cached && cached.until > Date.now()) return cached.version;
+    const current = await this.store.currentAppVersion(this.config.appName, name);
     if (current === undefined) {
       throw new LifecycleError(
         `No executor of application "${this.config.appName}" has registered yet, so the version to enqueue for is unknown. ` +
           'Launch the application first, or pass appVersion.',
       );
     }
+    this.currentVersions.set(name, { version: current, until: Date.now() + CURRENT_VERSION_MAX_AGE_MS });
     return current;
   }
 
@@ -185,4 +206,5 @@ export type { WorkflowFilter, GetOptions } from '../management.js';
 export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions } from '../engine/types.js';
 export type { QueueMetrics, MetricsOptions } from '../queues/service.js';
 export type { EnqueueOptions } from '../queues/enqueue.js';
+export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';
 export * from '../errors.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { deserialize, serialize, serializeError } from '../codec.js';
 import { optionalDuration, parseDuration } from '../durations.js';
-import { NonDeterminismError, StepTimeoutError, ValidationError } from '../errors.js';
+import { NonDeterminismError, OwnershipLostError, StepTimeoutError, ValidationError } from '../errors.js';
 import type { Lease, NewCheckpoint, StepRecord } from '../store/records.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { WorkflowExecution } from './execution.js';
@@ -36,6 +36,7 @@ const OP = {
   uuid: 'ballast.uuid',
   start: (name: string) => `ballast.start:${name}`,
   enqueue: (name: string) => `ballast.enqueue:${name}`,
+  patch: (name: string) => `ballast.patch:${name}`,
 };
 
 interface Position {
@@ -113,8 +114,15 @@ export class Context implements WorkflowContext {
     if (recorded) return replayed<T>(recorded);
 
     // The previous step's checkpoint is durable before this step's effects begin (the workflow's own
-    // row may still be on its way: this step's checkpoint joins or follows it).
+    // row may still be on its way: this step's checkpoint joins or follows it), and this executor's
+    // lease is current: a process that was paused past its lease finds out whether the workflow is
+    // still its own before it runs anything more.
     await this.execution.settled(STEP_SETTLING);
+    const confirming = this.execution.runtime.leaseGate.confirm();
+    if (confirming) {
+      await confirming;
+      this.execution.assertRunning('ctx.step');
+    }
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       let value: T;
@@ -227,6 +235,35 @@ export class Context implements WorkflowContext {
     await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt: null, event: { key, value: encoded } });
   }
 
+  patched(name: string): boolean {
+    requireName(name, 'ctx.patched(name): the patch name');
+    this.execution.assertRunning('ctx.patched');
+    const marker = OP.patch(name);
+    const idx = this.nextIdx;
+    const recorded = this.replay.get(idx);
+    if (recorded) {
+      if (recorded.name !== marker) return false; // this run passed here before the patch existed
+      this.replay.delete(idx);
+      this.nextIdx++;
+      return true;
+    }
+    // Past the end of the recorded history: the patched code runs, and says so for later replays.
+    this.nextIdx++;
+    this.execution.checkpointBehind(
+      this.entry({ idx, name: marker, output: null, error: null, childId: null, startedAt: null }),
+    );
+    return true;
+  }
+
+  deprecatePatch(name: string): void {
+    requireName(name, 'ctx.deprecatePatch(name): the patch name');
+    this.execution.assertRunning('ctx.deprecatePatch');
+    const idx = this.nextIdx;
+    if (this.replay.get(idx)?.name !== OP.patch(name)) return;
+    this.replay.delete(idx);
+    this.nextIdx++;
+  }
+
   async now(): Promise<number> {
     return this.recordValue('ctx.now', OP.now, () => Date.now());
   }
@@ -249,7 +286,7 @@ export class Context implements WorkflowContext {
     options: StartOptions = {},
   ): Promise<WorkflowHandle<Output>> {
     return this.child(workflow, 'ctx.start', OP.start, (registration, id) =>
-      this.execution.runtime.start<Input, Output>(registration, input, { ...options, id }, this.workflowId),
+      this.execution.runtime.start<Input, Output>(registration, input, { ...options, id }, this.lease),
     options.id);
   }
 
@@ -259,7 +296,7 @@ export class Context implements WorkflowContext {
     options: EnqueueOptions,
   ): Promise<WorkflowHandle<Output>> {
     return this.child(workflow, 'ctx.enqueue', OP.enqueue, (registration, id) =>
-      this.execution.runtime.enqueue<Output>(registration, input, { ...options, id }, this.workflowId),
+      this.execution.runtime.enqueue<Output>(registration, input, { ...options, id }, this.lease),
     options?.id);
   }
 
@@ -277,7 +314,14 @@ export class Context implements WorkflowContext {
     if (recorded?.childId) return this.execution.runtime.handle<Output>(recorded.childId);
     const childId = givenId ?? `${this.workflowId}-${idx}`;
     await this.execution.settled();
-    const handle = await create(registration, childId);
+    let handle: WorkflowHandle<Output>;
+    try {
+      handle = await create(registration, childId);
+    } catch (error) {
+      // The child's insert was fenced: this run lost the workflow (or it was cancelled); find out which.
+      if (error instanceof OwnershipLostError) await this.execution.explainRefusal(null);
+      throw error;
+    }
     await this.checkpoint({ idx, name, output: null, error: null, childId: handle.id, startedAt: null });
     return handle;
   }

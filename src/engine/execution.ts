@@ -30,6 +30,12 @@ export class ShutdownSignal extends Error {
   }
 }
 
+interface BehindWrite {
+  checkpoint: NewCheckpoint;
+  applied: Promise<boolean>;
+  previous: BehindWrite | undefined;
+}
+
 /**
  * One run of one workflow in this process: its lease (owner, epoch), its stop reason (cancellation,
  * timeout, lost ownership, shutdown) and the fenced writes made on its behalf.
@@ -40,8 +46,12 @@ export class WorkflowExecution implements Interrupt {
   private stopListeners: Set<(reason: Error) => void> | undefined;
   readonly done: Promise<LocalOutcome>;
   private settle!: (outcome: LocalOutcome) => void;
-  /** The step checkpoint written behind the workflow: submitted, not yet known to be committed. */
-  private behind: { checkpoint: NewCheckpoint; applied: Promise<boolean> } | undefined;
+  /**
+   * Checkpoints written behind the workflow: submitted, not yet known to be committed. A patch
+   * marker recorded while a step's checkpoint is still on its way is chained behind it (written
+   * only once that one applied), so a workflow has one write on the wire at a time.
+   */
+  private behind: BehindWrite | undefined;
   /** The insert of the workflow's own row, when the workflow runs before it commits (see startBehind). */
   private unstarted: Promise<boolean> | undefined;
 
@@ -126,15 +136,31 @@ export class WorkflowExecution implements Interrupt {
    * last checkpoint commits in the same statement as its completion.
    */
   checkpointBehind(checkpoint: NewCheckpoint): void {
-    this.assertRunning('checkpoint');
+    // No check that the run is still going: a step that finished is worth recording whatever
+    // stopped the run meanwhile, and the checkpoint's fence refuses it if the workflow is not ours.
+    if (this.finished) throw new NotInWorkflowError('checkpoint');
     const writer = this.store.writer;
-    const unstarted = this.unstarted;
-    this.unstarted = undefined;
-    // Whatever became of the insert, the checkpoint's fence finds out whether the row is ours.
-    const write = () => writer.checkpoint(checkpoint);
-    const applied = unstarted === undefined || writer.hasQueuedStart(checkpoint.workflowId) ? write() : unstarted.then(write, write);
+    const previous = this.behind;
+    let applied: Promise<boolean>;
+    if (previous) {
+      applied = previous.applied.then((ok) => ok && writer.checkpoint(checkpoint));
+    } else {
+      const unstarted = this.unstarted;
+      this.unstarted = undefined;
+      // Whatever became of the insert, the checkpoint's fence finds out whether the row is ours.
+      const write = () => writer.checkpoint(checkpoint);
+      applied = unstarted === undefined || writer.hasQueuedStart(checkpoint.workflowId) ? write() : unstarted.then(write, write);
+    }
     applied.catch(() => undefined); // observed by settled(), or superseded by the completion
-    this.behind = { checkpoint, applied };
+    this.behind = { checkpoint, applied, previous };
+  }
+
+  /**
+   * True when the workflow's writes behind it are one checkpoint still waiting for a flush: a
+   * completion submitted now joins it in the same statement instead of waiting for it.
+   */
+  get completionMayJoin(): boolean {
+    return this.behind?.previous === undefined && this.store.writer.hasQueuedCheckpoint(this.lease.workflowId);
   }
 
   /**
@@ -146,7 +172,10 @@ export class WorkflowExecution implements Interrupt {
     const behind = this.behind;
     if (behind) {
       this.behind = undefined;
-      if (!(await behind.applied)) await this.explainRefusal(behind.checkpoint);
+      // Oldest first: a chained write was not even tried if the one before it was refused.
+      const chain: BehindWrite[] = [];
+      for (let write: BehindWrite | undefined = behind; write; write = write.previous) chain.unshift(write);
+      for (const write of chain) if (!(await write.applied)) await this.explainRefusal(write.checkpoint);
     }
     const unstarted = this.unstarted;
     if (unstarted && !options?.startMayJoin) {

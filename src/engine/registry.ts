@@ -25,6 +25,11 @@ export class WorkflowRegistry {
     return name === undefined ? undefined : this.byName.get(name);
   }
 
+  /** The names of the registered workflows. */
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
   /** Default application version: a hash of the registered workflow code, stable across replicas. */
   codeVersion(): string {
     const hash = createHash('sha256');

@@ -7,10 +7,11 @@ import {
   UnknownWorkflowError,
   WaitTimeoutError,
   WorkflowCancelledError,
+  OwnershipLostError,
   WorkflowNotFoundError,
   WorkflowTimeoutError,
 } from '../errors.js';
-import { type NewWorkflow, type RunnableWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
+import { type Lease, type NewWorkflow, type RunnableWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
@@ -21,9 +22,10 @@ import { requireName } from './validation.js';
 import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo } from './views.js';
+import { UNLEASED, type LeaseGate } from './lease-gate.js';
 
 /** Enqueueing is the queue layer's job; the engine reaches it through this hook (ctx.enqueue). */
-export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null) => Promise<WorkflowHandle<unknown>>;
+export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueOptions, parent: Lease | null) => Promise<WorkflowHandle<unknown>>;
 
 /**
  * Where a workflow that succeeds in this process leaves its output for the handles of this process:
@@ -57,6 +59,10 @@ export class Runtime {
   private appVersionValue: string | undefined;
   private accepting = false;
   private enqueuer: Enqueuer | undefined;
+  /** Asked before each step's effects begin (see LeaseGate); the fleet's heartbeat sets it. */
+  leaseGate: LeaseGate = UNLEASED;
+  /** Writes of this executor refused because another executor had taken the workflow over. */
+  fencedRuns = 0;
 
   constructor(
     readonly store: SystemStore,
@@ -87,6 +93,25 @@ export class Runtime {
     return this.runningByQueue.get(queue) ?? 0;
   }
 
+  /** Workflows running in this executor now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** The leases of the workflows running here, for checking which are still held. */
+  runningLeases(): Lease[] {
+    return [...this.running.values()].map((execution) => execution.lease);
+  }
+
+  /** Stops the runs among `checked` whose lease is not in `held`: another executor owns them now. */
+  stopLost(checked: Lease[], held: ReadonlySet<string>): void {
+    for (const lease of checked) {
+      if (held.has(lease.workflowId)) continue;
+      const execution = this.running.get(lease.workflowId);
+      if (execution?.lease.epoch === lease.epoch) execution.stop(new OwnershipLostError(lease.workflowId));
+    }
+  }
+
   /** False before launch and once shutdown began: no new work is taken. */
   get isAccepting(): boolean {
     return this.accepting;
@@ -106,11 +131,11 @@ export class Runtime {
     this.enqueuer = enqueuer;
   }
 
-  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueOptions, parentId: string | null): Promise<WorkflowHandle<Output>> {
+  async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueOptions, parent: Lease | null): Promise<WorkflowHandle<Output>> {
     if (!this.enqueuer || !this.accepting) {
       throw new LifecycleError(`Cannot enqueue workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
     }
-    return (await this.enqueuer(registration, input, options, parentId)) as WorkflowHandle<Output>;
+    return (await this.enqueuer(registration, input, options, parent)) as WorkflowHandle<Output>;
   }
 
   definitionOf(workflow: WorkflowDefinition<unknown, unknown> | { name: string }): Registration {
@@ -147,12 +172,16 @@ export class Runtime {
     return slot;
   }
 
-  /** Inserts the workflow row, then runs it here; an existing ID returns the original run's handle. */
+  /**
+   * Inserts the workflow row, then runs it here; an existing ID returns the original run's handle.
+   * A child carries its `parent`'s lease: its insert is refused if the parent is no longer ours
+   * (OwnershipLostError).
+   */
   async start<Input, Output>(
     registration: Registration,
     input: Input,
     options: StartOptions = {},
-    parentId: string | null = null,
+    parent: Lease | null = null,
   ): Promise<WorkflowHandle<Output>> {
     if (!this.accepting) {
       throw new LifecycleError(`Cannot start workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
@@ -178,29 +207,42 @@ export class Runtime {
       owner: this.executorId,
       epoch: 1,
       input: encodedInput,
-      parentId,
+      parentId: parent?.workflowId ?? null,
       timeoutMs: timeoutMs ?? null,
       deadlineAt: timeoutMs === undefined ? null : now + timeoutMs,
       availableAt: null,
       createdAt: now,
       startedAt: now,
     };
+    if (parent) {
+      row.parentOwner = parent.owner;
+      row.parentEpoch = parent.epoch;
+    }
     const mark = this.observer.markActive();
     const inserting = this.store.writer.insertWorkflow(row);
     if (options.id === undefined) {
       // A generated ID collides with no other start: run at once, behind the insert.
       const execution = this.execute(runnable(row), input, [], inserting);
       try {
-        if ((await inserting) || (await this.insertedByLostReply(row, true))) return this.handle(id, mark);
+        if ((await inserting) || this.insertedByLostReply(row, await this.store.getWorkflow(row.id), true)) return this.handle(id, mark);
       } catch (error) {
         execution?.stop(error as Error);
         throw error;
       }
       return this.handle(id);
     }
-    if ((await inserting) || (await this.insertedByLostReply(row, false))) {
+    if (await inserting) {
       this.execute(runnable(row), input, []);
       return this.handle(id, mark);
+    }
+    if (!this.running.has(row.id)) {
+      const existing = await this.store.getWorkflow(row.id);
+      if (this.insertedByLostReply(row, existing, false)) {
+        this.execute(runnable(row), input, []);
+        return this.handle(id, mark);
+      }
+      // No row at all: the parent's fence refused the child.
+      if (existing === undefined && parent) throw new OwnershipLostError(parent.workflowId);
     }
     return this.handle(id);
   }
@@ -209,11 +251,9 @@ export class Runtime {
    * The insert reported a conflict. Usually another start of the same ID won; but when the
    * connection dropped after our commit, the retried insert conflicts with our own row. That row
    * is ours if it is still our untouched first run (owner, epoch 1, our creation time).
-   * `runningHere`: this process already runs it (started behind its insert).
+   * `existing` is the row found; `runningHere`: this process already runs it (started behind its insert).
    */
-  private async insertedByLostReply(row: NewWorkflow, runningHere: boolean): Promise<boolean> {
-    if (!runningHere && this.running.has(row.id)) return false;
-    const existing = await this.store.getWorkflow(row.id);
+  private insertedByLostReply(row: NewWorkflow, existing: WorkflowRecord | undefined, runningHere: boolean): boolean {
     return (
       existing !== undefined &&
       // Started behind its insert, our run may already have moved the row on.
@@ -285,6 +325,13 @@ export class Runtime {
     } finally {
       clearTimeout(timer);
       this.running.delete(record.id);
+      if (execution.reason instanceof OwnershipLostError) {
+        this.fencedRuns++;
+        this.options.logger.warn(
+          `workflow ${record.id}: another executor took it over (this executor's lease ran out); ` +
+            'its writes from here were refused and it runs no further step here',
+        );
+      }
       // Another run recorded one of this run's steps first: replay from the recorded history, in the
       // same queue slot (the replacement is counted before this run's slot is given back).
       if (execution.reason instanceof HistoryConflictSignal) {
@@ -324,7 +371,7 @@ export class Runtime {
     const lease = execution.lease;
     // The last step's checkpoint commits with the completion if it still waits for a flush; one
     // already on the wire must commit first.
-    if (!this.store.writer.hasQueuedCheckpoint(lease.workflowId)) {
+    if (!execution.completionMayJoin) {
       try {
         await execution.settled();
       } catch (reason) {
@@ -376,14 +423,17 @@ export class Runtime {
     this.running.get(id)?.stop(new WorkflowCancelledError(id));
   }
 
-  /** Resumes this executor's own PENDING workflows after a restart, from their checkpoints. */
+  /**
+   * Resumes this executor's own PENDING workflows after a restart (its previous incarnation died
+   * with them), from their checkpoints; one recovered too often moves to DEAD_LETTER instead.
+   */
   async recover(): Promise<number> {
     const records = await this.store.reclaimOwnPending(this.executorId, this.appVersion);
     let resumed = 0;
     for (const record of records) {
       if (this.running.has(record.id)) continue;
-      if (record.attempts > this.options.maxRecoveryAttempts + 1) {
-        const error = new DeadLetterError(record.id, record.attempts - 1);
+      if (record.recoveries > this.options.maxRecoveryAttempts) {
+        const error = new DeadLetterError(record.id, record.recoveries - 1, `executor ${this.executorId} restarted while running it`);
         await this.store.moveToDeadLetter({ workflowId: record.id, owner: this.executorId, epoch: record.epoch }, serializeError(error));
         continue;
       }
@@ -461,7 +511,7 @@ export function decodeResult<Output>(record: WorkflowRecord): Output {
       throw new WorkflowCancelledError(record.id);
     case 'ERROR':
     case 'DEAD_LETTER':
-      throw record.error == null ? new DeadLetterError(record.id, record.attempts) : deserialize(record.error);
+      throw record.error == null ? new DeadLetterError(record.id, record.recoveries) : deserialize(record.error);
     default:
       throw new Error(`workflow ${record.id} is ${record.status}, not finished`);
   }

@@ -68,7 +68,10 @@ export interface WorkflowInfo {
   appName: string;
   appVersion: string;
   parentId: string | null;
+  /** Runs started: 1, plus one per takeover, hand-back or resume. */
   attempts: number;
+  /** Takeovers after its executor died while running it (counted against maxRecoveryAttempts). */
+  recoveries: number;
   createdAt: Date;
   startedAt: Date | null;
   completedAt: Date | null;
@@ -116,6 +119,19 @@ export interface WorkflowContext {
   start<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
   /** Enqueues a child workflow on a queue, exactly once (its ID is recorded). */
   enqueue<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input, options: EnqueueOptions): Promise<WorkflowHandle<Output>>;
+  /**
+   * Guards a code change for workflows already running: true where the new code should run (a new
+   * workflow, or one that had not reached this point when the patch was deployed), false for a
+   * workflow whose history shows it passed this point under the old code. The first true answer
+   * is recorded, so replays answer the same. Synchronous: use it in a plain `if`.
+   */
+  patched(name: string): boolean;
+  /**
+   * The second stage of removing a patch, once every workflow is past the point or was started
+   * with the patch: accepts the marker patched() recorded in older histories and records none, so
+   * that when no workflow from before this deployment remains, the call can be deleted.
+   */
+  deprecatePatch(name: string): void;
 }
 
 export type WorkflowFunction<Input, Output> = (ctx: WorkflowContext, input: Input) => Promise<Output>;

@@ -17,6 +17,7 @@ export function toWorkflowInfo(record: WorkflowRecord, withPayloads: boolean): W
     appVersion: record.appVersion,
     parentId: record.parentId,
     attempts: record.attempts,
+    recoveries: record.recoveries,
     createdAt: new Date(record.createdAt),
     startedAt: date(record.startedAt),
     completedAt: date(record.completedAt),

@@ -97,4 +97,17 @@ export class StopSwitch implements Interrupt {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+
+  /** Resolves after `ms`, or at once when stopped. */
+  async sleep(ms: number): Promise<void> {
+    if (this.stopped) return;
+    let timer: NodeJS.Timeout | undefined;
+    let unsubscribe: (() => void) | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      unsubscribe = this.onStop(resolve);
+    });
+    clearTimeout(timer);
+    unsubscribe?.();
+  }
 }

@@ -75,6 +75,7 @@ export class Dispatcher {
     this.completingInFlight += completing;
     const queueLimits = limits.peek(this.queue);
     if (this.stopped || this.claimsUncertain || !runtime.isAccepting || !queueLimits || isFleetWide(queueLimits)) return 0;
+    if (runtime.leaseGate.confirm() !== undefined) return 0; // the dispatcher's own claim renews the lease first
     const capacity = queueLimits.workerConcurrency ?? MAX_CLAIM_BATCH;
     const free = capacity - (runtime.runningIn(this.queue) - this.completingInFlight) - this.claimingInFlight;
     const claim = Math.max(0, Math.min(completing, free));
@@ -141,6 +142,10 @@ export class Dispatcher {
         }
         const free = (queueLimits.workerConcurrency ?? MAX_CLAIM_BATCH) - runtime.runningIn(this.queue) - this.claimingInFlight;
         if (free > 0 && !this.claimsUncertain) {
+          // An executor whose lease may have run out renews it before it takes more work: the fleet
+          // must never see it own workflows while its row says it is dead.
+          const confirming = runtime.leaseGate.confirm();
+          if (confirming) await confirming;
           const want = Math.min(free, MAX_CLAIM_BATCH);
           this.claimingInFlight += want;
           let result: Awaited<ReturnType<SystemStore['claimWorkflows']>>;

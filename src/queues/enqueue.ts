@@ -2,8 +2,8 @@ import { checkPayloadSize, serialize } from '../codec.js';
 import { optionalDuration } from '../durations.js';
 import type { EnqueueOptions } from '../engine/types.js';
 import { describe, requireName } from '../engine/validation.js';
-import { DuplicateWorkflowError, ValidationError } from '../errors.js';
-import type { NewWorkflow } from '../store/records.js';
+import { DuplicateWorkflowError, OwnershipLostError, ValidationError } from '../errors.js';
+import type { Lease, NewWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { toPriority, type QueueLimits } from './options.js';
 
@@ -32,7 +32,7 @@ export function queuedRow(
   options: EnqueueOptions,
   limits: QueueLimits,
   id: string,
-  parentId: string | null,
+  parent: Lease | null,
 ): NewWorkflow {
   const what = `input of workflow "${target.workflowName}"`;
   requireName(id, 'workflow ID');
@@ -60,7 +60,7 @@ export function queuedRow(
   const encoded = serialize(input, what);
   checkPayloadSize(encoded, target.maxPayloadBytes, what);
   const now = Date.now();
-  return {
+  const row: NewWorkflow = {
     id,
     name: target.workflowName,
     status: delayMs > 0 ? 'DELAYED' : 'ENQUEUED',
@@ -73,13 +73,19 @@ export function queuedRow(
     owner: null,
     epoch: 0,
     input: encoded,
-    parentId,
+    parentId: parent?.workflowId ?? null,
     timeoutMs: timeoutMs ?? null,
     deadlineAt: null,
     availableAt: delayMs > 0 ? now + delayMs : null,
     createdAt: now,
     startedAt: null,
   };
+  if (parent) {
+    // A child's insert is fenced on its parent's lease (see flushStatement).
+    row.parentOwner = parent.owner;
+    row.parentEpoch = parent.epoch;
+  }
+  return row;
 }
 
 /** The workflow an enqueue hands back, and whether it was known to be unfinished at that moment. */
@@ -97,6 +103,10 @@ export async function insertQueued(store: SystemStore, row: NewWorkflow, onDupli
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await store.writer.insertWorkflow(row)) return { id: row.id, active: true };
     if (await store.getWorkflow(row.id)) return { id: row.id, active: false };
+    if (row.parentId !== null && row.parentOwner !== undefined && row.parentEpoch !== undefined) {
+      const parent = { workflowId: row.parentId, owner: row.parentOwner, epoch: row.parentEpoch };
+      if ((await store.heldAmong([parent])).length === 0) throw new OwnershipLostError(row.parentId);
+    }
     if (row.dedupId !== null && row.queue !== null) {
       const existing = await store.findActiveByDedup(row.queue, row.dedupId);
       if (existing !== undefined) {

@@ -2,6 +2,7 @@ import { newWorkflowId } from '../ids.js';
 import type { Runtime } from '../engine/runtime.js';
 import { requireName } from '../engine/validation.js';
 import { UnknownQueueError } from '../errors.js';
+import type { Lease } from '../store/records.js';
 import type { QueueDepth } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
 import { Dispatcher } from './dispatcher.js';
@@ -90,7 +91,7 @@ export class QueueService {
   }
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
-  async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parentId: string | null): Promise<Enqueued> {
+  async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parent: Lease | null): Promise<Enqueued> {
     const name = queueName(options?.queue);
     // The cached limits when fresh: most enqueues need no wait at all.
     const limits = this.limits.peek(name) ?? (await this.requireQueue(name));
@@ -100,7 +101,7 @@ export class QueueService {
       options,
       limits,
       options.id ?? newWorkflowId(),
-      parentId,
+      parent,
     );
     const enqueued = await insertQueued(this.store, row, options.onDuplicate);
     if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);

@@ -33,13 +33,21 @@ export interface NewWorkflow {
   availableAt: number | null;
   createdAt: number;
   startedAt: number | null;
+  /**
+   * A child's parent lease: the insert is refused in its own statement unless the parent is still
+   * PENDING under this owner and epoch, so a fenced-out parent starts no child.
+   */
+  parentOwner?: string;
+  parentEpoch?: number;
 }
 
-export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input'> {
+export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input' | 'parentOwner' | 'parentEpoch'> {
   /** Arrival order (FIFO tie-breaker within a priority). */
   seq: number;
   status: WorkflowStatus;
   attempts: number;
+  /** Times the workflow was taken over after its executor died (see maxRecoveryAttempts). */
+  recoveries: number;
   /** Present when selected: payloads are read only on request. */
   input?: string | null;
   output?: string | null;
@@ -102,7 +110,7 @@ export interface Completion extends Lease {
 }
 
 export const WORKFLOW_COLUMNS = `id, seq, name, status, app_name AS "appName", app_version AS "appVersion", queue,
-  partition_key AS "partitionKey", dedup_id AS "dedupId", priority, owner, epoch, attempts, parent_id AS "parentId",
+  partition_key AS "partitionKey", dedup_id AS "dedupId", priority, owner, epoch, attempts, recoveries, parent_id AS "parentId",
   timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", available_at AS "availableAt", created_at AS "createdAt",
   started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt"`;
 

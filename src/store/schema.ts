@@ -150,4 +150,21 @@ export const migrations: Migration[] = [
         WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER');
     `,
   },
+  {
+    version: 3,
+    name: 'fleet: executor leases the fleet acts on, recoveries counted per workflow',
+    // Adding columns with constant defaults rewrites nothing (Postgres 11+). An executor whose lease
+    // expired and whose workflows were handed back is marked recovered; only unrecovered leases are
+    // indexed, so the fleet's check for dead executors reads a handful of index entries however many
+    // pods a year of rollouts has registered. Orphaned direct workflows (PENDING, no owner) are
+    // found through workflows_pending (queue NULL, owner NULL): no new index on workflows.
+    sql: (s) => `
+      ALTER TABLE ${s}.executors
+        ADD COLUMN queues text[] NOT NULL DEFAULT '{}',
+        ADD COLUMN running integer NOT NULL DEFAULT 0,
+        ADD COLUMN recovered_at bigint;
+      CREATE INDEX executors_unrecovered ON ${s}.executors (app_name, lease_expires_at) WHERE recovered_at IS NULL;
+      ALTER TABLE ${s}.workflows ADD COLUMN recoveries integer NOT NULL DEFAULT 0;
+    `,
+  },
 ];

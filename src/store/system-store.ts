@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { QueueLimits } from '../queues/options.js';
 import type { Driver } from './driver.js';
 import { migrate } from './migrate.js';
-import type { Lease, StepRecord, WorkflowRecord } from './records.js';
+import type { Lease, RunnableWorkflow, StepRecord, WorkflowRecord } from './records.js';
 import { withRetry } from './retry.js';
 import * as events from './sql/events.js';
 import * as executors from './sql/executors.js';
@@ -11,13 +11,16 @@ import * as list from './sql/list.js';
 import * as messages from './sql/messages.js';
 import * as queues from './sql/queues.js';
 import * as retention from './sql/retention.js';
+import * as takeover from './sql/takeover.js';
+import * as versions from './sql/versions.js';
 import * as workflows from './sql/workflows.js';
-import { channelFor, unpackWakeKeys, wakeKey } from './wakeups.js';
+import { channelFor, packWakeKeys, unpackWakeKeys, wakeKey } from './wakeups.js';
 import { GroupCommitWriter } from './writer.js';
 import { ReadBatcher } from './read-batcher.js';
 
-/** What an executor registers about itself; the store adds the time. */
-export type ExecutorInfo = Omit<executors.ExecutorRegistration, 'now'>;
+export type { ExecutorRegistration, ExecutorRow } from './sql/executors.js';
+export type { VersionRow } from './sql/versions.js';
+export type { OwnedWorkflow, Release } from './sql/takeover.js';
 
 export interface StoreOptions {
   schema: string;
@@ -111,8 +114,10 @@ export class SystemStore {
     return this.retry(() => workflows.reclaimOwnPending(this.driver, this.s, owner, appVersion, Date.now()));
   }
 
-  moveToDeadLetter(lease: Lease, error: string): Promise<boolean> {
-    return this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'DEAD_LETTER', error, Date.now()));
+  async moveToDeadLetter(lease: Lease, error: string): Promise<boolean> {
+    const moved = await this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'DEAD_LETTER', error, Date.now()));
+    if (moved) await this.notify([wakeKey('done', lease.workflowId)]);
+    return moved;
   }
 
   leaseState(lease: Lease, idx: number | null): Promise<workflows.LeaseState | undefined> {
@@ -131,14 +136,20 @@ export class SystemStore {
     return failed;
   }
 
-  resumeWorkflow(id: string, owner: string): Promise<WorkflowRecord | undefined> {
-    return this.retry(() => workflows.resumeWorkflow(this.driver, this.s, id, owner, Date.now()));
+  /** See workflows.resumeWorkflow; an unowned resume wakes the executors that will take it. */
+  async resumeWorkflow(id: string, owner: string | null): Promise<WorkflowRecord | undefined> {
+    const record = await this.retry(() => workflows.resumeWorkflow(this.driver, this.s, id, owner, Date.now()));
+    if (record && owner === null) await this.notify([record.queue === null ? wakeKey('orphans') : wakeKey('queue', record.queue)]);
+    return record;
   }
 
-  forkWorkflow(sourceId: string, newId: string, fromStep: number, fields: { owner: string; appVersion: string }) {
-    return this.retry(() =>
+  /** See workflows.forkWorkflow; an unowned fork (for another version) wakes the executors that adopt it. */
+  async forkWorkflow(sourceId: string, newId: string, fromStep: number, fields: { owner: string | null; appVersion: string }) {
+    const record = await this.retry(() =>
       this.driver.transaction((tx) => workflows.forkWorkflow(tx, this.s, sourceId, newId, fromStep, { ...fields, now: Date.now() })),
     );
+    if (record && fields.owner === null) await this.notify([wakeKey('orphans')]);
+    return record;
   }
 
   consumeMessage(lease: Lease, step: { idx: number; name: string; topic: string; startedAt: number }): Promise<messages.RecvOutcome> {
@@ -206,26 +217,89 @@ export class SystemStore {
     return this.retry(() => retention.budgetCutoff(this.driver, this.s, maxRows));
   }
 
-  registerExecutor(registration: ExecutorInfo): Promise<void> {
-    return this.retry(() => executors.registerExecutor(this.driver, this.s, { ...registration, now: Date.now() }));
+  registerExecutor(registration: executors.ExecutorRegistration): Promise<void> {
+    return this.retry(() => executors.registerExecutor(this.driver, this.s, registration));
   }
 
   /**
    * One heartbeat: renews the executor's lease, registering it again if its row is gone. Not
    * retried: the next beat is the retry, and a beat must never hold up a shutdown.
    */
-  async renewLease(registration: ExecutorInfo): Promise<void> {
-    const now = Date.now();
-    if (await executors.renewLease(this.driver, this.s, registration.id, now, registration.leaseMs)) return;
-    await executors.registerExecutor(this.driver, this.s, { ...registration, now });
+  async renewLease(registration: executors.ExecutorRegistration, running: number): Promise<void> {
+    if (await executors.renewLease(this.driver, this.s, registration.id, registration.leaseMs, running)) return;
+    await executors.registerExecutor(this.driver, this.s, registration);
   }
 
-  currentAppVersion(appName: string): Promise<string | undefined> {
-    return this.retry(() => executors.currentAppVersion(this.driver, this.s, appName, Date.now()));
+  currentAppVersion(appName: string, queue: string | null): Promise<string | undefined> {
+    return this.retry(() => executors.currentAppVersion(this.driver, this.s, appName, queue));
   }
 
-  releaseLease(id: string): Promise<void> {
-    return executors.releaseLease(this.driver, this.s, id, Date.now());
+  versionExists(appName: string, version: string): Promise<boolean> {
+    return this.retry(() => executors.versionExists(this.driver, this.s, appName, version));
+  }
+
+  listExecutors(appName: string | null, liveOnly: boolean): Promise<executors.ExecutorRow[]> {
+    return this.retry(() => executors.listExecutors(this.driver, this.s, appName, liveOnly));
+  }
+
+  listVersions(appName: string): Promise<versions.VersionRow[]> {
+    return this.retry(() => versions.listVersions(this.driver, this.s, appName));
+  }
+
+  forgetRecoveredExecutors(appName: string, olderThanMs: number): Promise<number> {
+    return this.retry(() => executors.forgetRecovered(this.driver, this.s, appName, olderThanMs));
+  }
+
+  expiredExecutors(appName: string, limit: number): Promise<string[]> {
+    return this.retry(() => takeover.expiredExecutors(this.driver, this.s, appName, limit));
+  }
+
+  /**
+   * Hands over up to `batch` PENDING workflows of an executor, in one transaction: `lease: 'expired'`
+   * takes them from an executor the fleet judged dead (locked, so one claimer at a time; nothing
+   * happens if it renewed meanwhile), `lease: 'own'` is a graceful hand-back by the executor itself.
+   * `decide` says what becomes of each. Once none is left, the executor is marked recovered (and,
+   * for a hand-back, its lease ended). Returns the workflows handed over, or null if the executor
+   * was not ours to take.
+   */
+  handOver(
+    executorId: string,
+    lease: 'expired' | 'own',
+    batch: number,
+    decide: (owned: takeover.OwnedWorkflow[]) => takeover.Release[],
+  ): Promise<{ released: takeover.Release[]; owned: takeover.OwnedWorkflow[]; done: boolean } | null> {
+    return this.retry(() =>
+      this.driver.transaction(async (tx) => {
+        if (lease === 'expired' && !(await takeover.lockExpiredExecutor(tx, this.s, executorId))) return null;
+        const owned = await takeover.pendingOwnedBy(tx, this.s, executorId, batch);
+        const released = decide(owned);
+        await takeover.releaseWorkflows(tx, this.s, released);
+        const done = owned.length < batch;
+        if (done) await takeover.markRecovered(tx, this.s, executorId, lease === 'own');
+        const keys = new Set<string>();
+        owned.forEach((workflow, n) => {
+          const status = released[n]?.status;
+          if (status === 'DEAD_LETTER') keys.add(wakeKey('done', workflow.id));
+          else if (workflow.queue !== null) keys.add(wakeKey('queue', workflow.queue));
+          else keys.add(wakeKey('orphans'));
+        });
+        // Delivered at commit: nobody looks before the rows are handed over.
+        for (const payload of packWakeKeys(keys)) await tx.query(`SELECT pg_notify($1, $2)`, [this.channel, payload]);
+        return { released, owned, done };
+      }),
+    );
+  }
+
+  orphanShare(appName: string, appVersion: string): Promise<{ orphans: number; executors: number }> {
+    return this.retry(() => takeover.orphanShare(this.driver, this.s, appName, appVersion));
+  }
+
+  adoptOrphans(adoption: Parameters<typeof takeover.adoptOrphans>[2]): Promise<RunnableWorkflow[]> {
+    return this.retry(() => takeover.adoptOrphans(this.driver, this.s, adoption));
+  }
+
+  heldAmong(leases: Lease[]): Promise<string[]> {
+    return this.retry(() => takeover.heldAmong(this.driver, this.s, leases));
   }
 
   private async notify(keys: string[]): Promise<void> {

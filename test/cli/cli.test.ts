@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ballast } from '../../src/index.js';
+import { migrations } from '../../src/store/schema.js';
 import { testDatabase } from '../support/postgres.js';
 import { ballastInProcess, ballastProcess, expectExit, MAIN, type CliResult } from './helpers.js';
 
@@ -26,6 +27,9 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+const ALL_VERSIONS = migrations.map((migration) => migration.version);
+const LATEST = Math.max(...ALL_VERSIONS);
+
 describe('ballast CLI', () => {
   let ballast: Ballast;
   const ids = { ok: 'cli-order-1', failed: 'cli-order-2' };
@@ -33,20 +37,20 @@ describe('ballast CLI', () => {
   test('migrate applies the schema, then finds nothing to do', async () => {
     const first = await ballastCli(['migrate', '--database-url', db.url]);
     expectExit(first, 0);
-    assert.match(first.stdout, /Applied 2 migrations to schema "ballast"/);
+    assert.match(first.stdout, new RegExp(`Applied ${LATEST} migrations to schema "ballast"`));
     assert.match(first.stdout, /^\s+1\s+workflows, steps/m);
     assert.match(first.stdout, /^\s+2\s+indexes a workflow enters once per state/m);
     assert.doesNotMatch(first.stdout + first.stderr, /postgres@.*:\/\/.*:[^@]*@/, 'no password echoed');
 
     const second = await ballastCli(['migrate', '--database-url', db.url]);
     expectExit(second, 0);
-    assert.match(second.stdout, /is up to date \(version 2\); nothing to apply/);
+    assert.match(second.stdout, new RegExp(`is up to date \\(version ${LATEST}\\); nothing to apply`));
 
     const json = await ballastCli(['--json', 'migrate'], { BALLAST_DATABASE_URL: db.url });
     expectExit(json, 0);
     const report = JSON.parse(json.stdout) as Record<string, unknown>;
     assert.deepEqual(report.applied, []);
-    assert.equal(report.version, 2);
+    assert.equal(report.version, LATEST);
     assert.equal(report.schema, 'ballast');
     assert.equal(report.driver, 'postgres');
   });
@@ -56,7 +60,7 @@ describe('ballast CLI', () => {
     expectExit(result, 0);
     const report = JSON.parse(result.stdout) as { applied: Array<{ version: number; name: string }>; schema: string };
     assert.equal(report.schema, 'cli_other');
-    assert.deepEqual(report.applied.map((migration) => migration.version), [1, 2]);
+    assert.deepEqual(report.applied.map((migration) => migration.version), ALL_VERSIONS);
     assert.match(report.applied[0]?.name ?? '', /workflows/);
   });
 
@@ -231,7 +235,7 @@ describe('ballast CLI', () => {
     const report = JSON.parse(first.stdout) as { applied: Array<{ version: number }>; driver: string; database: string };
     assert.equal(report.driver, 'pglite');
     assert.equal(report.database, dir);
-    assert.deepEqual(report.applied.map((migration) => migration.version), [1, 2]);
+    assert.deepEqual(report.applied.map((migration) => migration.version), ALL_VERSIONS);
     const get = await ballastCli(['workflows', 'get', 'nothing-here', '--data-dir', dir]);
     expectExit(get, 1);
     assert.match(get.stderr, /No workflow with ID "nothing-here" exists/);

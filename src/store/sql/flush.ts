@@ -62,6 +62,19 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
 
   if (batch.starts.length > 0) {
     shape += 's';
+    // Children carry their parent's lease: inserted only while the parent is still PENDING under it.
+    // Like a checkpoint's, the lookup takes no lock: a takeover committing meanwhile may let one
+    // last child of the former owner in, which is harmless since a child's ID is deterministic (the
+    // new owner's start of it finds it).
+    const fenced = batch.starts.some((entry) => entry.item.parentOwner !== undefined);
+    if (fenced) shape += 'f';
+    const parentColumns = fenced ? `, "parentOwner" text, "parentEpoch" int4` : '';
+    const parentFence = fenced
+      ? `
+      WHERE u."parentOwner" IS NULL OR EXISTS (
+        SELECT 1 FROM ${schema}.workflows p
+        WHERE p.id = u."parentId" AND p.owner = u."parentOwner" AND p.epoch = u."parentEpoch" AND p.status = 'PENDING')`
+      : '';
     ctes.push(`s AS (
       INSERT INTO ${schema}.workflows (id, name, status, app_name, app_version, queue, partition_key, dedup_id, priority,
         owner, epoch, attempts, input, parent_id, timeout_ms, deadline_at, available_at, created_at, started_at, updated_at)
@@ -71,7 +84,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       FROM ${rowsOf(batch.starts.map((entry) => entry.item))}
         AS u(id text, name text, status text, "appName" text, "appVersion" text, queue text, "partitionKey" text, "dedupId" text,
              priority int4, owner text, epoch int4, input text, "parentId" text, "timeoutMs" int8, "deadlineAt" int8,
-             "availableAt" int8, "createdAt" int8, "startedAt" int8)
+             "availableAt" int8, "createdAt" int8, "startedAt" int8${parentColumns})${parentFence}
       ON CONFLICT DO NOTHING
       RETURNING id)`);
     selects.push(`SELECT 's' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM s`);

@@ -1,6 +1,7 @@
 import { isFleetWide, type QueueLimits } from '../../queues/options.js';
 import type { Driver, Queryable } from '../driver.js';
 import { WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
+import { DB_NOW } from './clock.js';
 
 const LIMIT_COLUMNS = `name, worker_concurrency AS "workerConcurrency", concurrency, rate_limit AS "rateLimit",
   rate_period_ms AS "ratePeriodMs", partition_concurrency AS "partitionConcurrency"`;
@@ -54,8 +55,6 @@ export interface ClaimResult {
   retryAt: number | null;
 }
 
-const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::int8`;
-
 /**
  * Claims up to `max` ENQUEUED workflows of one queue for this executor in one statement. Fleet-wide
  * limits (concurrency, rate, partitions) are counted and enforced inside one short transaction that
@@ -104,11 +103,14 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
   });
 }
 
-/** What a claim sets on each row it takes. Stamped at the claim (the start is the commit's moment). */
+/**
+ * What a claim sets on each row it takes. Stamped at the claim (the start is the commit's moment).
+ * A workflow's timeout counts from its first claim: one handed back to its queue keeps its deadline.
+ */
 export function claimAssignments(ownerParam: string): string {
   return `status = 'PENDING', owner = ${ownerParam}, epoch = epoch + 1, attempts = attempts + 1,
     started_at = ${DB_NOW}, updated_at = ${DB_NOW},
-    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE ${DB_NOW} + timeout_ms END`;
+    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE COALESCE(deadline_at, ${DB_NOW} + timeout_ms) END`;
 }
 
 /** The next `limit` claimable workflows of a queue and version, in priority then arrival order, locked. */

@@ -40,12 +40,13 @@ export async function finishedAmong(db: Queryable, s: string, ids: string[]): Pr
 }
 
 /**
- * Takes over this executor's PENDING workflows after a restart: bumping the epoch fences any
- * previous incarnation that might still be writing.
+ * Takes over this executor's PENDING workflows after a restart (a crash: a graceful shutdown hands
+ * them back): bumping the epoch fences any previous incarnation that might still be writing, and
+ * the takeover counts as a recovery.
  */
 export async function reclaimOwnPending(db: Queryable, s: string, owner: string, appVersion: string, now: number): Promise<WorkflowRecord[]> {
   const { rows } = await db.query<WorkflowRecord>(
-    `UPDATE ${s}.workflows SET epoch = epoch + 1, attempts = attempts + 1, updated_at = $3
+    `UPDATE ${s}.workflows SET epoch = epoch + 1, attempts = attempts + 1, recoveries = recoveries + 1, updated_at = $3
      WHERE owner = $1 AND status = 'PENDING' AND app_version = $2
      RETURNING ${WORKFLOW_COLUMNS}, input`,
     [owner, appVersion, now],
@@ -103,13 +104,17 @@ export async function cancelWorkflow(db: Queryable, s: string, id: string, now: 
 }
 
 /**
- * Resumes a finished or stuck workflow under this executor: it replays its checkpoints and carries on.
- * A workflow timeout starts counting again from now.
+ * Resumes a finished or stuck workflow: it replays its checkpoints and carries on. Under `owner`,
+ * or, with owner null (a workflow of another version than the caller's), handed to its version:
+ * back to its queue if it has one, else orphaned for adoption. A workflow timeout starts counting
+ * again from now.
  */
-export async function resumeWorkflow(db: Queryable, s: string, id: string, owner: string, now: number): Promise<WorkflowRecord | undefined> {
+export async function resumeWorkflow(db: Queryable, s: string, id: string, owner: string | null, now: number): Promise<WorkflowRecord | undefined> {
   const { rows } = await db.query<WorkflowRecord>(
     `UPDATE ${s}.workflows
-     SET status = 'PENDING', owner = $2, epoch = epoch + 1, attempts = 1, output = NULL, error = NULL,
+     SET status = CASE WHEN $2::text IS NULL AND queue IS NOT NULL THEN 'ENQUEUED' ELSE 'PENDING' END,
+         owner = $2, epoch = epoch + 1, attempts = CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END, recoveries = 0,
+         output = NULL, error = NULL,
          completed_at = NULL, started_at = COALESCE(started_at, $3), updated_at = $3,
          deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $3 + timeout_ms END
      WHERE id = $1
@@ -126,7 +131,7 @@ export async function forkWorkflow(
   sourceId: string,
   newId: string,
   fromStep: number,
-  fields: { owner: string; appVersion: string; now: number },
+  fields: { owner: string | null; appVersion: string; now: number },
 ): Promise<WorkflowRecord | undefined> {
   const { rows } = await db.query<WorkflowRecord>(
     `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, owner, epoch, attempts, parent_id,
