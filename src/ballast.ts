@@ -118,7 +118,14 @@ export class Ballast {
     const { config } = this;
     try {
       const driver: Driver = config.databaseUrl
-        ? new PgDriver({ connectionString: config.databaseUrl, poolSize: config.poolSize, applicationName: `ballast:${config.name}`, logger: config.logger })
+        ? new PgDriver({
+            connectionString: config.databaseUrl,
+            poolSize: config.poolSize,
+            // pg_stat_activity shows which executor (pod) each connection belongs to.
+            applicationName: `ballast:${config.name}@${config.executorId}`.slice(0, 56),
+            idleInTransactionTimeoutMs: config.executorLeaseMs,
+            logger: config.logger,
+          })
         : await openEmbedded(config.dataDir);
       const store = new SystemStore(driver, { schema: config.schema, logger: config.logger });
       this.store = store;

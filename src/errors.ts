@@ -202,8 +202,12 @@ export class EmbeddedDatabaseBusyError extends BallastError {
 
 /** Internal: this executor no longer owns the workflow (another executor took it over). */
 export class OwnershipLostError extends BallastError {
-  constructor(workflowId: string) {
-    super('OWNERSHIP_LOST', `This executor no longer owns workflow ${workflowId}; another executor took it over.`);
+  /** How this executor found out: which of its writes was refused, or the check after a lapsed lease. */
+  readonly detail: string;
+
+  constructor(workflowId: string, detail = 'a write was refused') {
+    super('OWNERSHIP_LOST', `This executor no longer owns workflow ${workflowId} (${detail}); another executor took it over.`);
+    this.detail = detail;
   }
 }
 

@@ -319,7 +319,7 @@ export class Context implements WorkflowContext {
       handle = await create(registration, childId);
     } catch (error) {
       // The child's insert was fenced: this run lost the workflow (or it was cancelled); find out which.
-      if (error instanceof OwnershipLostError) await this.execution.explainRefusal(null);
+      if (error instanceof OwnershipLostError) await this.execution.explainRefusal(null, error.detail);
       throw error;
     }
     await this.checkpoint({ idx, name, output: null, error: null, childId: handle.id, startedAt: null });

@@ -30,6 +30,10 @@ export class ShutdownSignal extends Error {
   }
 }
 
+function refusedWrite(written: Pick<NewCheckpoint, 'idx'> | null): string {
+  return written === null ? 'its completion was refused' : `its checkpoint #${written.idx} was refused`;
+}
+
 interface BehindWrite {
   checkpoint: NewCheckpoint;
   applied: Promise<boolean>;
@@ -94,6 +98,9 @@ export class WorkflowExecution implements Interrupt {
   stop(reason: Error): void {
     if (this.stopReason) return;
     this.stopReason = reason;
+    // A stopped run never looks at its writes again: say what became of the one on its way.
+    const behind = this.behind;
+    if (behind) void behind.applied.then((ok) => this.runtime.lateCheckpointSettled(this.lease, behind.checkpoint.idx, ok), () => undefined);
     if (this.stopListeners) for (const listener of this.stopListeners) listener(reason);
   }
 
@@ -152,6 +159,7 @@ export class WorkflowExecution implements Interrupt {
       applied = unstarted === undefined || writer.hasQueuedStart(checkpoint.workflowId) ? write() : unstarted.then(write, write);
     }
     applied.catch(() => undefined); // observed by settled(), or superseded by the completion
+    if (this.stopReason) void applied.then((ok) => this.runtime.lateCheckpointSettled(this.lease, checkpoint.idx, ok), () => undefined);
     this.behind = { checkpoint, applied, previous };
   }
 
@@ -191,7 +199,7 @@ export class WorkflowExecution implements Interrupt {
    * counts as success; a different checkpoint at that position means another run recorded it
    * first, and this one must replay from the recorded history (HistoryConflictSignal).
    */
-  async explainRefusal(written: Pick<NewCheckpoint, 'idx' | 'output' | 'error'> | { idx: number } | null): Promise<void> {
+  async explainRefusal(written: Pick<NewCheckpoint, 'idx' | 'output' | 'error'> | { idx: number } | null, refused = refusedWrite(written)): Promise<void> {
     const lease = this.lease;
     const state = await this.store.leaseState(lease, written === null ? null : written.idx);
     if (state && state.owned && state.status === 'PENDING') {
@@ -206,7 +214,10 @@ export class WorkflowExecution implements Interrupt {
     let reason: Error;
     if (state?.status === 'CANCELLED') reason = new WorkflowCancelledError(this.lease.workflowId);
     else if (state?.owned && state.status === 'ERROR') reason = new WorkflowTimeoutError(this.lease.workflowId, this.timeoutMs ?? 0);
-    else reason = new OwnershipLostError(this.lease.workflowId);
+    else reason = new OwnershipLostError(this.lease.workflowId, refused);
+    // Already stopped for another reason (say, found lost at a late lease renewal): the refusal is
+    // not what the run's own log line will name, so it is told here.
+    if (reason instanceof OwnershipLostError && this.stopReason && written !== null) this.runtime.lateCheckpointSettled(lease, written.idx, false);
     this.stop(reason);
     throw reason;
   }

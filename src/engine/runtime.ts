@@ -61,8 +61,10 @@ export class Runtime {
   private enqueuer: Enqueuer | undefined;
   /** Asked before each step's effects begin (see LeaseGate); the fleet's heartbeat sets it. */
   leaseGate: LeaseGate = UNLEASED;
-  /** Writes of this executor refused because another executor had taken the workflow over. */
+  /** Runs of this executor stopped because another executor had taken their workflow over. */
   fencedRuns = 0;
+  /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */
+  refusedLateCheckpoints = 0;
 
   constructor(
     readonly store: SystemStore,
@@ -108,7 +110,7 @@ export class Runtime {
     for (const lease of checked) {
       if (held.has(lease.workflowId)) continue;
       const execution = this.running.get(lease.workflowId);
-      if (execution?.lease.epoch === lease.epoch) execution.stop(new OwnershipLostError(lease.workflowId));
+      if (execution?.lease.epoch === lease.epoch) execution.stop(new OwnershipLostError(lease.workflowId, 'found when its lease was renewed late'));
     }
   }
 
@@ -242,7 +244,7 @@ export class Runtime {
         return this.handle(id, mark);
       }
       // No row at all: the parent's fence refused the child.
-      if (existing === undefined && parent) throw new OwnershipLostError(parent.workflowId);
+      if (existing === undefined && parent) throw new OwnershipLostError(parent.workflowId, `the start of its child ${row.id} was refused`);
     }
     return this.handle(id);
   }
@@ -328,8 +330,7 @@ export class Runtime {
       if (execution.reason instanceof OwnershipLostError) {
         this.fencedRuns++;
         this.options.logger.warn(
-          `workflow ${record.id}: another executor took it over (this executor's lease ran out); ` +
-            'its writes from here were refused and it runs no further step here',
+          `workflow ${record.id}: another executor took it over (${execution.reason.detail}); it runs no further step here`,
         );
       }
       // Another run recorded one of this run's steps first: replay from the recorded history, in the
@@ -416,6 +417,16 @@ export class Runtime {
     const timer = setTimeout(() => void fire(), Math.max(0, record.deadlineAt - Date.now()));
     timer.unref();
     return timer;
+  }
+
+  /** A checkpoint of a stopped run was written anyway: applied, or refused by its fence. */
+  lateCheckpointSettled(lease: Lease, idx: number, applied: boolean): void {
+    if (applied) return;
+    this.refusedLateCheckpoints++;
+    this.options.logger.warn(
+      `workflow ${lease.workflowId}: the late checkpoint #${idx} of a stopped run was refused: ` +
+        `the workflow is no longer ${lease.owner}'s under epoch ${lease.epoch}`,
+    );
   }
 
   /** Called when a workflow was cancelled (here or elsewhere): stop it at its next durable operation. */

@@ -105,7 +105,7 @@ export async function insertQueued(store: SystemStore, row: NewWorkflow, onDupli
     if (await store.getWorkflow(row.id)) return { id: row.id, active: false };
     if (row.parentId !== null && row.parentOwner !== undefined && row.parentEpoch !== undefined) {
       const parent = { workflowId: row.parentId, owner: row.parentOwner, epoch: row.parentEpoch };
-      if ((await store.heldAmong([parent])).length === 0) throw new OwnershipLostError(row.parentId);
+      if ((await store.heldAmong([parent])).length === 0) throw new OwnershipLostError(row.parentId, `the enqueue of its child ${row.id} was refused`);
     }
     if (row.dedupId !== null && row.queue !== null) {
       const existing = await store.findActiveByDedup(row.queue, row.dedupId);

@@ -17,7 +17,20 @@ export interface PgDriverOptions {
   connectionString: string;
   poolSize: number;
   applicationName: string;
+  /**
+   * A transaction left idle this long is ended by the server. Ballast's transactions are a few
+   * statements long: one idle for that long belongs to a process that is paused or cut off, and
+   * must not keep holding a queue's claim lock or a dead executor's row from the rest of the fleet.
+   */
+  idleInTransactionTimeoutMs?: number;
   logger: { warn(message: string): void };
+}
+
+/** Settings of every session: generic plans (see the pool's comment) and the idle-transaction limit. */
+function sessionOptions(options: PgDriverOptions): string {
+  const settings = ['-c plan_cache_mode=force_generic_plan'];
+  if (options.idleInTransactionTimeoutMs !== undefined) settings.push(`-c idle_in_transaction_session_timeout=${options.idleInTransactionTimeoutMs}`);
+  return settings.join(' ');
 }
 
 export class PgDriver implements Driver {
@@ -36,7 +49,7 @@ export class PgDriver implements Driver {
       types,
       // Our statements are written so their generic plans are the good ones (see docs/schema.md);
       // re-planning a flush on every execution costs more than executing it.
-      options: '-c plan_cache_mode=force_generic_plan',
+      options: sessionOptions(options),
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
     });
@@ -68,7 +81,7 @@ export class PgDriver implements Driver {
         connectionString: this.options.connectionString,
         application_name: this.options.applicationName,
         types,
-        options: '-c plan_cache_mode=force_generic_plan',
+        options: sessionOptions(this.options),
         connectionTimeoutMillis: 10_000,
         keepAlive: true,
         pipeline: true,

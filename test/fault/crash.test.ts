@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { deserialize } from '../../src/codec.js';
+import { waitForSessionsToEnd } from '../support/sessions.js';
 import { testDatabase } from '../support/postgres.js';
 import { spawnNode, type ChildHandle } from '../support/processes.js';
 import {
@@ -108,25 +108,6 @@ async function snapshot(url: string): Promise<{ workflows: Map<string, WorkflowR
   });
 }
 
-/**
- * A killed client's backends may still be finishing a statement it sent (and commit it). Wait until
- * they are gone, so the snapshot taken next is exactly what the crash left behind.
- */
-async function waitForBackendsToExit(url: string): Promise<void> {
-  await withClient(url, async (client) => {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const { rows } = await client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND datname = current_database()`,
-        [`${APP_NAME}%`],
-      );
-      if (rows[0]?.n === 0) return;
-      assert.ok(Date.now() < deadline, 'the killed worker\'s backends exit');
-      await sleep(20);
-    }
-  });
-}
-
 const expected = Array.from({ length: WORKFLOW_COUNT }, (_, n) => expectedResult(n));
 
 test('an uninterrupted run of the worker gives the expected results, each step once', async () => {
@@ -146,7 +127,7 @@ test('SIGKILL mid-flight, then a restart with the same executor ID: every workfl
   await first.waitForLine((line) => line.startsWith("progress "), 60_000);
   first.kill('SIGKILL');
   assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
-  await waitForBackendsToExit(crashDb.url);
+  await waitForSessionsToEnd(crashDb.url, APP_NAME);
 
   // 2. What the crash left: committed checkpoints, finished workflows, step lines.
   const atKill = await snapshot(crashDb.url);
