@@ -10,19 +10,27 @@ import {
   UnknownWorkflowError,
   ValidationError,
   WorkflowNotFoundError,
+  type BallastConfig,
 } from '../../src/index.js';
+import { resolveConfig } from '../../src/config.js';
 import { capturingLogger, newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
 
 describe('bad input gets a typed error with a clear message', () => {
   let db: TestDatabase;
   let ballast: Ballast;
   let echo: ReturnType<typeof define>;
+  let patches: ReturnType<typeof definePatches>;
   const define = (app: Ballast) => app.workflow('echo', async (ctx, input: unknown) => ctx.step('echo', () => input));
+  const definePatches = (app: Ballast) => ({
+    patchedWith: app.workflow('patched-with', async (ctx, name: unknown) => ctx.patched(name as string)),
+    deprecatedWith: app.workflow('deprecated-with', async (ctx, name: unknown) => ctx.deprecatePatch(name as string)),
+  });
 
   before(async () => {
     db = await openTestDatabase('postgres');
     ballast = newBallast(db, { maxPayloadBytes: 1_000 });
     echo = define(ballast);
+    patches = definePatches(ballast);
     await ballast.launch();
   });
 
@@ -154,6 +162,45 @@ describe('bad input gets a typed error with a clear message', () => {
     assert.throws(() => new Ballast({ name: 'x', schema: 'bad-schema;' }), /schema/);
     assert.throws(() => new Ballast({ name: 'x', poolSize: 0 }), /poolSize/);
     assert.throws(() => new Ballast(undefined as never), ValidationError);
+  });
+
+  test('an executor lease that is zero, negative, too short or not above two heartbeats is refused', () => {
+    const refused = (config: Partial<BallastConfig>, message: RegExp, env: NodeJS.ProcessEnv = {}) =>
+      assert.throws(() => resolveConfig({ name: 'x', ...config }, env), (error: unknown) => {
+        assert.ok(error instanceof ValidationError);
+        assert.equal(error.code, 'INVALID_ARGUMENT');
+        assert.match(error.message, message);
+        return true;
+      });
+    refused({ executorLeaseMs: 0 }, /executorLeaseMs must be a positive integer, got 0/);
+    refused({ executorLeaseMs: -5_000 }, /executorLeaseMs must be a positive integer/);
+    refused({ executorLeaseMs: 1.5 }, /executorLeaseMs must be a positive integer/);
+    refused({ executorLeaseMs: 50 }, /at least 100 ms.*garbage-collection pause/);
+    refused({ executorLeaseMs: 3_000, heartbeatIntervalMs: 3_000 }, /at least twice heartbeatIntervalMs \(3000\)/);
+    refused({ executorLeaseMs: 3_000, heartbeatIntervalMs: 5_000 }, /at least twice heartbeatIntervalMs/);
+    refused({ heartbeatIntervalMs: 0 }, /heartbeatIntervalMs must be a positive integer/);
+    refused({}, /BALLAST_EXECUTOR_LEASE_MS must be a positive whole number/, { BALLAST_EXECUTOR_LEASE_MS: '10s' });
+    refused({ patching: 'yes' as unknown as boolean }, /config.patching must be true or false/);
+
+    const defaults = resolveConfig({ name: 'x' }, {});
+    assert.deepEqual([defaults.executorLeaseMs, defaults.heartbeatIntervalMs], [10_000, 3_333]);
+    const fromEnv = resolveConfig({ name: 'x' }, { BALLAST_EXECUTOR_LEASE_MS: '4500' });
+    assert.deepEqual([fromEnv.executorLeaseMs, fromEnv.heartbeatIntervalMs], [4_500, 1_500]);
+    assert.equal(resolveConfig({ name: 'x', executorLeaseMs: 900 }, { BALLAST_EXECUTOR_LEASE_MS: '4500' }).executorLeaseMs, 900, 'config wins over the environment');
+  });
+
+  test('a patch name that is empty or not a string fails the workflow with ValidationError', async () => {
+    const { patchedWith, deprecatedWith } = patches;
+    for (const bad of ['', 42, null, 'line\nbreak']) {
+      for (const wf of [patchedWith, deprecatedWith]) {
+        await assert.rejects((await wf.start(bad)).result(), (error: unknown) => {
+          assert.ok(error instanceof ValidationError, `${wf.name}(${JSON.stringify(bad)}): ValidationError`);
+          assert.match(error.message, /patch name/);
+          return true;
+        });
+      }
+    }
+    assert.equal(await (await patchedWith.start('fine')).result(), true, 'a good name on a new workflow: the patched path');
   });
 });
 

@@ -15,6 +15,8 @@ import { flushStatement, type FlushBatch } from '../../src/store/sql/flush.js';
 import { quoteIdent } from '../../src/store/sql/identifiers.js';
 import * as messages from '../../src/store/sql/messages.js';
 import * as queues from '../../src/store/sql/queues.js';
+import * as takeover from '../../src/store/sql/takeover.js';
+import { versionsStatement } from '../../src/store/sql/versions.js';
 import * as workflows from '../../src/store/sql/workflows.js';
 import { channelFor } from '../../src/store/wakeups.js';
 import { testDatabase } from '../support/postgres.js';
@@ -153,7 +155,13 @@ describe('hot-path statements use their indexes', () => {
       INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, input, created_at, updated_at)
       SELECT 'queued-' || i, 'checkout', 'ENQUEUED', 'app', 'v1', 'orders', 2147483647, '{"n":1}', i, i
       FROM generate_series(1, 2000) AS i`);
-    await client.query(`ANALYZE ${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events`);
+    // A year of rollouts: thousands of executors whose work was handed over, a few alive, two dead.
+    await client.query(`
+      INSERT INTO ${s}.executors (id, app_name, app_version, started_at, heartbeat_at, lease_expires_at, recovered_at)
+      SELECT 'pod-' || i, 'app', 'v' || (i % 40), i, i, i + 10000,
+             CASE WHEN i <= 5000 THEN i + 20000 END
+      FROM generate_series(1, 5005) AS i`);
+    await client.query(`ANALYZE ${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events, ${s}.executors`);
   });
 
   after(async () => {
@@ -278,6 +286,39 @@ describe('hot-path statements use their indexes', () => {
       const ids = Array.from({ length: count }, (_, i) => `wf-${i * 13 + 1}`);
       await assertIndexes(await capture((q) => workflows.finishedAmong(q, s, ids)), ['workflows_pkey']);
     }
+  });
+
+  test('fail-over: the check for expired leases reads only the unrecovered executors', async () => {
+    const statement = await capture((q) => takeover.expiredExecutors(q, s, 'app', 20));
+    for (const kind of ['custom', 'generic'] as const) {
+      const nodes = await explain(statement, kind);
+      assert.ok(nodes.some((node) => node['Index Name'] === 'executors_unrecovered'), nodes.map(describeNode).join('\n'));
+      assert.ok(!nodes.some((node) => node['Node Type'] === 'Seq Scan'), nodes.map(describeNode).join('\n'));
+    }
+  });
+
+  test("fail-over: a dead executor's running workflows, orphans and their adoption are read through workflows_pending", async () => {
+    await assertIndexes(await capture((q) => takeover.pendingOwnedBy(q, s, 'executor-3', 500)), ['workflows_pending']);
+    await assertIndexes(await capture((q) => takeover.orphanShare(q, s, 'app', 'v1')), ['workflows_pending']);
+    const adoption = { owner: 'executor-0', appName: 'app', appVersion: 'v1', names: ['checkout'], limit: 10 };
+    await assertIndexes(await capture((q) => takeover.adoptOrphans(q, s, adoption)), ['workflows_pending']);
+    const leases = [1, 2, 3].map((n) => ({ workflowId: pending(n), owner: 'executor-0', epoch: 1 }));
+    await assertIndexes(await capture((q) => takeover.heldAmong(q, s, leases)), ['workflows_pkey']);
+  });
+
+  test('versions: each backlog state is counted through its own partial index', async () => {
+    await assertIndexes({ sql: versionsStatement(s), params: ['app'] }, ['workflows_queue_ready', 'workflows_pending']);
+  });
+
+  test("flush: a child's insert looks its parent up by primary key", async () => {
+    const starts = Array.from({ length: 8 }, (_, i) =>
+      item({
+        id: `child-${i}`, name: 'wf', status: 'PENDING' as const, appName: 'app', appVersion: 'v1', queue: null, partitionKey: null,
+        dedupId: null, priority: 0, owner: 'executor-0', epoch: 1, input: 'null', parentId: pending(i + 1), timeoutMs: null, deadlineAt: null,
+        availableAt: null, createdAt: 1, startedAt: 1, parentOwner: 'executor-0', parentEpoch: 1,
+      }),
+    );
+    await assertIndexes(flush({ starts }), ['workflows_pkey']);
   });
 
   test('the checker itself catches a sequential scan and a missing index', async () => {

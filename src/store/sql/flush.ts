@@ -65,15 +65,17 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     // Children carry their parent's lease: inserted only while the parent is still PENDING under it.
     // Like a checkpoint's, the lookup takes no lock: a takeover committing meanwhile may let one
     // last child of the former owner in, which is harmless since a child's ID is deterministic (the
-    // new owner's start of it finds it).
+    // new owner's start of it finds it). A correlated subquery with a LIMIT, so that it stays one
+    // primary-key probe per child rather than a hashed read of every running workflow.
     const fenced = batch.starts.some((entry) => entry.item.parentOwner !== undefined);
     if (fenced) shape += 'f';
     const parentColumns = fenced ? `, "parentOwner" text, "parentEpoch" int4` : '';
     const parentFence = fenced
       ? `
-      WHERE u."parentOwner" IS NULL OR EXISTS (
-        SELECT 1 FROM ${schema}.workflows p
-        WHERE p.id = u."parentId" AND p.owner = u."parentOwner" AND p.epoch = u."parentEpoch" AND p.status = 'PENDING')`
+      WHERE u."parentOwner" IS NULL OR COALESCE((
+        SELECT true FROM ${schema}.workflows p
+        WHERE p.id = u."parentId" AND p.owner = u."parentOwner" AND p.epoch = u."parentEpoch" AND p.status = 'PENDING'
+        LIMIT 1), false)`
       : '';
     ctes.push(`s AS (
       INSERT INTO ${schema}.workflows (id, name, status, app_name, app_version, queue, partition_key, dedup_id, priority,
