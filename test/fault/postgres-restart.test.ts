@@ -50,11 +50,14 @@ async function countRows(url: string, sql: string): Promise<number> {
   return withClient(url, async (client) => (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${sql}) AS q`)).rows[0]?.n ?? 0);
 }
 
+/** The application_name of an instance's LISTEN connection: `ballast:<app>@<executor>:listen`. */
+const listenerName = (appName: string, executorId: string) => `ballast:${appName}@${executorId}:listen`;
+
 /** True once the instance's LISTEN connection is up and idle (its LISTEN has run). */
-async function listening(url: string, appName: string): Promise<boolean> {
+async function listening(url: string, appName: string, executorId: string): Promise<boolean> {
   const n = await countRows(
     url,
-    `SELECT 1 FROM pg_stat_activity WHERE application_name = 'ballast:${appName}:listen' AND state = 'idle' AND query ILIKE 'LISTEN%'`,
+    `SELECT 1 FROM pg_stat_activity WHERE application_name = '${listenerName(appName, executorId)}' AND state = 'idle' AND query ILIKE 'LISTEN%'`,
   );
   return n === 1;
 }
@@ -154,7 +157,7 @@ test('a fast restart of Postgres under 200 running workflows: they pause, then a
 
   // The LISTEN connection came back after the restart: a send from another instance wakes the
   // recv promptly (the instance polls only once a minute).
-  await waitFor('the listener is back', () => listening(databaseUrl, 'fault-restart'));
+  await waitFor('the listener is back', () => listening(databaseUrl, 'fault-restart', 'restart-executor'));
   await sender.send('inbox-restart', 'topic', 'after the restart');
   assert.equal((await timed('recv after a server restart', waiting.result())).value, 'after the restart');
 
@@ -184,7 +187,7 @@ test('a dropped LISTEN connection is re-established and no wake-up is lost', asy
   const gatedForReceiver = receiver.workflow('gated', gatedBody);
   await receiver.launch();
   await runner.launch();
-  await waitFor('the receiver listens', () => listening(databaseUrl, 'fault-receiver'));
+  await waitFor('the receiver listens', () => listening(databaseUrl, 'fault-receiver', 'receiver'));
 
   /** Three waiters on the receiver: a local recv, a result() and a getEvent() of the runner's workflow. */
   const arm = async (round: string) => {
@@ -230,18 +233,18 @@ test('a dropped LISTEN connection is re-established and no wake-up is lost', asy
 
   // Round 1: the connection is killed and comes back; wake-ups sent afterwards arrive on the new one.
   const first = await arm('reconnected');
-  assert.equal(await server.terminateBackends({ applicationName: 'ballast:fault-receiver:listen' }), 1);
-  await waitFor('the receiver listens again', () => listening(databaseUrl, 'fault-receiver'));
+  assert.equal(await server.terminateBackends({ applicationName: listenerName('fault-receiver', 'receiver') }), 1);
+  await waitFor('the receiver listens again', () => listening(databaseUrl, 'fault-receiver', 'receiver'));
   await send('reconnected');
   await expectWoken('reconnected', first);
 
   // Round 2: the notifications fire while the connection is down (the reconnect waits at least
   // 100 ms); they are lost with it, so the reconnect itself must make the waiters look again.
   const second = await arm('while-down');
-  assert.equal(await server.terminateBackends({ applicationName: 'ballast:fault-receiver:listen' }), 1);
+  assert.equal(await server.terminateBackends({ applicationName: listenerName('fault-receiver', 'receiver') }), 1);
   await send('while-down');
   await expectWoken('while-down', second);
-  await waitFor('the receiver listens again', () => listening(databaseUrl, 'fault-receiver'));
+  await waitFor('the receiver listens again', () => listening(databaseUrl, 'fault-receiver', 'receiver'));
 
   // Round 3: after two reconnects, a plain wake-up still arrives.
   const third = await arm('steady');
@@ -271,10 +274,10 @@ test('launch() during an outage waits for the database, then runs with one LISTE
   const handle = await once.start(41);
   assert.equal(await handle.result({ timeout: '15s' }), 42);
   // The attempts made while the server was down left no second listener behind.
-  await waitFor('the listener is up', () => listening(databaseUrl, 'fault-late'));
+  await waitFor('the listener is up', () => listening(databaseUrl, 'fault-late', 'late'));
   await sleep(1_000);
   assert.equal(
-    await countRows(databaseUrl, `SELECT 1 FROM pg_stat_activity WHERE application_name = 'ballast:fault-late:listen'`),
+    await countRows(databaseUrl, `SELECT 1 FROM pg_stat_activity WHERE application_name = '${listenerName('fault-late', 'late')}'`),
     1,
     'exactly one LISTEN connection',
   );

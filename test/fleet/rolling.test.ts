@@ -10,6 +10,7 @@ import { deserialize } from '../../src/codec.js';
 import type { WorkflowHandle } from '../../src/index.js';
 import { expectedFive, QUEUE } from './workers/failover-app.js';
 import { runsByStep, TestFleet } from './support/fleet.js';
+import { waitFor } from '../support/wait.js';
 
 const LEASE_MS = 2_000;
 const VERSION = 'rolling-v1';
@@ -17,7 +18,7 @@ const VERSION = 'rolling-v1';
 let fleet: TestFleet;
 
 before(async () => {
-  fleet = await TestFleet.open('rolling', { LEASE_MS: String(LEASE_MS), STEP_MS: '100', WORKER_CONCURRENCY: '4', DRAIN_MS: '300', APP_VERSION: VERSION });
+  fleet = await TestFleet.open('rolling', { LEASE_MS: String(LEASE_MS), STEP_MS: '200', WORKER_CONCURRENCY: '4', DRAIN_MS: '300', APP_VERSION: VERSION });
   await Promise.all(['roll-a1', 'roll-b1', 'roll-c1'].map((id) => fleet.spawn(id)));
 });
 
@@ -38,19 +39,22 @@ test('replacing every worker under new executor IDs while work flows in strands 
     }
   })();
 
+  const busy = (id: string) =>
+    waitFor(`${id} runs workflows part-way`, async () =>
+      (await fleet.countWhere(`owner = $1 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM ballast.steps s WHERE s.workflow_id = id)`, [id])) >= 2, 30_000);
   try {
-    await sleep(1_500);
+    await busy('roll-a1');
     // a: graceful, with a drain shorter than a workflow: its running workflows are handed back.
     await fleet.stop('roll-a1');
     assert.match(fleet.stderrOf('roll-a1'), /handed \d+ unfinished workflows back to the fleet/, 'the stopped worker handed its work back');
     await fleet.spawn('roll-a2');
-    await sleep(1_000);
+    await busy('roll-b1');
     // b: killed. Its running workflows wait for its lease to run out, then move.
     const killedAt = await fleet.kill('roll-b1');
     const committedAtKill = new Set((await fleet.steps()).map((step) => `${step.workflow_id} ${step.idx}`));
     const strandedByKill = new Set((await fleet.workflows()).filter((row) => row.owner === 'roll-b1' && row.status === 'PENDING').map((row) => row.id));
     await fleet.spawn('roll-b2');
-    await sleep(1_000);
+    await busy('roll-c1');
     // c: graceful again.
     await fleet.stop('roll-c1');
     await fleet.spawn('roll-c2');
@@ -61,7 +65,7 @@ test('replacing every worker under new executor IDs while work flows in strands 
     await Promise.all(handles.map((handle) => handle.result({ timeout: '60s' })));
     const rows = await fleet.workflows();
     t.diagnostic(`${rows.length} workflows; ${strandedByKill.size} stranded by the kill; ${rows.filter((row) => row.attempts > 1).length} ran on more than one worker`);
-    assert.ok(rows.length >= 100, 'work flowed in during the whole rollout');
+    assert.ok(rows.length >= 30, 'work flowed in during the whole rollout');
     for (const row of rows) {
       assert.equal(row.status, 'SUCCESS', `${row.id} finished`);
       assert.deepEqual(deserialize(row.output ?? 'null'), expectedFive(inputs.get(row.id) as number), `${row.id}: the result of an undisturbed run`);
