@@ -2,11 +2,13 @@
 // run in its own child process against its own fresh database, one after another. The two systems
 // take turns, run by run, so that a change in the machine's speed meets both alike. Prints JSON
 // lines: the server first, then one line per run, then per system and workload the median of its
-// runs, then the Ballast ÷ DBOS ratios of those medians.
+// runs, then the Ballast ÷ DBOS ratios of those medians. The `failover` workload (Ballast only, see
+// bench/failover.ts) comes last: three worker processes, one SIGKILLed, and the time until its
+// workflows have started again elsewhere, under the default lease or --lease.
 //
-//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...] [--workflows N] [--repeat N]
+//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...,failover] [--workflows N] [--repeat N] [--lease MS]
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -23,16 +25,23 @@ import {
   type WorkloadName,
 } from './lib/stats.js';
 import { DEFAULT_WORKFLOWS } from './lib/workloads.js';
+import type { FailoverLine } from './failover.js';
 
 const ENTRIES: Record<SystemName, string> = {
   ballast: fileURLToPath(new URL('./ballast.ts', import.meta.url)),
   dbos: fileURLToPath(new URL('./peers/dbos/bench.ts', import.meta.url)),
 };
 const DBOS_DIR = fileURLToPath(new URL('./peers/dbos/', import.meta.url));
+const FAILOVER_ENTRY = fileURLToPath(new URL('./failover.ts', import.meta.url));
+/** The library's default lease: the fail-over a deployment that changes nothing gets. */
+const DEFAULT_LEASE_MS = 10_000;
+const FAILOVER_WORKFLOWS = 300;
 
 interface Options {
   systems: SystemName[];
   workloads: WorkloadName[];
+  failover: boolean;
+  leaseMs: number;
   workflows: number | undefined;
   repeat: number;
 }
@@ -41,7 +50,14 @@ interface Options {
 const DEFAULT_REPEAT = 3;
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { systems: ['ballast', 'dbos'], workloads: [...WORKLOADS], workflows: undefined, repeat: DEFAULT_REPEAT };
+  const options: Options = {
+    systems: ['ballast', 'dbos'],
+    workloads: [...WORKLOADS],
+    failover: true,
+    leaseMs: DEFAULT_LEASE_MS,
+    workflows: undefined,
+    repeat: DEFAULT_REPEAT,
+  };
   for (let k = 0; k < argv.length; k++) {
     const [flag, inline] = (argv[k] ?? '').split('=', 2) as [string, string | undefined];
     const value = (): string => {
@@ -54,13 +70,16 @@ function parseArgs(argv: string[]): Options {
       if (v !== 'ballast' && v !== 'dbos') throw new Error(`--only takes ballast or dbos, not ${v}`);
       options.systems = [v];
     } else if (flag === '--workload' || flag === '--workloads') {
-      options.workloads = value()
+      const names = value()
         .split(',')
         .map((w) => w.trim())
-        .filter(Boolean)
+        .filter(Boolean);
+      options.failover = names.includes('failover');
+      options.workloads = names
+        .filter((w) => w !== 'failover')
         .map((w) => {
           if (!(WORKLOADS as readonly string[]).includes(w)) {
-            throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}`);
+            throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}, failover`);
           }
           return w as WorkloadName;
         });
@@ -68,13 +87,17 @@ function parseArgs(argv: string[]): Options {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 1) throw new Error('--workflows takes a positive integer');
       options.workflows = n;
+    } else if (flag === '--lease') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 100) throw new Error('--lease takes a lease in milliseconds, at least 100');
+      options.leaseMs = n;
     } else if (flag === '--repeat') {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 1) throw new Error('--repeat takes a positive integer');
       options.repeat = n;
     } else {
       throw new Error(
-        `unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')}] [--workflows N] [--repeat N]`,
+        `unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')},failover] [--workflows N] [--repeat N] [--lease MS]`,
       );
     }
   }
@@ -133,10 +156,66 @@ async function main(): Promise<number> {
     );
     for (const line of summaries) printLine(line);
     for (const line of ratios(summaries)) printLine(line);
+    if (options.failover) failures += await benchFailover(server, options);
   } finally {
     await server.stop();
   }
   return failures === 0 ? 0 : 1;
+}
+
+/** The fail-over workload: Ballast's runs and their median; DBOS is reported as skipped. */
+async function benchFailover(server: Awaited<ReturnType<typeof openServer>>, options: Options): Promise<number> {
+  if (options.systems.includes('dbos')) {
+    printLine({
+      system: 'dbos',
+      workload: 'failover',
+      skipped: 'DBOS Transact recovers a dead executor\'s workflows only through Conductor (commercial) or a restart under the same executor ID',
+    });
+  }
+  if (!options.systems.includes('ballast')) return 0;
+  const lines: FailoverLine[] = [];
+  let failures = 0;
+  for (let run = 1; run <= options.repeat; run++) {
+    const databaseUrl = await server.createDatabase('bench_ballast_failover');
+    try {
+      const config = { databaseUrl, leaseMs: options.leaseMs, workflows: options.workflows ?? FAILOVER_WORKFLOWS };
+      const line = await runFailover(config);
+      printLine({ ...line, run });
+      lines.push(line);
+    } catch (err) {
+      failures++;
+      printLine({ system: 'ballast', workload: 'failover', run, error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      await server.dropDatabase(databaseUrl);
+    }
+  }
+  if (lines.length > 0) {
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+    printLine({
+      system: 'ballast',
+      workload: 'failover',
+      summary: `median of ${lines.length} run${lines.length === 1 ? '' : 's'}`,
+      leaseMs: options.leaseMs,
+      lastRestartMs: median(lines.map((line) => line.lastRestartMs)),
+      lastRestartOverLeaseMs: median(lines.map((line) => line.lastRestartMs - line.leaseMs)),
+    });
+  }
+  return failures;
+}
+
+function runFailover(config: object): Promise<FailoverLine> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', FAILOVER_ENTRY, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (stdout += chunk));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const line = stdout.trim().split('\n').pop();
+      if (code === 0 && line) resolve(JSON.parse(line) as FailoverLine);
+      else reject(new Error(`failover run exited with ${signal ?? `code ${code}`}`));
+    });
+  });
 }
 
 main().then(
