@@ -105,7 +105,7 @@ export class TaskService {
     if (this.phase !== 'stopped') this.phase = 'stopping';
   }
 
-  /** Lets running tasks finish for up to `drainMs`; what is left resumes on the next launch. */
+  /** Lets running tasks finish for up to `drainMs`; what is left is handed back to the fleet. */
   async stop(drainMs: number): Promise<void> {
     this.beginShutdown();
     if (this.ballast.launched) await this.ballast.shutdown({ drainMs });

@@ -15,7 +15,7 @@
 //   SHUTDOWN_DELAY_MS     after SIGTERM, how long /readyz answers 503 before the server stops
 //                         accepting connections, so load balancers stop routing here (default 0)
 //   DRAIN_MS              how long running tasks may finish after SIGTERM (default 20000); what is
-//                         left stays PENDING and resumes when this executor ID launches again
+//                         left is handed back to the other replicas (or to the next launch)
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,7 +61,7 @@ let stopping = false;
 async function stop(signal: NodeJS.Signals): Promise<void> {
   if (stopping) {
     if (signal === 'SIGINT') {
-      log('second SIGINT: exiting without draining; running tasks resume on the next launch');
+      log('second SIGINT: exiting without draining; running tasks resume on the next launch, or on the other replicas once this one's lease runs out');
       process.exit(1);
     }
     return;
