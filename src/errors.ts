@@ -155,6 +155,21 @@ export class DeadLetterError extends BallastError {
   }
 }
 
+/** The workflow is not in a status the operation applies to (resume a running one, delete an active one, …). */
+export class WorkflowStateError extends BallastError {
+  readonly workflowId: string;
+  readonly status: string;
+
+  constructor(workflowId: string, status: string, operation: string, allowed: readonly string[], hint: string) {
+    super(
+      'INVALID_WORKFLOW_STATE',
+      `Cannot ${operation} workflow ${workflowId}: it is ${status}, and only ${allowed.join(', ')} workflows can be. ${hint}`,
+    );
+    this.workflowId = workflowId;
+    this.status = status;
+  }
+}
+
 /** An application version that no executor of the application ever registered. */
 export class UnknownVersionError extends BallastError {
   readonly version: string;
@@ -228,6 +243,7 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     StepTimeoutError,
     DeadLetterError,
     UnknownVersionError,
+    WorkflowStateError,
     WorkflowNotFoundError,
     WaitTimeoutError,
     LifecycleError,

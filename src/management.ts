@@ -3,9 +3,17 @@ import type { Runtime } from './engine/runtime.js';
 import type { StepInfo, WorkflowHandle, WorkflowInfo } from './engine/types.js';
 import { describe, requireName } from './engine/validation.js';
 import { toStepInfo, toWorkflowInfo } from './engine/views.js';
-import { UnknownVersionError, UnknownWorkflowError, ValidationError, WorkflowNotFoundError } from './errors.js';
-import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowStatus } from './store/records.js';
+import {
+  BallastError,
+  DuplicateWorkflowError,
+  UnknownVersionError,
+  ValidationError,
+  WorkflowNotFoundError,
+  WorkflowStateError,
+} from './errors.js';
+import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowRecord, type WorkflowStatus } from './store/records.js';
 import type { ListQuery } from './store/sql/list.js';
+import { RESUMABLE_STATUSES } from './store/sql/workflows.js';
 import type { SystemStore } from './store/system-store.js';
 
 export interface GetOptions {
@@ -49,12 +57,41 @@ export interface ForkOptions {
   appVersion?: string;
 }
 
+export interface CancelOptions {
+  /** Also cancel its active children, their children, and so on. Default false. */
+  children?: boolean;
+}
+
+export interface BulkOptions {
+  /** Workflows per statement. Default 100, at most 1,000. */
+  batchSize?: number;
+}
+
+/** What an operation on many workflows did. */
+export interface BulkResult {
+  /** The workflows it applied to, in the order they were found. */
+  applied: string[];
+  /** The ones it could not apply to, and why (a typed error's code and message). */
+  failed: Array<{ id: string; code: string; message: string }>;
+}
+
 const ALL_STATUSES: readonly WorkflowStatus[] = [...ACTIVE_STATUSES, ...FINAL_STATUSES];
 const MAX_LIST_LIMIT = 10_000;
+const MAX_BULK_BATCH = 1_000;
 
-/** Read-only and cancel operations: all a process needs that runs no workflows (BallastClient). */
+/** How a caller gets a handle to a workflow (a Ballast instance's, a client's). */
+export type HandleFactory = <Output>(workflowId: string) => WorkflowHandle<Output>;
+
+/**
+ * Inspecting and steering workflows: everything a process needs that runs no workflows itself
+ * (BallastClient, the CLI, the admin API). A resumed or forked workflow is left to the executors of
+ * its version: back on its queue, or ownerless for them to adopt.
+ */
 export class WorkflowQueries {
-  constructor(protected readonly store: SystemStore) {}
+  constructor(
+    protected readonly store: SystemStore,
+    private readonly handles: HandleFactory,
+  ) {}
 
   async get(workflowId: string, options: GetOptions = {}): Promise<WorkflowInfo | undefined> {
     requireName(workflowId, 'workflow ID');
@@ -74,71 +111,224 @@ export class WorkflowQueries {
   }
 
   /**
-   * Cancels an ENQUEUED, DELAYED or PENDING workflow. A running one stops at its next durable
-   * operation; callers waiting on its result get WorkflowCancelledError. Returns false if the
-   * workflow had already finished.
+   * Cancels an ENQUEUED, DELAYED or PENDING workflow (with `children`, its active descendants too).
+   * A running one stops at its next durable operation; callers waiting on its result get
+   * WorkflowCancelledError. Returns false if the workflow had already finished.
    */
-  async cancel(workflowId: string): Promise<boolean> {
+  async cancel(workflowId: string, options: CancelOptions = {}): Promise<boolean> {
     requireName(workflowId, 'workflow ID');
-    const cancelled = await this.store.cancelWorkflow(workflowId);
-    if (!cancelled && !(await this.store.getWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
-    return cancelled;
-  }
-}
-
-/** `ballast.workflows`: inspect and steer workflows, including running them here again. */
-export class WorkflowManagement extends WorkflowQueries {
-  constructor(private readonly runtime: Runtime) {
-    super(runtime.store);
-  }
-
-  override async cancel(workflowId: string): Promise<boolean> {
-    const cancelled = await super.cancel(workflowId);
-    if (cancelled) this.runtime.stopCancelled(workflowId);
-    return cancelled;
+    const children = optionalFlag(options, 'children', 'cancel');
+    const cancelled = await this.store.cancelWorkflows(workflowId, children);
+    this.stopRuns(cancelled);
+    if (cancelled.includes(workflowId)) return true;
+    if (!(await this.store.getWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
+    return false;
   }
 
   /**
-   * Runs a workflow again from its last checkpoint: a cancelled, failed or dead-lettered workflow
-   * carries on where it stopped. One of this executor's version runs here; one of another version
-   * is handed to the executors of its version (its queue, or adoption), since only its own code
-   * may replay its history.
+   * Carries a CANCELLED, ERROR or DEAD_LETTER workflow on from its last checkpoint (completed steps
+   * do not run again), with a fresh recovery count: through its queue if it had one, else on an
+   * executor of its version. Anything else is refused with WorkflowStateError, changing nothing.
    */
   async resume<Output = unknown>(workflowId: string): Promise<WorkflowHandle<Output>> {
     requireName(workflowId, 'workflow ID');
     const existing = await this.store.getWorkflow(workflowId);
     if (!existing) throw new WorkflowNotFoundError(workflowId);
-    const here = existing.appVersion === this.runtime.appVersion;
-    if (here && !this.runtime.registry.get(existing.name)) throw new UnknownWorkflowError(existing.name, ' in this process, so it cannot resume it here');
-    const record = await this.store.resumeWorkflow(workflowId, here ? this.runtime.executorId : null);
-    if (!record) throw new WorkflowNotFoundError(workflowId);
-    this.runtime.stopCancelled(workflowId);
-    if (here) this.runtime.resume(record, await this.store.loadSteps(workflowId));
-    return this.runtime.handle<Output>(workflowId);
+    assertResumable(existing);
+    const owner = existing.queue === null ? this.ownerFor(existing.appVersion, existing.name) : null;
+    let record: WorkflowRecord | undefined;
+    try {
+      record = await this.store.resumeWorkflow(workflowId, owner);
+    } catch (error) {
+      throw explainResumeConflict(error, existing);
+    }
+    if (!record) {
+      // Changed between the read and the update (resumed or deleted meanwhile).
+      const now = await this.store.getWorkflow(workflowId);
+      if (!now) throw new WorkflowNotFoundError(workflowId);
+      assertResumable(now);
+      throw new WorkflowStateError(workflowId, now.status, 'resume', RESUMABLE_STATUSES, 'It changed while it was being resumed; look again.');
+    }
+    this.stopRuns([workflowId]);
+    if (owner !== null) await this.runHere(record);
+    return this.handles<Output>(workflowId);
   }
 
-  /** Starts a new workflow with the same input that reuses the checkpoints before `fromStep`. */
+  /**
+   * A new workflow with the same input that keeps the original's checkpoints before `fromStep` and
+   * runs from there: on this executor if it is of the fork's version, else adopted by an executor of
+   * it. The version must be one an executor of the application has run (UnknownVersionError).
+   */
   async fork<Output = unknown>(workflowId: string, options: ForkOptions = {}): Promise<WorkflowHandle<Output>> {
     requireName(workflowId, 'workflow ID');
+    if (typeof options !== 'object' || options === null) throw new ValidationError('fork(id, options): options must be an object such as { fromStep: 2 }.');
     const fromStep = options.fromStep ?? 0;
     if (!Number.isInteger(fromStep) || fromStep < 0) {
-      throw new ValidationError(`fork: fromStep must be a non-negative integer step index, got ${String(options.fromStep)}.`);
+      throw new ValidationError(`fork: fromStep must be a non-negative integer step index, got ${describe(options.fromStep)}.`);
     }
     const newId = options.id ?? newWorkflowId();
     requireName(newId, 'fork ID');
-    const appVersion = options.appVersion ?? this.runtime.appVersion;
-    requireName(appVersion, 'fork appVersion');
+    if (options.appVersion !== undefined) requireName(options.appVersion, 'fork appVersion');
     const source = await this.store.getWorkflow(workflowId);
     if (!source) throw new WorkflowNotFoundError(workflowId);
-    const here = appVersion === this.runtime.appVersion;
-    if (here && !this.runtime.registry.get(source.name)) throw new UnknownWorkflowError(source.name, ' in this process, so it cannot run the fork here');
+    const appVersion = options.appVersion ?? this.defaultForkVersion(source);
+    const recorded = (await this.store.loadSteps(workflowId)).length;
+    if (fromStep > recorded) {
+      throw new ValidationError(
+        `fork: fromStep ${fromStep} is past the end of workflow ${workflowId}'s history, which has ${recorded} checkpoint${recorded === 1 ? '' : 's'}: ` +
+          `use 0 to ${recorded} (see workflows.steps).`,
+      );
+    }
+    const owner = this.ownerFor(appVersion, source.name);
     // Work moved to a version nobody ever ran would wait forever: most likely a typo.
-    if (!here && !(await this.store.versionExists(source.appName, appVersion))) throw new UnknownVersionError(source.appName, appVersion);
-    const record = await this.store.forkWorkflow(workflowId, newId, fromStep, { owner: here ? this.runtime.executorId : null, appVersion });
+    if (owner === null && appVersion !== source.appVersion && !(await this.store.versionExists(source.appName, appVersion))) {
+      throw new UnknownVersionError(source.appName, appVersion);
+    }
+    const record = await this.store.forkWorkflow(workflowId, newId, fromStep, { owner, appVersion });
     if (!record) throw new WorkflowNotFoundError(workflowId);
-    if (here) this.runtime.resume(record, await this.store.loadSteps(newId));
-    return this.runtime.handle<Output>(newId);
+    if (owner !== null) await this.runHere(record);
+    return this.handles<Output>(newId);
   }
+
+  /**
+   * Deletes a finished workflow with its checkpoints, events and the messages sent to it; its
+   * children and everything else stay. An active workflow is refused (cancel it first).
+   */
+  async delete(workflowId: string): Promise<void> {
+    requireName(workflowId, 'workflow ID');
+    if ((await this.store.deleteWorkflows([workflowId])).length === 1) return;
+    const existing = await this.store.getWorkflow(workflowId);
+    if (!existing) throw new WorkflowNotFoundError(workflowId);
+    throw new WorkflowStateError(workflowId, existing.status, 'delete', FINAL_STATUSES, 'Cancel it first, or wait for it to finish.');
+  }
+
+  /** Cancels every active workflow the filter matches, in batches. */
+  cancelMany(filter: WorkflowFilter, options: BulkOptions & CancelOptions = {}): Promise<BulkResult> {
+    return this.bulk(filter, ACTIVE_STATUSES, options, async (ids) => {
+      const cancelled = new Set<string>();
+      for (const id of ids) if (await this.cancel(id, { children: options.children === true })) cancelled.add(id);
+      return cancelled;
+    });
+  }
+
+  /** Resumes every CANCELLED, ERROR or DEAD_LETTER workflow the filter matches, in batches. */
+  resumeMany(filter: WorkflowFilter, options: BulkOptions = {}): Promise<BulkResult> {
+    return this.bulk(filter, RESUMABLE_STATUSES, options, async (ids, failed) => {
+      const resumed = new Set<string>();
+      for (const id of ids) {
+        try {
+          await this.resume(id);
+          resumed.add(id);
+        } catch (error) {
+          if (!(error instanceof BallastError)) throw error;
+          failed.push({ id, code: error.code, message: error.message });
+        }
+      }
+      return resumed;
+    });
+  }
+
+  /** Deletes every finished workflow the filter matches, in batches of one statement each. */
+  deleteMany(filter: WorkflowFilter, options: BulkOptions = {}): Promise<BulkResult> {
+    return this.bulk(filter, FINAL_STATUSES, options, async (ids) => new Set(await this.store.deleteWorkflows(ids)));
+  }
+
+  /** Who runs a resumed or forked direct workflow of this version at once; null: its version's executors adopt it. */
+  protected ownerFor(_appVersion: string, _workflowName: string): string | null {
+    return null;
+  }
+
+  protected defaultForkVersion(source: WorkflowRecord): string {
+    return source.appVersion;
+  }
+
+  /** Runs a workflow this process now owns (see ownerFor). */
+  protected async runHere(_record: WorkflowRecord): Promise<void> {}
+
+  /** Stops local runs of workflows that were just cancelled or resumed elsewhere. */
+  protected stopRuns(_ids: string[]): void {}
+
+  /**
+   * Applies `apply` to the workflows the filter matches among `statuses`, a batch at a time. Each
+   * batch it applies to leaves those statuses, so the next look finds the next batch; the ones it
+   * could not apply to are passed over, and it stops once a look finds nothing new.
+   */
+  private async bulk(
+    filter: WorkflowFilter,
+    statuses: readonly WorkflowStatus[],
+    options: BulkOptions,
+    apply: (ids: string[], failed: BulkResult['failed']) => Promise<Set<string>>,
+  ): Promise<BulkResult> {
+    if (typeof options !== 'object' || options === null) throw new ValidationError('options must be an object such as { batchSize: 100 }.');
+    const batchSize = options.batchSize ?? 100;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BULK_BATCH) {
+      throw new ValidationError(`batchSize must be an integer from 1 to ${MAX_BULK_BATCH}, got ${describe(options.batchSize)}.`);
+    }
+    if (typeof filter !== 'object' || filter === null) throw new ValidationError('The filter must be an object such as { status: "DEAD_LETTER", queue: "tasks" }.');
+    if (filter.limit !== undefined || filter.offset !== undefined) {
+      throw new ValidationError('A filter for many workflows takes no limit or offset: it applies to all that match, batchSize at a time.');
+    }
+    const query = toListQuery({ ...filter, order: 'asc' });
+    const wanted = query.statuses === null ? [...statuses] : query.statuses.filter((status) => statuses.includes(status));
+    const result: BulkResult = { applied: [], failed: [] };
+    if (wanted.length === 0) return result;
+    const passedOver = new Set<string>();
+    for (;;) {
+      const page = await this.store.listWorkflows({ ...query, statuses: wanted, limit: batchSize + passedOver.size, offset: 0, withPayloads: false });
+      const ids = page.map((record) => record.id).filter((id) => !passedOver.has(id)).slice(0, batchSize);
+      if (ids.length === 0) return result;
+      const done = await apply(ids, result.failed);
+      for (const id of ids) {
+        if (done.has(id)) result.applied.push(id);
+        else passedOver.add(id);
+      }
+    }
+  }
+}
+
+/** `ballast.workflows`: the same operations, and a workflow of this executor's version runs here. */
+export class WorkflowManagement extends WorkflowQueries {
+  constructor(private readonly runtime: Runtime) {
+    super(runtime.store, (id) => runtime.handle(id));
+  }
+
+  protected override ownerFor(appVersion: string, workflowName: string): string | null {
+    return appVersion === this.runtime.appVersion && this.runtime.registry.get(workflowName) ? this.runtime.executorId : null;
+  }
+
+  protected override defaultForkVersion(): string {
+    return this.runtime.appVersion;
+  }
+
+  protected override async runHere(record: WorkflowRecord): Promise<void> {
+    this.runtime.resume(record, await this.store.loadSteps(record.id));
+  }
+
+  protected override stopRuns(ids: string[]): void {
+    for (const id of ids) this.runtime.stopCancelled(id);
+  }
+}
+
+function assertResumable(record: WorkflowRecord): void {
+  if ((RESUMABLE_STATUSES as readonly string[]).includes(record.status)) return;
+  const hint = record.status === 'SUCCESS'
+    ? 'A finished workflow runs again as a fork: workflows.fork(id).'
+    : 'It is still active: cancel it first to resume it.';
+  throw new WorkflowStateError(record.id, record.status, 'resume', RESUMABLE_STATUSES, hint);
+}
+
+/** A queued workflow resumed onto a dedupId that another active workflow of its queue holds. */
+function explainResumeConflict(error: unknown, record: WorkflowRecord): unknown {
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  if (code !== '23505' || constraint !== 'workflows_dedup' || record.queue === null || record.dedupId === null) return error;
+  return new DuplicateWorkflowError(record.queue, record.dedupId, '(another active workflow)');
+}
+
+function optionalFlag(options: object, name: string, operation: string): boolean {
+  if (typeof options !== 'object' || options === null) throw new ValidationError(`${operation}(id, options): options must be an object.`);
+  const value = (options as Record<string, unknown>)[name];
+  if (value !== undefined && typeof value !== 'boolean') throw new ValidationError(`${operation}: ${name} must be true or false, got ${describe(value)}.`);
+  return value === true;
 }
 
 export function toListQuery(filter: WorkflowFilter): ListQuery {

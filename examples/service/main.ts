@@ -61,7 +61,7 @@ let stopping = false;
 async function stop(signal: NodeJS.Signals): Promise<void> {
   if (stopping) {
     if (signal === 'SIGINT') {
-      log('second SIGINT: exiting without draining; running tasks resume on the next launch, or on the other replicas once this one's lease runs out');
+      log('second SIGINT: exiting without draining; running tasks resume on the next launch, or on the other replicas once the lease runs out');
       process.exit(1);
     }
     return;

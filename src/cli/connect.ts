@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { databaseUrlFromEnv } from '../config.js';
-import { BallastError } from '../errors.js';
+import type { WorkflowHandle } from '../engine/types.js';
+import { BallastError, LifecycleError } from '../errors.js';
+import { WorkflowQueries } from '../management.js';
 import type { Driver } from '../store/driver.js';
 import { PgDriver } from '../store/pg-driver.js';
 import { PgliteDriver } from '../store/pglite-driver.js';
@@ -97,6 +99,19 @@ export function systemStore(connection: Connection): SystemStore {
   const store = new SystemStore(connection.driver, { schema: connection.schema, logger: { warn: () => undefined } });
   store.markClosed();
   return store;
+}
+
+/**
+ * The library's workflow operations over the connection. The CLI hands back IDs, never waits for
+ * results: its handles only know their ID.
+ */
+export function workflowQueries(connection: Connection): WorkflowQueries {
+  const store = systemStore(connection);
+  return new WorkflowQueries(store, <Output>(id: string): WorkflowHandle<Output> => ({
+    id,
+    status: () => Promise.reject(new LifecycleError('The CLI does not follow workflows: use `ballast workflows get`.')),
+    result: () => Promise.reject(new LifecycleError('The CLI does not wait for results: use `ballast workflows get`.')),
+  }));
 }
 
 /** Turns a driver error into a message an operator can act on. */

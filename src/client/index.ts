@@ -79,7 +79,7 @@ export class BallastClient {
     const driver = new PgDriver({ connectionString: databaseUrl, poolSize: config.poolSize ?? 5, applicationName: `ballast-client:${config.appName}`, logger });
     this.store = new SystemStore(driver, { schema, logger });
     this.observer = new Observer(this.store, pollIntervalMs, logger);
-    this.workflows = new WorkflowQueries(this.store);
+    this.workflows = new WorkflowQueries(this.store, (id) => this.handle(id));
     const fleet = new FleetRegistry(this.store, config.appName);
     this.executors = fleet.executors;
     this.versions = fleet.versions;

@@ -124,10 +124,15 @@ export class SystemStore {
     return this.retry(() => workflows.leaseState(this.driver, this.s, lease, idx));
   }
 
-  async cancelWorkflow(id: string): Promise<boolean> {
-    const cancelled = await this.retry(() => workflows.cancelWorkflow(this.driver, this.s, id, Date.now()));
-    if (cancelled) await this.notify([wakeKey('cancel', id), wakeKey('done', id)]);
+  /** Cancels a workflow (and, `withChildren`, its active descendants); wakes their runs and waiters. */
+  async cancelWorkflows(id: string, withChildren: boolean): Promise<string[]> {
+    const cancelled = await this.retry(() => workflows.cancelWorkflows(this.driver, this.s, id, withChildren, Date.now()));
+    if (cancelled.length > 0) await this.notify(cancelled.flatMap((each) => [wakeKey('cancel', each), wakeKey('done', each)]));
     return cancelled;
+  }
+
+  deleteWorkflows(ids: string[]): Promise<string[]> {
+    return this.retry(() => workflows.deleteWorkflows(this.driver, this.s, ids));
   }
 
   async failTimedOut(lease: Lease, error: string): Promise<boolean> {
@@ -139,7 +144,9 @@ export class SystemStore {
   /** See workflows.resumeWorkflow; an unowned resume wakes the executors that will take it. */
   async resumeWorkflow(id: string, owner: string | null): Promise<WorkflowRecord | undefined> {
     const record = await this.retry(() => workflows.resumeWorkflow(this.driver, this.s, id, owner, Date.now()));
-    if (record && owner === null) await this.notify([record.queue === null ? wakeKey('orphans') : wakeKey('queue', record.queue)]);
+    if (record && (owner === null || record.queue !== null)) {
+      await this.notify([record.queue === null ? wakeKey('orphans') : wakeKey('queue', record.queue)]);
+    }
     return record;
   }
 
@@ -303,7 +310,7 @@ export class SystemStore {
   }
 
   private async notify(keys: string[]): Promise<void> {
-    await this.retry(() => this.driver.query(`SELECT pg_notify($1, $2)`, [this.channel, keys.join('\n')]));
+    for (const payload of packWakeKeys(keys)) await this.retry(() => this.driver.query(`SELECT pg_notify($1, $2)`, [this.channel, payload]));
   }
 
   /** Stops retrying through outages; in-flight retries give up with their last error. */

@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { requireName } from '../../engine/validation.js';
 import { toStepInfo, toWorkflowInfo } from '../../engine/views.js';
 import { WorkflowNotFoundError } from '../../errors.js';
-import { toListQuery, WorkflowQueries, type WorkflowFilter } from '../../management.js';
+import { toListQuery, type WorkflowFilter } from '../../management.js';
 import type { StepRecord, WorkflowRecord, WorkflowStatus } from '../../store/records.js';
 import { getWorkflow, loadSteps } from '../../store/sql/workflows.js';
 import { CliError, commandContext, validated, type CliIo, type CommandContext } from '../context.js';
-import { systemStore, withConnection } from '../connect.js';
+import { systemStore, withConnection, workflowQueries } from '../connect.js';
 import { formatDuration, formatTime, formatValue, NONE, Output } from '../output.js';
 import { collectList, parseInteger, parseTime } from '../parse.js';
 
@@ -202,7 +202,7 @@ async function cancelWorkflows(context: CommandContext, ids: string[]): Promise<
   const outcomes: { id: string; outcome: CancelOutcome; status: WorkflowStatus | null }[] = [];
   try {
     await withConnection(context, { create: false }, async (connection) => {
-      const queries = new WorkflowQueries(systemStore(connection));
+      const queries = workflowQueries(connection);
       for (const id of ids) {
         let outcome: CancelOutcome;
         let status: WorkflowStatus | null = null;

@@ -93,35 +93,66 @@ export async function leaseState(db: Queryable, s: string, lease: Lease, idx: nu
   return rows[0];
 }
 
-/** Cancels an active workflow; false when it was not active (finished or unknown). */
-export async function cancelWorkflow(db: Queryable, s: string, id: string, now: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE ${s}.workflows SET status = 'CANCELLED', completed_at = $2, updated_at = $2
-     WHERE id = $1 AND status IN ('ENQUEUED', 'DELAYED', 'PENDING')`,
-    [id, now],
+/**
+ * Cancels an active workflow and, with `withChildren`, every active workflow below it (children,
+ * their children, …, through the parent index). Returns the IDs it cancelled.
+ */
+export async function cancelWorkflows(db: Queryable, s: string, id: string, withChildren: boolean, now: number): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH RECURSIVE tree AS (
+       SELECT $1::text COLLATE "C" AS id
+       UNION
+       SELECT w.id FROM ${s}.workflows w JOIN tree t ON w.parent_id = t.id WHERE $2::bool
+     )
+     UPDATE ${s}.workflows SET status = 'CANCELLED', completed_at = $3, updated_at = $3
+     WHERE id IN (SELECT id FROM tree) AND status IN ('ENQUEUED', 'DELAYED', 'PENDING')
+     RETURNING id`,
+    [id, withChildren, now],
   );
-  return rowCount > 0;
+  return rows.map((row) => row.id);
 }
 
+/** The statuses a workflow can be resumed from. */
+export const RESUMABLE_STATUSES = ['CANCELLED', 'ERROR', 'DEAD_LETTER'] as const;
+
 /**
- * Resumes a finished or stuck workflow: it replays its checkpoints and carries on. Under `owner`,
- * or, with owner null (a workflow of another version than the caller's), handed to its version:
- * back to its queue if it has one, else orphaned for adoption. A workflow timeout starts counting
- * again from now.
+ * Resumes a cancelled, failed or dead-lettered workflow: it replays its checkpoints and carries on,
+ * with a fresh recovery count. One with a queue goes back to it (its limits apply; it keeps its
+ * priority and place in arrival order); one without runs under `owner`, or, with owner null, is
+ * left for an executor of its version to adopt. A workflow timeout starts counting again. Returns
+ * undefined when the workflow is not in a resumable status (or does not exist): nothing changed.
  */
 export async function resumeWorkflow(db: Queryable, s: string, id: string, owner: string | null, now: number): Promise<WorkflowRecord | undefined> {
   const { rows } = await db.query<WorkflowRecord>(
     `UPDATE ${s}.workflows
-     SET status = CASE WHEN $2::text IS NULL AND queue IS NOT NULL THEN 'ENQUEUED' ELSE 'PENDING' END,
-         owner = $2, epoch = epoch + 1, attempts = CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END, recoveries = 0,
-         output = NULL, error = NULL,
-         completed_at = NULL, started_at = COALESCE(started_at, $3), updated_at = $3,
-         deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $3 + timeout_ms END
-     WHERE id = $1
+     SET status = CASE WHEN queue IS NOT NULL THEN 'ENQUEUED' ELSE 'PENDING' END,
+         owner = CASE WHEN queue IS NOT NULL THEN NULL ELSE $2::text END,
+         epoch = epoch + 1, attempts = CASE WHEN queue IS NULL AND $2::text IS NOT NULL THEN 1 ELSE 0 END, recoveries = 0,
+         output = NULL, error = NULL, completed_at = NULL, started_at = COALESCE(started_at, $3), updated_at = $3,
+         deadline_at = CASE WHEN timeout_ms IS NULL OR queue IS NOT NULL THEN NULL ELSE $3 + timeout_ms END
+     WHERE id = $1 AND status IN (${RESUMABLE_STATUSES.map((status) => `'${status}'`).join(', ')})
      RETURNING ${WORKFLOW_COLUMNS}, input`,
     [id, owner, now],
   );
   return rows[0];
+}
+
+/** Deletes finished workflows among `ids` with their checkpoints, events and messages; returns the IDs deleted. */
+export async function deleteWorkflows(db: Queryable, s: string, ids: string[]): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH doomed AS (
+       SELECT id FROM ${s}.workflows WHERE id = ANY($1::text[]) AND status IN ${FINAL_STATUSES_SQL} FOR UPDATE
+     ), steps AS (
+       DELETE FROM ${s}.steps WHERE workflow_id IN (SELECT id FROM doomed)
+     ), events AS (
+       DELETE FROM ${s}.events WHERE workflow_id IN (SELECT id FROM doomed)
+     ), messages AS (
+       DELETE FROM ${s}.messages WHERE destination_id IN (SELECT id FROM doomed)
+     )
+     DELETE FROM ${s}.workflows WHERE id IN (SELECT id FROM doomed) RETURNING id`,
+    [ids],
+  );
+  return rows.map((row) => row.id);
 }
 
 /** Copies a workflow into a new one that keeps the checkpoints before `fromStep`. */
