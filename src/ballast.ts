@@ -25,9 +25,17 @@ import { WorkflowManagement } from './management.js';
 import type { QueueOptions } from './queues/options.js';
 import { QueueRegistry, type Queue } from './queues/registry.js';
 import { QueueService } from './queues/service.js';
+import { ScheduleRegistry, type ScheduledRun, type ScheduleOptions } from './schedule/declaration.js';
+import { Scheduler } from './schedule/scheduler.js';
+import { ScheduleService, type SchedulesApi } from './schedule/service.js';
 import type { Driver } from './store/driver.js';
 import { PgDriver } from './store/pg-driver.js';
 import { SystemStore } from './store/system-store.js';
+import { createAdminHandler, type AdminHandlerOptions, type AdminRequestHandler } from './admin/handler.js';
+import type { Readiness } from './admin/routes.js';
+import { AdminServer } from './admin/server.js';
+import { currentTraceContext } from './telemetry/tracing.js';
+import { Telemetry } from './telemetry/telemetry.js';
 import { wakeKey } from './store/wakeups.js';
 
 type State = 'new' | 'launching' | 'running' | 'stopping' | 'stopped';
@@ -65,6 +73,11 @@ export class Ballast {
   private fleet: FleetRegistry | undefined;
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
+  private telemetry: Telemetry | undefined;
+  private adminServer: AdminServer | undefined;
+  private readonly scheduleRegistry = new ScheduleRegistry();
+  private scheduler: Scheduler | undefined;
+  private scheduleService: ScheduleService | undefined;
 
   constructor(config: BallastConfig) {
     this.config = resolveConfig(config);
@@ -94,6 +107,15 @@ export class Ballast {
     return this.queueRegistry.declare(name, options);
   }
 
+  /**
+   * Declares a cron schedule that starts `workflow` once per tick across the fleet (see
+   * docs/schedules.md). Declare schedules before launch(); every replica should declare the same.
+   */
+  schedule(name: string, cron: string, workflow: WorkflowDefinition<ScheduledRun, unknown>, options?: ScheduleOptions): void {
+    if (this.state !== 'new') throw new LifecycleError(`Declare schedule "${name}" before launch().`);
+    this.scheduleRegistry.declare(name, cron, workflow, options, (workflowName) => this.registry.get(workflowName) !== undefined);
+  }
+
   get executorId(): string {
     return this.config.executorId;
   }
@@ -117,6 +139,11 @@ export class Ballast {
     this.state = 'launching';
     const { config } = this;
     try {
+      if (config.admin) {
+        const { port, host, token, protectReads } = config.admin;
+        this.adminServer = await AdminServer.listen(this.adminHandler({ token, protectReads }), port, host);
+        config.logger.info(`admin API listening on port ${this.adminServer.port}`);
+      }
       const driver: Driver = config.databaseUrl
         ? new PgDriver({
             connectionString: config.databaseUrl,
@@ -147,6 +174,7 @@ export class Ballast {
         pollIntervalMs: config.pollIntervalMs,
         logger: config.logger,
         runningIn: (queue) => runtime.runningIn(queue),
+        traceContext: currentTraceContext,
       });
       this.queueService = queues;
       runtime.setEnqueuer(async (registration, input, options, parent) => {
@@ -182,6 +210,20 @@ export class Ballast {
       );
       this.lease = lease;
       runtime.leaseGate = lease;
+      const telemetry = new Telemetry(store, {
+        appName: config.name,
+        executorId: config.executorId,
+        runningHere: () => runtime.runningCount,
+        fleetTotals: () => ({
+          recovered: this.takeover?.counts.recovered ?? 0,
+          deadLettered: this.takeover?.counts.deadLettered ?? 0,
+          adopted: this.adoption?.adopted ?? 0,
+          lateCheckpointsRefused: runtime.refusedLateCheckpoints,
+        }),
+      });
+      this.telemetry = telemetry;
+      runtime.instrumentation = telemetry;
+      store.writer.onFlushed = (writes) => telemetry.flushed(writes);
       await lease.register();
       runtime.open(appVersion);
       await runtime.recover();
@@ -198,6 +240,12 @@ export class Ballast {
       this.fleet = new FleetRegistry(store, config.name);
       this.retention = new RetentionJanitor(store, config.retention, config.logger);
       this.retention.start();
+      this.scheduleService = new ScheduleService(store, config.name, {
+        enqueue: (workflowName, input, options, version) => queues.enqueue(workflowName, input, options, version, null),
+        local: { appVersion, declaration: (name) => this.scheduleRegistry.get(name) },
+      });
+      this.scheduler = new Scheduler(store, this.scheduleRegistry.all(), { appName: config.name, appVersion, logger: config.logger });
+      await this.scheduler.start();
       this.state = 'running';
     } catch (error) {
       await this.closeResources();
@@ -216,6 +264,7 @@ export class Ballast {
     if (this.state !== 'running') throw new LifecycleError(`shutdown() during ${this.state}: wait for launch() to settle first.`);
     const drainMs = optionalDuration(options.drainMs, 'shutdown drainMs') ?? 30_000;
     this.state = 'stopping';
+    await this.scheduler?.stop();
     await Promise.all([this.queueService?.stop(), this.takeover?.stop(), this.adoption?.stop()]);
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
@@ -253,6 +302,12 @@ export class Ballast {
     return this.queueService as QueueService;
   }
 
+  /** The application's schedules: list, get, pause, resume, trigger (see docs/schedules.md). */
+  get schedules(): SchedulesApi {
+    this.requireRuntime('schedules');
+    return this.scheduleService as ScheduleService;
+  }
+
   /**
    * Deletes finished workflows beyond the configured retention now (it also runs periodically);
    * returns how many were deleted.
@@ -260,6 +315,31 @@ export class Ballast {
   async pruneFinished(): Promise<number> {
     this.requireRuntime('pruneFinished');
     return (this.retention as RetentionJanitor).runOnce();
+  }
+
+  /**
+   * Readiness, as /readyz reports it: ready once launch() has finished and while the database
+   * answers; not before, and not from the moment shutdown begins.
+   */
+  async readiness(): Promise<Readiness> {
+    if (this.state === 'new' || this.state === 'launching') return { ready: false, reason: 'starting' };
+    if (this.state !== 'running') return { ready: false, reason: 'stopping' };
+    return (await this.probeDatabase()) ? { ready: true } : { ready: false, reason: 'database unavailable' };
+  }
+
+  /** The Prometheus text exposition of this instance's metrics (what GET /metrics serves). */
+  async prometheusMetrics(): Promise<{ contentType: string; body: string }> {
+    this.requireRuntime('prometheusMetrics');
+    return (this.telemetry as Telemetry).exposition();
+  }
+
+  /**
+   * The admin API as a node:http request handler, to serve on the application's own port beside
+   * its routes: `handler(req, res, next)` calls `next()` for paths it does not serve. Mutating routes
+   * need `Authorization: Bearer <token>` when a token is set (default BALLAST_ADMIN_TOKEN).
+   */
+  adminHandler(options: AdminHandlerOptions = {}): AdminRequestHandler {
+    return createAdminHandler(() => this, { logger: this.config.logger, ...options });
   }
 
   /** True when the database answers a trivial query within `timeoutMs` (for readiness probes). */
@@ -336,6 +416,7 @@ export class Ballast {
   }
 
   private async closeResources(): Promise<void> {
+    await this.scheduler?.stop();
     await this.lease?.stop();
     await Promise.all([this.takeover?.stop(), this.adoption?.stop()]);
     await this.retention?.stop();
@@ -344,6 +425,7 @@ export class Ballast {
     this.observer?.close();
     await this.stopListening?.().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
+    await this.adminServer?.close();
   }
 }
 

@@ -53,7 +53,31 @@ export interface BallastConfig {
   patching?: boolean;
   /** Deletes finished workflows by age and/or count. Default: keep everything. */
   retention?: RetentionConfig;
+  /**
+   * The standalone admin HTTP server (probes, metrics, management; docs/operations.md), started by
+   * launch(). Default: off, unless BALLAST_ADMIN_PORT is set; `false` keeps it off whatever the
+   * environment. An application serving its own port mounts `ballast.adminHandler()` instead.
+   */
+  admin?: AdminConfig | false;
   logger?: Logger;
+}
+
+export interface AdminConfig {
+  /** Default BALLAST_ADMIN_PORT, else 3001; 0 picks a free port. */
+  port?: number;
+  /** Interface to listen on. Default: all. */
+  host?: string;
+  /** Bearer token required by mutating routes. Default BALLAST_ADMIN_TOKEN; none: mutations are open. */
+  token?: string;
+  /** Also require the token for reads (not for /healthz and /readyz). Default false. */
+  protectReads?: boolean;
+}
+
+export interface ResolvedAdmin {
+  port: number;
+  host: string | undefined;
+  token: string | undefined;
+  protectReads: boolean;
 }
 
 export interface RetentionConfig {
@@ -82,6 +106,7 @@ export interface ResolvedConfig {
   heartbeatIntervalMs: number;
   patching: boolean;
   retention: RetentionPolicy;
+  admin: ResolvedAdmin | null;
   logger: Logger;
 }
 
@@ -120,7 +145,34 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
     ...resolveLease(config, env),
     patching: optionalBoolean(config.patching, 'patching'),
     retention: resolveRetention(config.retention),
+    admin: resolveAdmin(config.admin, env),
     logger: config.logger ?? consoleLogger,
+  };
+}
+
+const DEFAULT_ADMIN_PORT = 3001;
+
+function resolveAdmin(admin: AdminConfig | false | undefined, env: NodeJS.ProcessEnv): ResolvedAdmin | null {
+  if (admin === false) return null;
+  const fromEnv = nonEmpty(env.BALLAST_ADMIN_PORT);
+  if (admin === undefined && fromEnv === undefined) return null;
+  if (admin !== undefined && (typeof admin !== 'object' || admin === null)) {
+    throw new ValidationError('config.admin must be an object such as { port: 3001 }, or false.');
+  }
+  if (admin?.port === undefined && fromEnv !== undefined && !/^\d+$/.test(fromEnv.trim())) {
+    throw new ValidationError(`BALLAST_ADMIN_PORT must be a port number, got ${JSON.stringify(fromEnv)}.`);
+  }
+  const port = admin?.port ?? (fromEnv === undefined ? DEFAULT_ADMIN_PORT : Number(fromEnv));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ValidationError(`config.admin.port must be a port number from 0 to 65535, got ${String(port)}.`);
+  if (admin?.host !== undefined && (typeof admin.host !== 'string' || admin.host === '')) throw new ValidationError('config.admin.host must be a non-empty string.');
+  if (admin?.token !== undefined && (typeof admin.token !== 'string' || admin.token.length < 16)) {
+    throw new ValidationError('config.admin.token must be a string of at least 16 characters (a random secret, say 32 bytes in hex).');
+  }
+  return {
+    port,
+    host: admin?.host,
+    token: admin?.token ?? nonEmpty(env.BALLAST_ADMIN_TOKEN),
+    protectReads: optionalBoolean(admin?.protectReads, 'admin.protectReads'),
   };
 }
 

@@ -226,6 +226,30 @@ export class OwnershipLostError extends BallastError {
   }
 }
 
+/** A schedule declared with a cron expression or time zone that cannot work. */
+export class InvalidScheduleError extends BallastError {
+  readonly scheduleName: string;
+
+  constructor(scheduleName: string, problem: string) {
+    super('INVALID_SCHEDULE', `Schedule "${scheduleName}": ${problem}`);
+    this.scheduleName = scheduleName;
+  }
+}
+
+export class UnknownScheduleError extends BallastError {
+  readonly scheduleName: string;
+
+  constructor(appName: string, scheduleName: string, detail?: string) {
+    super(
+      'UNKNOWN_SCHEDULE',
+      detail ??
+        `Application "${appName}" has no schedule named "${scheduleName}". ` +
+          'Schedules exist once a launched executor declares them with ballast.schedule(name, cron, workflow); `ballast schedules list` shows them.',
+    );
+    this.scheduleName = scheduleName;
+  }
+}
+
 const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = new Map(
   [
     BallastError,
@@ -249,6 +273,8 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     LifecycleError,
     EmbeddedDatabaseBusyError,
     OwnershipLostError,
+    InvalidScheduleError,
+    UnknownScheduleError,
   ].map((errorClass) => [errorClass.name, errorClass]),
 );
 

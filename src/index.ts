@@ -1,6 +1,7 @@
 export { Ballast, PATCHING_APP_VERSION } from './ballast.js';
 export type { SendOptions, ShutdownOptions } from './ballast.js';
-export type { BallastConfig, Logger, RetentionConfig } from './config.js';
+export type { AdminConfig, BallastConfig, Logger, RetentionConfig } from './config.js';
+export type { AdminHandlerOptions, AdminRequestHandler, AdminSource, Readiness } from './admin/handler.js';
 export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, WorkflowQueries } from './management.js';
 export type {
   BackoffOptions,
@@ -22,4 +23,6 @@ export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, Vers
 export type { QueueOptions, RateLimit } from './queues/options.js';
 export type { Queue } from './queues/registry.js';
 export type { MetricsOptions, QueueMetrics, QueueService } from './queues/service.js';
+export type { ScheduledRun, ScheduleOptions } from './schedule/declaration.js';
+export type { ScheduleInfo, SchedulesApi } from './schedule/service.js';
 export * from './errors.js';

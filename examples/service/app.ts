@@ -1,8 +1,8 @@
 // The application: one Ballast instance, the `tasks` queue and the `task` workflow, plus the small
-// surface the HTTP layer needs (enqueue, look up, queue length, readiness). Nothing here knows HTTP.
+// surface the HTTP layer needs (enqueue, look up, readiness). Nothing here knows HTTP.
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Ballast, type WorkflowInfo, type WorkflowStatus } from '../../src/index.js';
+import { Ballast, type Readiness, type WorkflowInfo, type WorkflowStatus } from '../../src/index.js';
 
 export const QUEUE_NAME = 'tasks';
 /** Tasks one replica runs at once: KEDA's `targetValue` should match it. */
@@ -43,10 +43,6 @@ export interface TaskView {
   startedAt: string | null;
   completedAt: string | null;
 }
-
-export type Readiness =
-  | { ready: true }
-  | { ready: false; reason: 'starting' | 'stopping' | 'database unavailable' };
 
 export interface ServiceOptions {
   /** Postgres URL; absent => BALLAST_DATABASE_URL / DBOS_SYSTEM_DATABASE_URL, else the embedded database. */
@@ -112,11 +108,10 @@ export class TaskService {
     this.phase = 'stopped';
   }
 
+  /** Ballast's readiness, except that the service turns unready at once when its shutdown begins. */
   async readiness(): Promise<Readiness> {
-    if (this.phase === 'starting') return { ready: false, reason: 'starting' };
-    if (this.phase !== 'running' || !this.ballast.launched) return { ready: false, reason: 'stopping' };
-    const answers = await this.ballast.probeDatabase().catch(() => false);
-    return answers ? { ready: true } : { ready: false, reason: 'database unavailable' };
+    if (this.phase === 'stopping' || this.phase === 'stopped') return { ready: false, reason: 'stopping' };
+    return this.ballast.readiness();
   }
 
   /** Enqueues a task; `id` makes the request idempotent (the same ID returns the original task). */
@@ -131,14 +126,6 @@ export class TaskService {
     return toTaskView(info);
   }
 
-  /**
-   * ENQUEUED + PENDING workflows of a queue across all replicas (of one application version if
-   * given): what KEDA divides by WORKER_CONCURRENCY.
-   */
-  async queueLength(queue: string, version?: string): Promise<number> {
-    const metrics = await this.ballast.queues.metrics(queue, { version });
-    return metrics.queueLength;
-  }
 }
 
 /** The queue and the workflow. Every replica registers the same ones before launch(). */

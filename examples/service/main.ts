@@ -31,7 +31,11 @@ const shutdownDelayMs = integerFromEnv('SHUTDOWN_DELAY_MS', 0, 0, 600_000);
 const drainMs = integerFromEnv('DRAIN_MS', 20_000, 0, 3_600_000);
 
 const service = new TaskService({ dataDir: nonEmpty(process.env.BALLAST_DATA_DIR) });
-const server = createServer(createRequestHandler(service, { error: logError }));
+// Ballast's admin API on the same port: probes, KEDA's /metrics/:queue, Prometheus /metrics and
+// /api/ management (mutations need BALLAST_ADMIN_TOKEN when it is set). /readyz follows the
+// service's own phase, which turns unready at SIGTERM before Ballast shuts down.
+const admin = service.ballast.adminHandler({ readiness: () => service.readiness(), logger: { error: logError } });
+const server = createServer(createRequestHandler(service, admin, { error: logError }));
 
 server.on('error', (error) => {
   logError(`HTTP server failed on port ${port}`, error);

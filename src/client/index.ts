@@ -8,9 +8,14 @@ import { requireName } from '../engine/validation.js';
 import { toWorkflowInfo } from '../engine/views.js';
 import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
 import { WorkflowQueries } from '../management.js';
+import { createAdminHandler, type AdminHandlerOptions, type AdminRequestHandler } from '../admin/handler.js';
+import type { Readiness } from '../admin/routes.js';
 import { FleetRegistry, type ExecutorsApi, type VersionsApi } from '../fleet/registry.js';
+import { currentTraceContext } from '../telemetry/tracing.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import { queueName, type EnqueueOptions } from '../queues/enqueue.js';
 import { QueueService } from '../queues/service.js';
+import { ScheduleService, type SchedulesApi } from '../schedule/service.js';
 import { PgDriver } from '../store/pg-driver.js';
 import { isValidIdentifier } from '../store/sql/identifiers.js';
 import { SystemStore } from '../store/system-store.js';
@@ -54,8 +59,12 @@ export class BallastClient {
   readonly executors: ExecutorsApi;
   /** The application's versions, their live executors and backlog. */
   readonly versions: VersionsApi;
+  /** The application's schedules: list, get, pause, resume, trigger (a trigger runs on the schedule's version). */
+  readonly schedules: SchedulesApi;
   private readonly store: SystemStore;
   private readonly observer: Observer;
+  private readonly telemetry: Telemetry;
+  private readonly logger: Logger;
   private listening: Promise<() => Promise<void>> | undefined;
   /** The version enqueues to each queue target, briefly remembered: a burst of enqueues asks once. */
   private readonly currentVersions = new Map<string, { version: string; until: number }>();
@@ -74,7 +83,8 @@ export class BallastClient {
     }
     const schema = config.schema ?? 'ballast';
     if (!isValidIdentifier(schema)) throw new ValidationError(`schema "${schema}" is not a valid schema name.`);
-    const logger = config.logger ?? { info: () => undefined, warn: (m: string) => console.warn(`[ballast] ${m}`), error: console.error };
+    const logger: Logger = config.logger ?? { info: () => undefined, warn: (m: string) => console.warn(`[ballast] ${m}`), error: console.error };
+    this.logger = logger;
     const pollIntervalMs = config.pollIntervalMs ?? 5_000;
     const driver = new PgDriver({ connectionString: databaseUrl, poolSize: config.poolSize ?? 5, applicationName: `ballast-client:${config.appName}`, logger });
     this.store = new SystemStore(driver, { schema, logger });
@@ -89,6 +99,17 @@ export class BallastClient {
       pollIntervalMs,
       logger,
       runningIn: () => 0,
+      traceContext: currentTraceContext,
+    });
+    this.telemetry = new Telemetry(this.store, {
+      appName: config.appName,
+      executorId: null,
+      runningHere: () => 0,
+      fleetTotals: () => ({ recovered: 0, deadLettered: 0, adopted: 0, lateCheckpointsRefused: 0 }),
+    });
+    const queues = this.queues;
+    this.schedules = new ScheduleService(this.store, config.appName, {
+      enqueue: (workflowName, input, options, version) => queues.enqueue(workflowName, input, options, version, null),
     });
   }
 
@@ -159,6 +180,32 @@ export class BallastClient {
     return value === undefined ? undefined : (deserialize(value) as T);
   }
 
+  /** Readiness of this client: the database answers within `timeoutMs`. */
+  async readiness(timeoutMs = 2_000): Promise<Readiness> {
+    if (this.closed) return { ready: false, reason: 'stopping' };
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      this.store.driver.query('SELECT 1').then(() => true, () => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return answered ? { ready: true } : { ready: false, reason: 'database unavailable' };
+  }
+
+  /** Prometheus text exposition of the fleet-wide gauges (queue depth, executors) this client sees. */
+  prometheusMetrics(): Promise<{ contentType: string; body: string }> {
+    this.assertOpen();
+    return this.telemetry.exposition();
+  }
+
+  /**
+   * The admin API over this client, as a node:http request handler: an operations service can
+   * serve it without running workflows (see Ballast.adminHandler).
+   */
+  adminHandler(options: AdminHandlerOptions = {}): AdminRequestHandler {
+    return createAdminHandler(() => this, { logger: this.logger, ...options });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -207,4 +254,6 @@ export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions } from '../e
 export type { QueueMetrics, MetricsOptions } from '../queues/service.js';
 export type { EnqueueOptions } from '../queues/enqueue.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';
+export type { ScheduledRun } from '../schedule/declaration.js';
+export type { ScheduleInfo, SchedulesApi } from '../schedule/service.js';
 export * from '../errors.js';

@@ -125,10 +125,12 @@ export class Context implements WorkflowContext {
     }
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
+      const probe = this.execution.probe.step(name, attempt);
       let value: T;
       try {
-        value = await this.runAttempt(name, fn, attempt, policy.timeoutMs);
+        value = await probe.within(() => this.runAttempt(name, fn, attempt, policy.timeoutMs));
       } catch (error) {
+        probe.ended(error);
         this.execution.assertRunning('ctx.step');
         if (attempt <= policy.retries) {
           await this.execution.delay(backoffDelay(policy, attempt));
@@ -137,6 +139,7 @@ export class Context implements WorkflowContext {
         this.execution.checkpointBehind(this.entry({ idx, name, output: null, error: serializeError(error), childId: null, startedAt }));
         throw error;
       }
+      probe.ended(undefined);
       const output = serialize(value, `output of step "${name}"`);
       this.execution.checkpointBehind(this.entry({ idx, name, output, error: null, childId: null, startedAt }));
       return value;

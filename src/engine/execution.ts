@@ -3,6 +3,9 @@ import type { Lease, NewCheckpoint } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import type { Runtime } from './runtime.js';
 import type { Interrupt, Waiters } from './waiters.js';
+import { NO_INSTRUMENTATION, type RunProbe } from './instrumentation.js';
+
+const NO_RUN_PROBE = NO_INSTRUMENTATION.runStarted({ id: '', name: '', queue: null, attempt: 0, traceContext: null });
 
 /** How a local run ended, as seen by callers in this process. */
 export type LocalOutcome =
@@ -58,6 +61,8 @@ export class WorkflowExecution implements Interrupt {
   private behind: BehindWrite | undefined;
   /** The insert of the workflow's own row, when the workflow runs before it commits (see startBehind). */
   private unstarted: Promise<boolean> | undefined;
+  /** Metrics and tracing of this run (set by the runtime when it starts). */
+  probe: RunProbe = NO_RUN_PROBE;
 
   constructor(
     readonly runtime: Runtime,

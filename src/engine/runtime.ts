@@ -23,6 +23,7 @@ import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo } from './views.js';
 import { UNLEASED, type LeaseGate } from './lease-gate.js';
+import { NO_INSTRUMENTATION, type Instrumentation, type RunEnd } from './instrumentation.js';
 
 /** Enqueueing is the queue layer's job; the engine reaches it through this hook (ctx.enqueue). */
 export type Enqueuer = (registration: Registration, input: unknown, options: EnqueueOptions, parent: Lease | null) => Promise<WorkflowHandle<unknown>>;
@@ -61,6 +62,8 @@ export class Runtime {
   private enqueuer: Enqueuer | undefined;
   /** Asked before each step's effects begin (see LeaseGate); the fleet's heartbeat sets it. */
   leaseGate: LeaseGate = UNLEASED;
+  /** Told of every run and step (metrics, tracing). */
+  instrumentation: Instrumentation = NO_INSTRUMENTATION;
   /** Runs of this executor stopped because another executor had taken their workflow over. */
   fencedRuns = 0;
   /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */
@@ -215,6 +218,7 @@ export class Runtime {
       availableAt: null,
       createdAt: now,
       startedAt: now,
+      traceContext: this.instrumentation.currentTraceContext(),
     };
     if (parent) {
       row.parentOwner = parent.owner;
@@ -305,13 +309,21 @@ export class Runtime {
     history: StepRecord[] | Promise<StepRecord[]>,
   ): Promise<void> {
     const timer = this.armTimeout(execution, record);
-    let outcome: LocalOutcome;
+    const probe = this.instrumentation.runStarted({
+      id: record.id,
+      name: record.name,
+      queue: record.queue,
+      attempt: record.attempts,
+      traceContext: record.traceContext ?? null,
+    });
+    execution.probe = probe;
+    let outcome: LocalOutcome = { kind: 'detached' };
     try {
       const steps = Array.isArray(history) ? history : await history;
       let value: unknown;
       let failure: { error: unknown } | undefined;
       try {
-        value = await registration.fn(new Context(execution, steps), input);
+        value = await probe.within(() => registration.fn(new Context(execution, steps), input));
       } catch (error) {
         failure = { error };
       }
@@ -327,8 +339,10 @@ export class Runtime {
     } finally {
       clearTimeout(timer);
       this.running.delete(record.id);
+      probe.ended(runEnd(outcome), outcome.kind === 'error' ? outcome.error : undefined);
       if (execution.reason instanceof OwnershipLostError) {
         this.fencedRuns++;
+        this.instrumentation.fenced();
         this.options.logger.warn(
           `workflow ${record.id}: another executor took it over (${execution.reason.detail}); it runs no further step here`,
         );
@@ -509,6 +523,12 @@ export class Runtime {
   }
 }
 
+function runEnd(outcome: LocalOutcome): RunEnd {
+  if (outcome.kind === 'success') return 'SUCCESS';
+  if (outcome.kind === 'detached') return 'DETACHED';
+  return outcome.error instanceof WorkflowCancelledError ? 'CANCELLED' : 'ERROR';
+}
+
 function stoppedOutcome(reason: unknown): LocalOutcome {
   if (reason instanceof WorkflowCancelledError || reason instanceof WorkflowTimeoutError) return { kind: 'error', error: reason };
   return { kind: 'detached' };
@@ -548,5 +568,6 @@ function runnable(row: NewWorkflow): RunnableWorkflow {
     timeoutMs: row.timeoutMs,
     deadlineAt: row.deadlineAt,
     input: row.input,
+    traceContext: row.traceContext ?? null,
   };
 }

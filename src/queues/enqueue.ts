@@ -12,6 +12,8 @@ export interface EnqueueTarget {
   appName: string;
   appVersion: string;
   maxPayloadBytes: number;
+  /** The W3C trace context of the code enqueueing, so the run continues its trace. */
+  traceContext: string | null;
 }
 
 export type { EnqueueOptions };
@@ -79,6 +81,7 @@ export function queuedRow(
     availableAt: delayMs > 0 ? now + delayMs : null,
     createdAt: now,
     startedAt: null,
+    traceContext: target.traceContext,
   };
   if (parent) {
     // A child's insert is fenced on its parent's lease (see flushStatement).

@@ -39,6 +39,8 @@ export interface QueueServiceOptions {
   logger: { warn(message: string): void };
   /** Workflows of a queue running in this process (0 in a client that runs none). */
   runningIn(queue: string): number;
+  /** The W3C trace context to record with an enqueue made now (null: none). */
+  traceContext(): string | null;
 }
 
 /**
@@ -96,7 +98,7 @@ export class QueueService {
     // The cached limits when fresh: most enqueues need no wait at all.
     const limits = this.limits.peek(name) ?? (await this.requireQueue(name));
     const row = queuedRow(
-      { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes },
+      { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes, traceContext: this.options.traceContext() },
       input,
       options,
       limits,

@@ -39,6 +39,8 @@ export interface NewWorkflow {
    */
   parentOwner?: string;
   parentEpoch?: number;
+  /** The W3C trace context of the code that started or enqueued it (null or absent: none). */
+  traceContext?: string | null;
 }
 
 export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input' | 'parentOwner' | 'parentEpoch'> {
@@ -59,6 +61,8 @@ export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input' | '
 /** What running a workflow needs of its row (all an executor reads back when it claims one). */
 export interface RunnableWorkflow {
   id: string;
+  /** The W3C trace context it was started or enqueued under (a run's span continues that trace). */
+  traceContext?: string | null;
   name: string;
   queue: string | null;
   epoch: number;
@@ -114,6 +118,10 @@ export const WORKFLOW_COLUMNS = `id, seq, name, status, app_name AS "appName", a
   timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", available_at AS "availableAt", created_at AS "createdAt",
   started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt"`;
 
-export const RUNNABLE_COLUMNS = `id, name, queue, epoch, attempts, timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", input`;
+export const RUNNABLE_COLUMNS = `id, name, queue, epoch, attempts, timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", input,
+  trace_context AS "traceContext"`;
+
+/** What running a workflow needs beyond WORKFLOW_COLUMNS: its input and trace context. */
+export const RUN_COLUMNS = `input, trace_context AS "traceContext"`;
 
 export const STEP_COLUMNS = `idx, name, output, error, child_id AS "childId", started_at AS "startedAt", completed_at AS "completedAt"`;

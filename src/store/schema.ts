@@ -167,4 +167,39 @@ export const migrations: Migration[] = [
       ALTER TABLE ${s}.workflows ADD COLUMN recoveries integer NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 4,
+    name: 'schedules',
+    // One row per schedule an application declares, written at launch so that clients, the CLI and
+    // other replicas see it. The paused flag and the last tick belong to the row and outlive
+    // deploys; app_version is the version whose executors fire it (see docs/schedules.md).
+    sql: (s) => `
+      CREATE TABLE ${s}.schedules (
+        app_name text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        cron text NOT NULL,
+        timezone text NOT NULL,
+        workflow_name text COLLATE "C" NOT NULL,
+        queue text COLLATE "C",
+        backfill boolean NOT NULL,
+        paused boolean NOT NULL DEFAULT false,
+        app_version text COLLATE "C" NOT NULL,
+        declared boolean NOT NULL DEFAULT true,
+        declared_at bigint NOT NULL,
+        resumed_at bigint,
+        last_tick_at bigint,
+        last_workflow_id text COLLATE "C",
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (app_name, name)
+      );
+    `,
+  },
+  {
+    version: 5,
+    name: 'trace context of each workflow',
+    // The W3C traceparent a workflow was started or enqueued under, so that the span of its run, on
+    // whichever executor, continues the producer's trace. Null when no tracing is set up.
+    sql: (s) => `ALTER TABLE ${s}.workflows ADD COLUMN trace_context text;`,
+  },
 ];

@@ -11,6 +11,7 @@ import * as list from './sql/list.js';
 import * as messages from './sql/messages.js';
 import * as queues from './sql/queues.js';
 import * as retention from './sql/retention.js';
+import * as schedules from './sql/schedules.js';
 import * as takeover from './sql/takeover.js';
 import * as versions from './sql/versions.js';
 import * as workflows from './sql/workflows.js';
@@ -21,6 +22,7 @@ import { ReadBatcher } from './read-batcher.js';
 export type { ExecutorRegistration, ExecutorRow } from './sql/executors.js';
 export type { VersionRow } from './sql/versions.js';
 export type { OwnedWorkflow, Release } from './sql/takeover.js';
+export type { OrphanWorkflow, ScheduleDefinition, ScheduleRow } from './sql/schedules.js';
 
 export interface StoreOptions {
   schema: string;
@@ -216,6 +218,10 @@ export class SystemStore {
     return this.retry(() => queues.queueDepths(this.driver, this.s, queue, appVersion));
   }
 
+  versionDepths(): Promise<queues.VersionDepth[]> {
+    return this.retry(() => queues.versionDepths(this.driver, this.s));
+  }
+
   deleteFinished(cutoff: retention.RetentionCutoff, batch: number): Promise<number> {
     return this.retry(() => retention.deleteFinished(this.driver, this.s, cutoff, batch));
   }
@@ -307,6 +313,44 @@ export class SystemStore {
 
   heldAmong(leases: Lease[]): Promise<string[]> {
     return this.retry(() => takeover.heldAmong(this.driver, this.s, leases));
+  }
+
+  // --- schedules (src/schedule) ---
+
+  /**
+   * A launch's declaration in one transaction: writes the declared schedules it may take (see
+   * schedules.declareSchedules) and retires the ones a newer version no longer declares.
+   */
+  declareSchedules(appName: string, appVersion: string, declared: schedules.ScheduleDefinition[]): Promise<{ written: string[]; retired: string[] }> {
+    const now = Date.now();
+    return this.retry(() =>
+      this.driver.transaction(async (tx) => ({
+        written: await schedules.declareSchedules(tx, this.s, { appName, appVersion, now, schedules: declared, mode: 'launch' }),
+        retired: await schedules.retireUndeclared(tx, this.s, { appName, appVersion, now, declared: declared.map((d) => d.name) }),
+      })),
+    );
+  }
+
+  /** Takes over declared schedules whose version has no live executor left; returns the names taken. */
+  claimSchedules(appName: string, appVersion: string, declared: schedules.ScheduleDefinition[]): Promise<string[]> {
+    return this.retry(() => schedules.declareSchedules(this.driver, this.s, { appName, appVersion, now: Date.now(), schedules: declared, mode: 'claim' }));
+  }
+
+  readSchedules(appName: string, name: string | null = null): Promise<schedules.ScheduleRow[]> {
+    return this.retry(() => schedules.readSchedules(this.driver, this.s, appName, name));
+  }
+
+  setSchedulePaused(appName: string, name: string, paused: boolean): Promise<boolean> {
+    return this.retry(() => schedules.setPaused(this.driver, this.s, appName, name, paused, Date.now()));
+  }
+
+  recordScheduleTick(appName: string, name: string, tickAt: number, workflowId: string): Promise<void> {
+    return this.retry(() => schedules.recordTick(this.driver, this.s, { appName, name, tickAt, workflowId, now: Date.now() }));
+  }
+
+  /** Inserts an ownerless PENDING workflow for the executors of its version to adopt (and wakes them). */
+  insertOrphanWorkflow(orphan: schedules.OrphanWorkflow): Promise<boolean> {
+    return this.retry(() => schedules.insertOrphan(this.driver, this.s, this.channel, wakeKey('orphans'), orphan));
   }
 
   private async notify(keys: string[]): Promise<void> {

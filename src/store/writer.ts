@@ -87,6 +87,8 @@ export class GroupCommitWriter {
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   private refiller: Refiller | undefined;
+  /** Told the size of every flush that committed (metrics). */
+  onFlushed: ((writes: number) => void) | undefined;
 
   constructor(
     private readonly driver: Driver,
@@ -306,6 +308,7 @@ export class GroupCommitWriter {
       }
     }
     this.releaseRefills(batch, rows);
+    this.onFlushed?.(batch.starts.length + batch.checkpoints.length + batch.completions.length);
     settle(batch, rows);
   }
 

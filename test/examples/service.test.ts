@@ -12,6 +12,13 @@ import { spawnNode, type ChildHandle } from '../support/processes.js';
 
 const MAIN = new URL('../../examples/service/main.ts', import.meta.url).pathname;
 
+/** The message of an error answer, {"error": {"code", "message"}}. */
+function errorMessage(reply: { body: Record<string, unknown> }): string {
+  const error = reply.body.error as { code?: unknown; message?: unknown } | undefined;
+  assert.equal(typeof error?.code, 'string', `an error answer carries a code: ${JSON.stringify(reply.body)}`);
+  return String(error?.message);
+}
+
 interface Service {
   child: ChildHandle;
   url: string;
@@ -149,34 +156,34 @@ describe('example service: two replicas on one Postgres', () => {
 
     const badJson = await call(a, 'POST', '/tasks', '{"steps": 3,');
     assert.equal(badJson.status, 400);
-    assert.match(badJson.body.error as string, /not valid JSON/);
+    assert.match(errorMessage(badJson), /not valid JSON/);
 
     const notObject = await call(a, 'POST', '/tasks', '[1, 2]');
     assert.equal(notObject.status, 400);
-    assert.match(notObject.body.error as string, /must be a JSON object.*got an array/);
+    assert.match(errorMessage(notObject), /must be a JSON object.*got an array/);
 
     const zeroSteps = await call(a, 'POST', '/tasks', '{"steps": 0}');
     assert.equal(zeroSteps.status, 400);
-    assert.match(zeroSteps.body.error as string, /"steps" .* must be an integer from 1 to 100, got 0/);
+    assert.match(errorMessage(zeroSteps), /"steps" .* must be an integer from 1 to 100, got 0/);
 
     const fractional = await call(a, 'POST', '/tasks', '{"stepMs": 1.5}');
     assert.equal(fractional.status, 400);
-    assert.match(fractional.body.error as string, /"stepMs" .* from 0 to 60000, got 1.5/);
+    assert.match(errorMessage(fractional), /"stepMs" .* from 0 to 60000, got 1.5/);
 
     const tooLong = await call(a, 'POST', '/tasks', '{"stepMs": 60001}');
     assert.equal(tooLong.status, 400);
 
     const typo = await call(a, 'POST', '/tasks', '{"step": 3}');
     assert.equal(typo.status, 400);
-    assert.match(typo.body.error as string, /Unknown field "step"/);
+    assert.match(errorMessage(typo), /Unknown field "step"/);
 
     const unknownTask = await call(a, 'GET', '/tasks/no-such-task');
     assert.equal(unknownTask.status, 404);
-    assert.match(unknownTask.body.error as string, /No task with ID "no-such-task"/);
+    assert.match(errorMessage(unknownTask), /No task with ID "no-such-task"/);
 
     const unknownQueue = await call(a, 'GET', '/metrics/no-such-queue');
     assert.equal(unknownQueue.status, 404);
-    assert.match(unknownQueue.body.error as string, /No queue named "no-such-queue"/);
+    assert.match(errorMessage(unknownQueue), /No queue named "no-such-queue"/);
     assert.equal((await call(a, 'GET', '/metrics/tasks?version=')).status, 400);
 
     assert.equal((await call(a, 'GET', '/nowhere')).status, 404);

@@ -79,14 +79,14 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       : '';
     ctes.push(`s AS (
       INSERT INTO ${schema}.workflows (id, name, status, app_name, app_version, queue, partition_key, dedup_id, priority,
-        owner, epoch, attempts, input, parent_id, timeout_ms, deadline_at, available_at, created_at, started_at, updated_at)
+        owner, epoch, attempts, input, parent_id, timeout_ms, deadline_at, available_at, created_at, started_at, updated_at, trace_context)
       SELECT u.id, u.name, u.status, u."appName", u."appVersion", u.queue, u."partitionKey", u."dedupId", u.priority,
         u.owner, u.epoch, CASE WHEN u.status = 'PENDING' THEN 1 ELSE 0 END, u.input, u."parentId", u."timeoutMs",
-        u."deadlineAt", u."availableAt", u."createdAt", u."startedAt", u."createdAt"
+        u."deadlineAt", u."availableAt", u."createdAt", u."startedAt", u."createdAt", u."traceContext"
       FROM ${rowsOf(batch.starts.map((entry) => entry.item))}
         AS u(id text, name text, status text, "appName" text, "appVersion" text, queue text, "partitionKey" text, "dedupId" text,
              priority int4, owner text, epoch int4, input text, "parentId" text, "timeoutMs" int8, "deadlineAt" int8,
-             "availableAt" int8, "createdAt" int8, "startedAt" int8${parentColumns})${parentFence}
+             "availableAt" int8, "createdAt" int8, "startedAt" int8, "traceContext" text${parentColumns})${parentFence}
       ON CONFLICT DO NOTHING
       RETURNING id)`);
     selects.push(`SELECT 's' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM s`);

@@ -1,6 +1,6 @@
 import { isFleetWide, type QueueLimits } from '../../queues/options.js';
 import type { Driver, Queryable } from '../driver.js';
-import { WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
+import { RUN_COLUMNS, WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
 import { DB_NOW } from './clock.js';
 
 const LIMIT_COLUMNS = `name, worker_concurrency AS "workerConcurrency", concurrency, rate_limit AS "rateLimit",
@@ -125,7 +125,7 @@ export function claimStatement(s: string, partitioned: boolean): string {
   if (!partitioned) {
     return `UPDATE ${s}.workflows SET ${set}
        WHERE id IN (${claimableHead(s, '$1', '$3', '$4')})
-       RETURNING ${WORKFLOW_COLUMNS}, input`;
+       RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`;
   }
   // Partitioned: look at a bounded head of the queue and take, per partition key, only as many as
   // the partition has room for next to what already runs under that key.
@@ -142,7 +142,7 @@ export function claimStatement(s: string, partitioned: boolean): string {
          ON a.partition_key IS NOT DISTINCT FROM c.partition_key
        WHERE c.rn + COALESCE(a.n, 0) <= $5
        ORDER BY c.priority, c.seq LIMIT $4)
-     RETURNING ${WORKFLOW_COLUMNS}, input`;
+     RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`;
 }
 
 async function claimHead(db: Queryable, s: string, request: ClaimRequest, count: number): Promise<WorkflowRecord[]> {
@@ -177,7 +177,7 @@ export async function promoteDelayed(db: Queryable, s: string, queue: string, no
 /** This executor's PENDING workflows of a queue (to adopt claims whose reply was lost). */
 export async function ownPendingIn(db: Queryable, s: string, queue: string, owner: string): Promise<WorkflowRecord[]> {
   const { rows } = await db.query<WorkflowRecord>(
-    `SELECT ${WORKFLOW_COLUMNS}, input FROM ${s}.workflows WHERE owner = $1 AND status = 'PENDING' AND queue = $2`,
+    `SELECT ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS} FROM ${s}.workflows WHERE owner = $1 AND status = 'PENDING' AND queue = $2`,
     [owner, queue],
     'ballast_own_pending_in',
   );
@@ -240,5 +240,29 @@ export async function queueDepths(db: Queryable, s: string, queue: string | null
     params,
     `ballast_queue_depths_${queue === null ? 'all' : 'one'}_${appVersion === null ? 'any' : 'version'}`,
   );
+  return rows;
+}
+
+export interface VersionDepth {
+  queue: string;
+  version: string;
+  status: 'ENQUEUED' | 'PENDING' | 'DELAYED';
+  n: number;
+}
+
+/**
+ * Waiting, running and delayed workflows per queue and application version, for metrics. Each
+ * state is counted through its own partial index, so a scrape costs what the backlog is, not the
+ * history; exported so tests can EXPLAIN exactly what runs.
+ */
+export function versionDepthStatement(s: string): string {
+  const count = (status: string) =>
+    `SELECT queue, app_version AS version, '${status}' AS status, count(*)::int4 AS n FROM ${s}.workflows
+     WHERE status = '${status}' AND queue IS NOT NULL GROUP BY queue, app_version`;
+  return `${count('ENQUEUED')} UNION ALL ${count('PENDING')} UNION ALL ${count('DELAYED')} ORDER BY queue, version, status`;
+}
+
+export async function versionDepths(db: Queryable, s: string): Promise<VersionDepth[]> {
+  const { rows } = await db.query<VersionDepth>(versionDepthStatement(s), [], 'ballast_version_depths');
   return rows;
 }

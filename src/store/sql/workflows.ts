@@ -1,5 +1,5 @@
 import type { Queryable } from '../driver.js';
-import { FINAL_STATUSES_SQL, STEP_COLUMNS, WORKFLOW_COLUMNS, type Lease, type StepRecord, type WorkflowRecord, type WorkflowStatus } from '../records.js';
+import { FINAL_STATUSES_SQL, RUN_COLUMNS, STEP_COLUMNS, WORKFLOW_COLUMNS, type Lease, type StepRecord, type WorkflowRecord, type WorkflowStatus } from '../records.js';
 
 export async function getWorkflow(db: Queryable, s: string, id: string, withPayloads: boolean): Promise<WorkflowRecord | undefined> {
   const columns = withPayloads ? `${WORKFLOW_COLUMNS}, input, output, error` : `${WORKFLOW_COLUMNS}, output, error`;
@@ -48,7 +48,7 @@ export async function reclaimOwnPending(db: Queryable, s: string, owner: string,
   const { rows } = await db.query<WorkflowRecord>(
     `UPDATE ${s}.workflows SET epoch = epoch + 1, attempts = attempts + 1, recoveries = recoveries + 1, updated_at = $3
      WHERE owner = $1 AND status = 'PENDING' AND app_version = $2
-     RETURNING ${WORKFLOW_COLUMNS}, input`,
+     RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`,
     [owner, appVersion, now],
   );
   return rows;
@@ -131,7 +131,7 @@ export async function resumeWorkflow(db: Queryable, s: string, id: string, owner
          output = NULL, error = NULL, completed_at = NULL, started_at = COALESCE(started_at, $3), updated_at = $3,
          deadline_at = CASE WHEN timeout_ms IS NULL OR queue IS NOT NULL THEN NULL ELSE $3 + timeout_ms END
      WHERE id = $1 AND status IN (${RESUMABLE_STATUSES.map((status) => `'${status}'`).join(', ')})
-     RETURNING ${WORKFLOW_COLUMNS}, input`,
+     RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`,
     [id, owner, now],
   );
   return rows[0];
@@ -167,10 +167,10 @@ export async function forkWorkflow(
   const { rows } = await db.query<WorkflowRecord>(
     `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, owner, epoch, attempts, parent_id,
        input, timeout_ms, deadline_at, created_at, started_at, updated_at)
-     SELECT $2, name, 'PENDING', app_name, $4, NULL, priority, $3, 1, 1, parent_id,
+     SELECT $2, name, 'PENDING', app_name, $4, NULL, priority, $3::text, 1, CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END, parent_id,
        input, timeout_ms, CASE WHEN timeout_ms IS NULL THEN NULL ELSE $5 + timeout_ms END, $5, $5, $5
      FROM ${s}.workflows WHERE id = $1
-     RETURNING ${WORKFLOW_COLUMNS}, input`,
+     RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`,
     [sourceId, newId, fields.owner, fields.appVersion, fields.now],
   );
   if (rows.length === 0) return undefined;

@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AdminAuth } from './auth.js';
+import { checkQuery, errorReply, findRoute, HttpError, internalErrorReply, pathSegments, send, type Reply } from './http.js';
+import { adminRoutes, type AdminSource, type Readiness } from './routes.js';
+
+export type { AdminSource, Readiness };
+
+export interface AdminHandlerOptions {
+  /** Required as `Authorization: Bearer <token>` for mutating routes. Default BALLAST_ADMIN_TOKEN. */
+  token?: string;
+  /** Also require it for reads (/api GETs, /metrics); probes (/healthz, /readyz) never need it. Default false. */
+  protectReads?: boolean;
+  /** Largest request body accepted. Default 64 KiB. */
+  maxBodyBytes?: number;
+  /**
+   * What /readyz reports, instead of the instance's own readiness: an application that turns
+   * unready before it shuts Ballast down (to let load balancers drain) says so here.
+   */
+  readiness?: () => Promise<Readiness>;
+  logger?: { error(message: string, error?: unknown): void };
+}
+
+/**
+ * A node:http request handler. Called with `next`, it hands requests for paths it does not serve
+ * to it (so an application serves the admin API on its own port beside its own routes); without,
+ * it answers them 404.
+ */
+export type AdminRequestHandler = (request: IncomingMessage, response: ServerResponse, next?: () => void) => void;
+
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+const PROBES = new Set(['healthz', 'readyz']);
+
+/** The admin API over `source`, read at each request (a Ballast instance answers 503 until launched). */
+export function createAdminHandler(source: () => AdminSource, options: AdminHandlerOptions = {}): AdminRequestHandler {
+  const auth = new AdminAuth(options.token ?? process.env.BALLAST_ADMIN_TOKEN, options.protectReads === true);
+  const routes = adminRoutes(source, {
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    readiness: options.readiness ?? (() => source().readiness()),
+  });
+  const logger = options.logger ?? { error: (message: string, error?: unknown) => console.error(`[ballast] ${message}`, error ?? '') };
+
+  return (request, response, next) => {
+    const method = request.method ?? 'GET';
+    let reply: Promise<Reply>;
+    try {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      const segments = pathSegments(url.pathname);
+      const found = findRoute(routes, method, segments);
+      if (found === undefined) {
+        if (next) return next();
+        throw new HttpError(404, 'NOT_FOUND', `No admin route for ${method} ${url.pathname}; see docs/operations.md for the routes.`);
+      }
+      if ('allowed' in found) {
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}; use ${found.allowed.join(', ')}.`, {
+          Allow: found.allowed.join(', '),
+        });
+      }
+      const mutating = method !== 'GET' && method !== 'HEAD';
+      if (mutating || (auth.protectReads && !PROBES.has(segments[0] ?? ''))) auth.check(request);
+      checkQuery(url.searchParams, found.route.query);
+      reply = found.route.handle({ raw: request, method, params: found.params, query: url.searchParams });
+    } catch (error) {
+      reply = Promise.reject(error);
+    }
+    void reply
+      .catch((error: unknown) => {
+        const known = errorReply(error);
+        if (known) return known;
+        logger.error(`admin API: ${method} ${request.url} failed`, error);
+        return internalErrorReply(error);
+      })
+      .then((answer) => send(response, answer, method))
+      .catch((error: unknown) => logger.error(`admin API: could not answer ${method} ${request.url}`, error));
+  };
+}

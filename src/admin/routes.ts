@@ -1,0 +1,267 @@
+// The routes of the admin API (docs/operations.md has the reference): probes, KEDA's queue length,
+// Prometheus metrics, and workflow, queue, executor, version and schedule management under /api/.
+import type { ExecutorsApi, VersionsApi } from '../fleet/registry.js';
+import type { BulkResult, WorkflowFilter, WorkflowQueries } from '../management.js';
+import type { QueueOptions } from '../queues/options.js';
+import type { QueueService } from '../queues/service.js';
+import type { WorkflowStatus } from '../store/records.js';
+import { checkFields, describeJson, HttpError, readJsonObject, type Reply, type Request, type Route } from './http.js';
+import { stepJson, workflowJson } from './views.js';
+
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
+/** What schedules the admin API manages (src/schedule implements it). */
+export interface ScheduleAdmin {
+  list(): Promise<unknown[]>;
+  pause(name: string): Promise<unknown>;
+  resume(name: string): Promise<unknown>;
+  trigger(name: string): Promise<{ workflowId: string }>;
+}
+
+/** What the admin API serves: a Ballast instance or a BallastClient. */
+export interface AdminSource {
+  readonly workflows: WorkflowQueries;
+  readonly queues: QueueService;
+  readonly executors: ExecutorsApi;
+  readonly versions: VersionsApi;
+  readonly schedules?: ScheduleAdmin;
+  readiness(): Promise<Readiness>;
+  /** The Prometheus text exposition of this process's metrics. */
+  prometheusMetrics(): Promise<{ contentType: string; body: string }>;
+}
+
+const LIST_PARAMETERS = [
+  'status', 'queue', 'name', 'version', 'executor', 'parent', 'idPrefix', 'createdAfter', 'createdBefore',
+  'completedAfter', 'completedBefore', 'queuedOnly', 'limit', 'offset', 'order', 'withPayloads',
+] as const;
+const FILTER_FIELDS = [
+  'status', 'queue', 'name', 'appVersion', 'executorId', 'parentId', 'idPrefix', 'createdAfter', 'createdBefore', 'completedAfter', 'completedBefore',
+] as const;
+
+export interface RouteOptions {
+  maxBodyBytes: number;
+  readiness(): Promise<Readiness>;
+}
+
+export function adminRoutes(source: () => AdminSource, { maxBodyBytes, readiness }: RouteOptions): Route[] {
+  const body = (request: Request, example: string) => readJsonObject(request.raw, maxBodyBytes, example);
+  const bulk = (run: (workflows: WorkflowQueries, filter: WorkflowFilter, body: Record<string, unknown>) => Promise<BulkResult>): Route['handle'] =>
+    async (request) => {
+      const fields = await body(request, '{"filter": {"status": "DEAD_LETTER", "queue": "tasks"}, "batchSize": 100}');
+      checkFields(fields, ['filter', 'batchSize', 'children']);
+      if (typeof fields.filter !== 'object' || fields.filter === null || Array.isArray(fields.filter)) {
+        throw new HttpError(400, 'INVALID_ARGUMENT', `"filter" must be an object such as {"status": "DEAD_LETTER"}, got ${describeJson(fields.filter)}.`);
+      }
+      checkFields(fields.filter as Record<string, unknown>, FILTER_FIELDS);
+      return { status: 200, body: await run(source().workflows, fields.filter as WorkflowFilter, fields) };
+    };
+
+  return [
+    { method: 'GET', pattern: ['healthz'], handle: async () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', pattern: ['readyz'], handle: () => readyz(readiness) },
+    {
+      method: 'GET',
+      pattern: ['metrics'],
+      handle: async () => ({ status: 200, text: await source().prometheusMetrics() }),
+    },
+    {
+      method: 'GET',
+      pattern: ['metrics', ':queue'],
+      query: ['version'],
+      handle: async ({ params: [queue], query }) => {
+        const version = optionalString(query, 'version');
+        const metrics = await source().queues.metrics(queue as string, version === undefined ? {} : { version });
+        return { status: 200, body: { queue_length: metrics.queueLength } };
+      },
+    },
+
+    // ---- workflows
+    {
+      method: 'GET',
+      pattern: ['api', 'workflows'],
+      query: LIST_PARAMETERS,
+      handle: async ({ query }) => ({ status: 200, body: { workflows: (await source().workflows.list(listFilter(query))).map(workflowJson) } }),
+    },
+    {
+      method: 'GET',
+      pattern: ['api', 'workflows', ':id'],
+      query: ['withPayloads'],
+      handle: async ({ params: [id], query }) => {
+        const info = await source().workflows.get(id as string, { withPayloads: optionalBoolean(query, 'withPayloads') ?? true });
+        if (!info) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
+        return { status: 200, body: workflowJson(info) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: ['api', 'workflows', ':id', 'steps'],
+      handle: async ({ params: [id] }) => {
+        const workflows = source().workflows;
+        if (!(await workflows.get(id as string))) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
+        return { status: 200, body: { steps: (await workflows.steps(id as string)).map(stepJson) } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: ['api', 'workflows', ':id', 'cancel'],
+      handle: async (request) => {
+        const fields = await body(request, '{"children": true}');
+        checkFields(fields, ['children']);
+        const cancelled = await source().workflows.cancel(request.params[0] as string, { children: fields.children as boolean | undefined });
+        return { status: 200, body: { workflowId: request.params[0], cancelled } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: ['api', 'workflows', ':id', 'resume'],
+      handle: async (request) => {
+        checkFields(await body(request, '{}'), []);
+        const handle = await source().workflows.resume(request.params[0] as string);
+        return { status: 202, body: { workflowId: handle.id } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: ['api', 'workflows', ':id', 'fork'],
+      handle: async (request) => {
+        const fields = await body(request, '{"fromStep": 2, "appVersion": "1.4.2"}');
+        checkFields(fields, ['fromStep', 'appVersion', 'id']);
+        const handle = await source().workflows.fork(request.params[0] as string, {
+          fromStep: fields.fromStep as number | undefined,
+          appVersion: fields.appVersion as string | undefined,
+          id: fields.id as string | undefined,
+        });
+        return { status: 201, body: { workflowId: handle.id }, headers: { Location: `/api/workflows/${encodeURIComponent(handle.id)}` } };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: ['api', 'workflows', ':id'],
+      handle: async ({ params: [id] }) => {
+        await source().workflows.delete(id as string);
+        return { status: 200, body: { workflowId: id, deleted: true } };
+      },
+    },
+    { method: 'POST', pattern: ['api', 'bulk', 'cancel'], handle: bulk((w, filter, b) => w.cancelMany(filter, { batchSize: b.batchSize as number | undefined, children: b.children as boolean | undefined })) },
+    { method: 'POST', pattern: ['api', 'bulk', 'resume'], handle: bulk((w, filter, b) => w.resumeMany(filter, { batchSize: b.batchSize as number | undefined })) },
+    { method: 'POST', pattern: ['api', 'bulk', 'delete'], handle: bulk((w, filter, b) => w.deleteMany(filter, { batchSize: b.batchSize as number | undefined })) },
+
+    // ---- queues, executors, versions, schedules
+    {
+      method: 'GET',
+      pattern: ['api', 'queues'],
+      query: ['version'],
+      handle: async ({ query }) => {
+        const version = optionalString(query, 'version');
+        const queues = source().queues;
+        const [limits, metrics] = await Promise.all([queues.list(), queues.allMetrics(version === undefined ? {} : { version })]);
+        const byName = new Map(limits.map((limit) => [limit.name, limit]));
+        return {
+          status: 200,
+          body: { queues: metrics.map((depth) => ({ ...depth, limits: byName.get(depth.queue) ?? null })) },
+        };
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: ['api', 'queues', ':name', 'limits'],
+      handle: async (request) => {
+        const fields = await body(request, '{"workerConcurrency": 2, "concurrency": 20, "rateLimit": {"limit": 100, "period": "1m"}}');
+        checkFields(fields, ['workerConcurrency', 'concurrency', 'rateLimit', 'partitionConcurrency']);
+        const limits = await source().queues.update(request.params[0] as string, fields as QueueOptions);
+        return { status: 200, body: limits };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: ['api', 'executors'],
+      query: ['includeDead'],
+      handle: async ({ query }) => ({ status: 200, body: { executors: await source().executors.list({ includeDead: optionalBoolean(query, 'includeDead') ?? false }) } }),
+    },
+    { method: 'GET', pattern: ['api', 'versions'], handle: async () => ({ status: 200, body: { versions: await source().versions.list() } }) },
+    { method: 'GET', pattern: ['api', 'schedules'], handle: async () => ({ status: 200, body: { schedules: await schedulesOf(source()).list() } }) },
+    ...(['pause', 'resume'] as const).map((action) => ({
+      method: 'POST',
+      pattern: ['api', 'schedules', ':name', action],
+      handle: async (request: Request): Promise<Reply> => {
+        checkFields(await body(request, '{}'), []);
+        return { status: 200, body: await schedulesOf(source())[action](request.params[0] as string) };
+      },
+    })),
+    {
+      method: 'POST',
+      pattern: ['api', 'schedules', ':name', 'trigger'],
+      handle: async (request) => {
+        checkFields(await body(request, '{}'), []);
+        return { status: 202, body: await schedulesOf(source()).trigger(request.params[0] as string) };
+      },
+    },
+  ];
+}
+
+function schedulesOf(source: AdminSource): ScheduleAdmin {
+  if (!source.schedules) throw new HttpError(404, 'NOT_FOUND', 'This process has no schedules API.');
+  return source.schedules;
+}
+
+async function readyz(readiness: () => Promise<Readiness>): Promise<Reply> {
+  const answer = await readiness();
+  if (answer.ready) return { status: 200, body: { status: 'ready' } };
+  return { status: 503, body: { status: answer.reason }, headers: { 'Retry-After': '1' } };
+}
+
+/** GET /api/workflows query parameters as a WorkflowFilter (the library validates the values). */
+function listFilter(query: URLSearchParams): WorkflowFilter {
+  const filter: WorkflowFilter = {};
+  const statuses = query.getAll('status').flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean);
+  if (statuses.length > 0) filter.status = statuses as WorkflowStatus[];
+  const text: Array<[string, keyof WorkflowFilter]> = [
+    ['queue', 'queue'], ['name', 'name'], ['version', 'appVersion'], ['executor', 'executorId'], ['parent', 'parentId'], ['idPrefix', 'idPrefix'],
+  ];
+  for (const [parameter, field] of text) {
+    const value = optionalString(query, parameter);
+    if (value !== undefined) (filter as Record<string, unknown>)[field] = value;
+  }
+  for (const field of ['createdAfter', 'createdBefore', 'completedAfter', 'completedBefore'] as const) {
+    const value = optionalString(query, field);
+    if (value !== undefined) filter[field] = parseTime(value, field);
+  }
+  for (const field of ['limit', 'offset'] as const) {
+    const value = optionalString(query, field);
+    if (value !== undefined) filter[field] = parseInteger(value, field);
+  }
+  const order = optionalString(query, 'order');
+  if (order !== undefined) filter.order = order as 'asc' | 'desc';
+  const queuedOnly = optionalBoolean(query, 'queuedOnly');
+  if (queuedOnly !== undefined) filter.queuedOnly = queuedOnly;
+  const withPayloads = optionalBoolean(query, 'withPayloads');
+  if (withPayloads !== undefined) filter.withPayloads = withPayloads;
+  return filter;
+}
+
+function optionalString(query: URLSearchParams, name: string): string | undefined {
+  const value = query.get(name);
+  if (value === null) return undefined;
+  if (value.trim() === '') throw new HttpError(400, 'INVALID_ARGUMENT', `The ${name} parameter must not be empty.`);
+  return value;
+}
+
+function optionalBoolean(query: URLSearchParams, name: string): boolean | undefined {
+  const value = optionalString(query, name);
+  if (value === undefined) return undefined;
+  if (value !== 'true' && value !== 'false') throw new HttpError(400, 'INVALID_ARGUMENT', `The ${name} parameter must be true or false, got "${value}".`);
+  return value === 'true';
+}
+
+function parseInteger(value: string, name: string): number {
+  if (!/^\d+$/.test(value)) throw new HttpError(400, 'INVALID_ARGUMENT', `The ${name} parameter must be a non-negative integer, got "${value}".`);
+  return Number(value);
+}
+
+/** ISO 8601 or epoch milliseconds. */
+function parseTime(value: string, name: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new HttpError(400, 'INVALID_ARGUMENT', `The ${name} parameter must be an ISO 8601 time or epoch milliseconds, got "${value}".`);
+  return ms;
+}
+

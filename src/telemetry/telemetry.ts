@@ -1,0 +1,247 @@
+// Prometheus metrics (prom-client, one registry per instance) and tracing (@opentelemetry/api) of
+// one Ballast instance or client. Run and step numbers come from the engine's probes; queue depth
+// and executors are read from Postgres at scrape time, through partial indexes, and cached briefly
+// so that a scrape every few seconds by several Prometheus servers costs the database almost nothing.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Instrumentation, RunDescription, RunEnd, RunProbe, StepProbe } from '../engine/instrumentation.js';
+import type { SystemStore } from '../store/system-store.js';
+import { currentTraceContext, endSpan, startRunSpan, startStepSpan, within, type Traced } from './tracing.js';
+
+/** Depth gauges and executor gauges are read from Postgres at most this often. */
+const SNAPSHOT_MAX_AGE_MS = 2_000;
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+const FLUSH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/** Totals that other parts of an executor keep (fail-over, adoption, fencing), read at scrape time. */
+export interface FleetTotals {
+  recovered: number;
+  deadLettered: number;
+  adopted: number;
+  lateCheckpointsRefused: number;
+}
+
+export interface TelemetryOptions {
+  appName: string;
+  /** This process's executor, if it is one: its local gauges are labelled with it. */
+  executorId: string | null;
+  runningHere(): number;
+  fleetTotals(): FleetTotals;
+}
+
+interface Snapshot {
+  at: number;
+  depths: Awaited<ReturnType<SystemStore['versionDepths']>>;
+  oldest: Array<{ queue: string; ageSeconds: number }>;
+  executors: Awaited<ReturnType<SystemStore['listExecutors']>>;
+}
+
+export class Telemetry implements Instrumentation {
+  readonly registry = new Registry();
+  private readonly finished: Counter<'workflow' | 'status'>;
+  private readonly runDuration: Histogram<'workflow' | 'status'>;
+  private readonly stepDuration: Histogram<'workflow' | 'outcome'>;
+  private readonly flushWrites: Histogram;
+  private readonly fencedRuns: Counter;
+  private snapshot: Snapshot | undefined;
+  private reading: Promise<Snapshot> | undefined;
+
+  constructor(
+    private readonly store: SystemStore,
+    private readonly options: TelemetryOptions,
+  ) {
+    const registers = [this.registry];
+    this.finished = new Counter({
+      name: 'ballast_workflows_finished_total',
+      help: 'Workflow runs that finished in this process, by workflow name and final status.',
+      labelNames: ['workflow', 'status'],
+      registers,
+    });
+    this.runDuration = new Histogram({
+      name: 'ballast_workflow_run_duration_seconds',
+      help: 'Duration of workflow runs in this process, from the run starting (or resuming) here to its outcome.',
+      labelNames: ['workflow', 'status'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.stepDuration = new Histogram({
+      name: 'ballast_step_duration_seconds',
+      help: 'Duration of step attempts in this process, by workflow name and outcome (ok, error).',
+      labelNames: ['workflow', 'outcome'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.flushWrites = new Histogram({
+      name: 'ballast_group_commit_flush_writes',
+      help: 'Rows (starts, checkpoints, completions) written per group-commit flush: one statement and one commit each.',
+      buckets: FLUSH_BUCKETS,
+      registers,
+    });
+    this.fencedRuns = new Counter({
+      name: 'ballast_fenced_runs_total',
+      help: 'Runs this process stopped because another executor had taken their workflow over.',
+      registers,
+    });
+    this.fleetCounter('ballast_recoveries_total', 'Workflows this executor handed over after their executor died.', (t) => t.recovered);
+    this.fleetCounter('ballast_dead_lettered_total', 'Workflows this executor moved to DEAD_LETTER after too many recoveries.', (t) => t.deadLettered);
+    this.fleetCounter('ballast_adopted_total', 'Orphaned workflows this executor adopted.', (t) => t.adopted);
+    this.fleetCounter(
+      'ballast_late_checkpoints_refused_total',
+      'Checkpoints of stopped runs that the database refused because the workflow was no longer theirs.',
+      (t) => t.lateCheckpointsRefused,
+    );
+    this.snapshotGauges();
+  }
+
+  // ---- Instrumentation (engine probes)
+
+  runStarted(run: RunDescription): RunProbe {
+    const startedAt = performance.now();
+    const traced = startRunSpan(run);
+    const { finished, runDuration, stepDuration } = this;
+    return {
+      within: (fn) => within(traced, fn),
+      step: (name, attempt) => stepProbe(traced, run, name, attempt, stepDuration),
+      ended: (end: RunEnd, error: unknown) => {
+        endSpan(traced.span, end === 'SUCCESS' ? undefined : end === 'DETACHED' ? undefined : error, { 'ballast.workflow.status': end });
+        if (end === 'DETACHED') return; // another executor or the next launch has its outcome
+        finished.inc({ workflow: run.name, status: end });
+        runDuration.observe({ workflow: run.name, status: end }, (performance.now() - startedAt) / 1000);
+      },
+    };
+  }
+
+  currentTraceContext(): string | null {
+    return currentTraceContext();
+  }
+
+  flushed(writes: number): void {
+    this.flushWrites.observe(writes);
+  }
+
+  fenced(): void {
+    this.fencedRuns.inc();
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  // ---- gauges read at scrape time
+
+  /** A counter whose value is a running total kept elsewhere: it grows by the difference at each scrape. */
+  private fleetCounter(name: string, help: string, read: (totals: FleetTotals) => number): void {
+    let counted = 0;
+    const options = this.options;
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const total = read(options.fleetTotals());
+        if (total > counted) this.inc(total - counted);
+        counted = Math.max(counted, total);
+      },
+    });
+  }
+
+  private snapshotGauges(): void {
+    const registers = [this.registry];
+    const snapshot = () => this.readSnapshot();
+    const { options } = this;
+    new Gauge({
+      name: 'ballast_queue_workflows',
+      help: 'Workflows of each queue across the fleet, by status (ENQUEUED, PENDING, DELAYED) and application version.',
+      labelNames: ['queue', 'status', 'version'],
+      registers,
+      async collect() {
+        const { depths } = await snapshot();
+        this.reset();
+        for (const depth of depths) this.set({ queue: depth.queue, status: depth.status, version: depth.version }, depth.n);
+      },
+    });
+    new Gauge({
+      name: 'ballast_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest workflow waiting (ENQUEUED) in each queue.',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        const { oldest } = await snapshot();
+        this.reset();
+        for (const entry of oldest) this.set({ queue: entry.queue }, entry.ageSeconds);
+      },
+    });
+    new Gauge({
+      name: 'ballast_executor_running_workflows',
+      help: 'Workflows each live executor of the application ran at its last heartbeat.',
+      labelNames: ['executor', 'version'],
+      registers,
+      async collect() {
+        const { executors } = await snapshot();
+        this.reset();
+        for (const executor of executors) this.set({ executor: executor.id, version: executor.appVersion }, executor.running);
+      },
+    });
+    new Gauge({
+      name: 'ballast_executors_alive',
+      help: 'Live executors (lease current) of the application, by version.',
+      labelNames: ['version'],
+      registers,
+      async collect() {
+        const { executors } = await snapshot();
+        this.reset();
+        const byVersion = new Map<string, number>();
+        for (const executor of executors) byVersion.set(executor.appVersion, (byVersion.get(executor.appVersion) ?? 0) + 1);
+        for (const [version, n] of byVersion) this.set({ version }, n);
+      },
+    });
+    if (options.executorId !== null) {
+      const executor = options.executorId;
+      new Gauge({
+        name: 'ballast_local_running_workflows',
+        help: 'Workflows running in this process now.',
+        labelNames: ['executor'],
+        registers,
+        collect() {
+          this.set({ executor }, options.runningHere());
+        },
+      });
+    }
+  }
+
+  /** One read of the database's view for all gauges of a scrape, reused for SNAPSHOT_MAX_AGE_MS. */
+  private readSnapshot(): Promise<Snapshot> {
+    const now = Date.now();
+    if (this.snapshot && now - this.snapshot.at < SNAPSHOT_MAX_AGE_MS) return Promise.resolve(this.snapshot);
+    this.reading ??= (async () => {
+      try {
+        const [depths, queues, executors] = await Promise.all([
+          this.store.versionDepths(),
+          this.store.queueDepths(null, null),
+          this.store.listExecutors(this.options.appName, true),
+        ]);
+        const at = Date.now();
+        const oldest = queues
+          .filter((queue) => queue.oldestEnqueuedAt !== null)
+          .map((queue) => ({ queue: queue.queue, ageSeconds: Math.max(0, (at - (queue.oldestEnqueuedAt as number)) / 1000) }));
+        this.snapshot = { at, depths, oldest, executors };
+        return this.snapshot;
+      } finally {
+        this.reading = undefined;
+      }
+    })();
+    return this.reading;
+  }
+}
+
+function stepProbe(run: Traced, description: RunDescription, name: string, attempt: number, histogram: Histogram<'workflow' | 'outcome'>): StepProbe {
+  const startedAt = performance.now();
+  const traced = startStepSpan(run, description.id, name, attempt);
+  return {
+    within: (fn) => within(traced, fn),
+    ended: (error) => {
+      endSpan(traced.span, error);
+      histogram.observe({ workflow: description.name, outcome: error === undefined ? 'ok' : 'error' }, (performance.now() - startedAt) / 1000);
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// Tracing through @opentelemetry/api: a span per workflow run and per step. Without an
+// OpenTelemetry SDK registered by the application, every call here is the API's no-op.
+import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+
+const tracer = trace.getTracer('ballast');
+
+interface Carrier {
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/** The W3C trace context active now (the span of whatever starts or enqueues a workflow), or null. */
+export function currentTraceContext(): string | null {
+  const carrier: Carrier = {};
+  propagation.inject(context.active(), carrier);
+  if (carrier.traceparent === undefined) return null;
+  return carrier.tracestate === undefined ? carrier.traceparent : `${carrier.traceparent};${carrier.tracestate}`;
+}
+
+/** The context a recorded trace context stands for; the active one when none was recorded. */
+function parentOf(recorded: string | null): Context {
+  if (recorded === null) return context.active();
+  const [traceparent, tracestate] = recorded.split(';', 2);
+  return propagation.extract(ROOT_CONTEXT, tracestate === undefined ? { traceparent } : { traceparent, tracestate });
+}
+
+export interface RunSpanInfo {
+  id: string;
+  name: string;
+  queue: string | null;
+  attempt: number;
+  traceContext: string | null;
+}
+
+/** A span and the context it is active in. */
+export interface Traced {
+  span: Span;
+  context: Context;
+}
+
+export function startRunSpan(run: RunSpanInfo): Traced {
+  const parent = parentOf(run.traceContext);
+  const span = tracer.startSpan(
+    `workflow ${run.name}`,
+    {
+      attributes: {
+        'ballast.workflow.id': run.id,
+        'ballast.workflow.name': run.name,
+        'ballast.workflow.attempt': run.attempt,
+        ...(run.queue === null ? {} : { 'ballast.queue': run.queue }),
+      },
+    },
+    parent,
+  );
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+export function startStepSpan(run: Traced, workflowId: string, stepName: string, attempt: number): Traced {
+  const span = tracer.startSpan(
+    `step ${stepName}`,
+    { attributes: { 'ballast.workflow.id': workflowId, 'ballast.step.name': stepName, 'ballast.step.attempt': attempt } },
+    run.context,
+  );
+  return { span, context: trace.setSpan(run.context, span) };
+}
+
+export function within<T>(traced: Traced, fn: () => T): T {
+  return context.with(traced.context, fn);
+}
+
+/** Ends a span, marking it failed with the error when there is one. */
+export function endSpan(span: Span, error: unknown, attributes: Record<string, string> = {}): void {
+  span.setAttributes(attributes);
+  if (error !== undefined) {
+    if (error instanceof Error) span.recordException(error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  }
+  span.end();
+}
