@@ -25,7 +25,7 @@ import { WorkflowManagement } from './management.js';
 import type { QueueOptions } from './queues/options.js';
 import { QueueRegistry, type Queue } from './queues/registry.js';
 import { QueueService } from './queues/service.js';
-import { ScheduleRegistry, type ScheduledRun, type ScheduleOptions } from './schedule/declaration.js';
+import { ScheduleRegistry, type ScheduledRun, type ScheduleOptions, type WorkflowLauncher } from './schedule/declaration.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { ScheduleService, type SchedulesApi } from './schedule/service.js';
 import type { Driver } from './store/driver.js';
@@ -240,11 +240,16 @@ export class Ballast {
       this.fleet = new FleetRegistry(store, config.name);
       this.retention = new RetentionJanitor(store, config.retention, config.logger);
       this.retention.start();
+      // Schedules start workflows this instance registered (checked at declaration), by name.
+      const launcher: WorkflowLauncher = {
+        start: (name, input, options) => runtime.start(this.registry.get(name) as Registration, input, options),
+        enqueue: (name, input, options) => runtime.enqueue(this.registry.get(name) as Registration, input, options, null),
+      };
       this.scheduleService = new ScheduleService(store, config.name, {
         enqueue: (workflowName, input, options, version) => queues.enqueue(workflowName, input, options, version, null),
-        local: { appVersion, declaration: (name) => this.scheduleRegistry.get(name) },
+        local: { appVersion, launcher, declaration: (name) => this.scheduleRegistry.get(name) },
       });
-      this.scheduler = new Scheduler(store, this.scheduleRegistry.all(), { appName: config.name, appVersion, logger: config.logger });
+      this.scheduler = new Scheduler(store, this.scheduleRegistry.all(), { appName: config.name, appVersion, launcher, logger: config.logger });
       await this.scheduler.start();
       this.state = 'running';
     } catch (error) {

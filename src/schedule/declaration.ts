@@ -28,9 +28,16 @@ export interface ScheduleOptions {
 export interface ScheduleDeclaration {
   name: string;
   cron: CronSchedule;
-  workflow: WorkflowDefinition<ScheduledRun, unknown>;
+  /** A workflow registered on the declaring instance: its runs start there, by name. */
+  workflowName: string;
   queue: string | null;
   backfill: boolean;
+}
+
+/** What firing needs of a Ballast instance: its own start and enqueue of a workflow it registered. */
+export interface WorkflowLauncher {
+  start(workflowName: string, input: ScheduledRun, options: { id: string }): Promise<unknown>;
+  enqueue(workflowName: string, input: ScheduledRun, options: { queue: string; id: string }): Promise<unknown>;
 }
 
 /** Most ticks started at once when catching up (a backfill, or a replica that fell behind): the most recent ones. */
@@ -53,7 +60,7 @@ export function toDefinition(declaration: ScheduleDeclaration): ScheduleDefiniti
     name: declaration.name,
     cron: declaration.cron.expression,
     timezone: declaration.cron.timezone,
-    workflowName: declaration.workflow.name,
+    workflowName: declaration.workflowName,
     queue: declaration.queue,
     backfill: declaration.backfill,
   };
@@ -75,7 +82,7 @@ export class ScheduleRegistry {
 
   /**
    * Validates and records a declaration. `isRegistered` tells whether this instance registered a
-   * workflow of that name (a schedule fires through the instance's own workflow).
+   * workflow of that name: a schedule starts the instance's own workflow of that name.
    */
   declare(
     name: string,
@@ -98,10 +105,10 @@ export class ScheduleRegistry {
     if (typeof workflowName !== 'string' || typeof workflow?.start !== 'function') {
       throw new ValidationError(`schedule "${name}": workflow must be a workflow registered with ballast.workflow(name, fn), got ${describe(workflow)}.`);
     }
-    if (!isRegistered(workflowName)) throw new UnknownWorkflowError(workflowName, ` on this Ballast instance (schedule "${name}" starts it)`);
+    if (!isRegistered(workflowName)) throw new UnknownWorkflowError(workflowName, ` on this Ballast instance (schedule "${name}" starts it here)`);
     const backfill = options?.backfill ?? false;
     if (typeof backfill !== 'boolean') throw new ValidationError(`schedule "${name}": backfill must be true or false, got ${describe(backfill)}.`);
-    const declaration: ScheduleDeclaration = { name, cron: parsed, workflow, queue: queueOption(name, options?.queue), backfill };
+    const declaration: ScheduleDeclaration = { name, cron: parsed, workflowName, queue: queueOption(name, options?.queue), backfill };
     if (this.declared.has(name)) throw new DuplicateRegistrationError('schedule', name);
     this.declared.set(name, declaration);
     return declaration;
@@ -127,7 +134,7 @@ function queueOption(schedule: string, queue: unknown): string | null {
 }
 
 /** Starts one run of a declared schedule through the instance's own workflow: enqueued on its queue, or started here. */
-export async function startRun(declaration: ScheduleDeclaration, input: ScheduledRun, id: string): Promise<void> {
-  if (declaration.queue !== null) await declaration.workflow.enqueue(input, { queue: declaration.queue, id });
-  else await declaration.workflow.start(input, { id });
+export async function startRun(launcher: WorkflowLauncher, declaration: ScheduleDeclaration, input: ScheduledRun, id: string): Promise<void> {
+  if (declaration.queue !== null) await launcher.enqueue(declaration.workflowName, input, { queue: declaration.queue, id });
+  else await launcher.start(declaration.workflowName, input, { id });
 }

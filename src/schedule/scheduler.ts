@@ -8,6 +8,7 @@ import {
   tickWorkflowId,
   toDefinition,
   type ScheduleDeclaration,
+  type WorkflowLauncher,
 } from './declaration.js';
 
 /** Replicas wake up to this long after a tick, at random: the first to wake fires it, the others see it fired. */
@@ -19,6 +20,7 @@ const MAX_RETRY_DELAY_MS = 5_000;
 export interface SchedulerOptions {
   appName: string;
   appVersion: string;
+  launcher: WorkflowLauncher;
   logger: { info(message: string): void; warn(message: string): void };
 }
 
@@ -124,14 +126,17 @@ export class Scheduler {
     const now = new Date();
     const { appName, appVersion, logger } = this.options;
     let rows = await this.readRows();
-    const ownerless = this.states.filter((state) => {
+    // Rows nobody alive fires: their version has no live executor, or a process of our own version
+    // that does not declare them retired them.
+    const claimable = this.states.filter((state) => {
       const row = rows.get(state.declaration.name);
-      return row === undefined || (row.appVersion !== appVersion && !row.ownerAlive);
+      if (row === undefined) return true;
+      return row.appVersion === appVersion ? !row.declared : !row.ownerAlive;
     });
-    if (ownerless.length > 0) {
-      const taken = await this.store.claimSchedules(appName, appVersion, ownerless.map((state) => state.definition));
+    if (claimable.length > 0) {
+      const taken = await this.store.claimSchedules(appName, appVersion, claimable.map((state) => state.definition));
       if (taken.length > 0) {
-        logger.info(`schedules taken over by version ${appVersion} (no executor of their version is alive): ${taken.join(', ')}`);
+        logger.info(`schedules taken over by version ${appVersion}, which declares them: ${taken.join(', ')}`);
         rows = await this.readRows();
       }
     }
@@ -164,7 +169,7 @@ export class Scheduler {
         if (row.lastTickAt === tick.getTime()) continue; // another replica started it and recorded it
         const workflowId = tickWorkflowId(declaration.name, tick);
         try {
-          await startRun(declaration, { schedule: declaration.name, scheduledAt: tick }, workflowId);
+          await startRun(this.options.launcher, declaration, { schedule: declaration.name, scheduledAt: tick }, workflowId);
           last = { tickAt: tick.getTime(), workflowId };
         } catch (error) {
           this.options.logger.warn(`schedule "${declaration.name}": could not start workflow ${workflowId}: ${(error as Error).message}`);

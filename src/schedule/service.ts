@@ -3,7 +3,15 @@ import { requireName } from '../engine/validation.js';
 import { UnknownScheduleError } from '../errors.js';
 import type { ScheduleRow, SystemStore } from '../store/system-store.js';
 import { CronSchedule } from './cron.js';
-import { manualWorkflowId, sameDefinition, startRun, toDefinition, type ScheduledRun, type ScheduleDeclaration } from './declaration.js';
+import {
+  manualWorkflowId,
+  sameDefinition,
+  startRun,
+  toDefinition,
+  type ScheduledRun,
+  type ScheduleDeclaration,
+  type WorkflowLauncher,
+} from './declaration.js';
 
 /** A schedule as `schedules.list()` shows it. */
 export interface ScheduleInfo {
@@ -48,7 +56,7 @@ export interface TriggerPaths {
   /** Enqueues a workflow by name for a version (the queue layer's enqueue). */
   enqueue(workflowName: string, input: ScheduledRun, options: { queue: string; id: string }, appVersion: string): Promise<unknown>;
   /** In a Ballast instance: its version and its declarations, so that a trigger it can run starts here. */
-  local?: { appVersion: string; declaration(name: string): ScheduleDeclaration | undefined };
+  local?: { appVersion: string; launcher: WorkflowLauncher; declaration(name: string): ScheduleDeclaration | undefined };
 }
 
 /** The schedules of one application, as the `schedules` table holds them. */
@@ -91,8 +99,8 @@ export class ScheduleService implements SchedulesApi {
     const input: ScheduledRun = { schedule: name, scheduledAt: new Date() };
     const local = this.paths.local;
     const declaration = local?.appVersion === row.appVersion ? local.declaration(name) : undefined;
-    if (declaration && sameDefinition(row, toDefinition(declaration))) {
-      await startRun(declaration, input, workflowId);
+    if (local && declaration && sameDefinition(row, toDefinition(declaration))) {
+      await startRun(local.launcher, declaration, input, workflowId);
     } else if (row.queue !== null) {
       await this.paths.enqueue(row.workflowName, input, { queue: row.queue, id: workflowId }, row.appVersion);
     } else {

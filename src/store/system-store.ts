@@ -331,7 +331,7 @@ export class SystemStore {
     );
   }
 
-  /** Takes over declared schedules whose version has no live executor left; returns the names taken. */
+  /** Takes over declared schedules nobody alive fires (see schedules.declareSchedules, mode claim); returns the names taken. */
   claimSchedules(appName: string, appVersion: string, declared: schedules.ScheduleDefinition[]): Promise<string[]> {
     return this.retry(() => schedules.declareSchedules(this.driver, this.s, { appName, appVersion, now: Date.now(), schedules: declared, mode: 'claim' }));
   }

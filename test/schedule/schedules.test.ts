@@ -67,6 +67,7 @@ for (const backend of backends()) {
     let db: TestDatabase;
     let app: App;
     let launchedAt: number;
+    const pause = { from: 0, to: 0 };
 
     before(async () => {
       db = await openTestDatabase(backend);
@@ -85,12 +86,14 @@ for (const backend of backends()) {
       const tick = other.workflow('tick', async () => 'x');
       const invalid = (error: unknown) => error instanceof InvalidScheduleError && error.code === 'INVALID_SCHEDULE';
       assert.throws(() => other.schedule('bad-cron', '0 25 * * *', tick), invalid);
-      assert.throws(() => other.schedule('bad-cron', '0 25 * * *', tick), /Schedule "bad-cron": invalid cron expression "0 25 \* \* \*" \(Invalid value for hour: 24\)\. Use 5 fields/);
+      assert.throws(() => other.schedule('bad-cron', '0 25 * * *', tick), /Schedule "bad-cron": invalid cron expression "0 25 \* \* \*" \(Invalid value for hour: 25\)\. Use 5 fields/);
       assert.throws(() => other.schedule('bad-zone', '0 3 * * *', tick, { timezone: 'Europe/Atlantis' }), invalid);
       assert.throws(() => other.schedule('bad-zone', '0 3 * * *', tick, { timezone: 'Europe/Atlantis' }), /unknown time zone "Europe\/Atlantis"/);
       assert.throws(() => other.schedule('typo', '0 3 * * *', tick, { timeZone: 'UTC' } as never), ValidationError);
       assert.throws(() => other.schedule('flag', '0 3 * * *', tick, { backfill: 'yes' } as never), ValidationError);
-      assert.throws(() => other.schedule('no-workflow', '0 3 * * *', app.tick), UnknownWorkflowError, 'a workflow of another instance');
+      const stray = newBallast(db).workflow('stray', async () => 'x');
+      assert.throws(() => other.schedule('no-workflow', '0 3 * * *', stray), UnknownWorkflowError, 'not registered on this instance');
+      assert.throws(() => other.schedule('not-a-workflow', '0 3 * * *', (() => 'x') as never), ValidationError);
       assert.throws(() => other.schedule('', '0 3 * * *', tick), ValidationError);
       other.schedule('fine', '0 3 * * *', tick);
       assert.throws(() => other.schedule('fine', '0 4 * * *', tick), DuplicateRegistrationError);
@@ -176,6 +179,7 @@ for (const backend of backends()) {
     test('a paused schedule does not fire; its ticks are never started, not even by backfill; resume fires again', async () => {
       const paused = await app.ballast.schedules.pause('every-second');
       const pausedAt = Date.now();
+      pause.from = pausedAt;
       assert.equal(paused.paused, true);
       assert.equal(paused.nextRunAt, null);
       await sleep(2_200);
@@ -183,6 +187,7 @@ for (const backend of backends()) {
       // A pass that read the row before the pause may still start its tick: none after the pause.
       assert.ok((during.at(-1) as number) <= pausedAt, 'no tick after the pause');
       const resumedAt = Date.now();
+      pause.to = resumedAt;
       assert.equal((await app.ballast.schedules.resume('every-second')).paused, false);
       await waitFor('a tick after the resume', async () => ((await ticksOf(app.ballast, 'every-second')).at(-1) as number) > resumedAt, 5_000, 50);
       const ticks = await ticksOf(app.ballast, 'every-second');
@@ -211,6 +216,7 @@ for (const backend of backends()) {
       const sinceResume = direct.filter((tick) => tick >= (before.direct.at(-1) as number));
       assertConsecutiveSeconds(sinceResume, 'every-second across the re-launch');
       assert.ok((sinceResume.at(-1) as number) >= relaunchedAt - 1_000, 'up to the launch');
+      assert.equal(direct.filter((tick) => tick > pause.from && tick <= pause.to).length, 0, 'the backfill skipped the ticks of the pause');
 
       await waitForTicks(app.ballast, 'skipping', before.skipping.length + 1);
       const skipping = await ticksOf(app.ballast, 'skipping');

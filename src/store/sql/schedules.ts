@@ -49,9 +49,10 @@ function newerThanOwner(s: string): string {
  * Writes the schedules an executor of version $2 declares, keeping each row's paused flag and last
  * tick. At `launch` a row is taken (definition and version overwritten) when it is this version's,
  * when this version is newer than the row's, or when no live executor runs the row's version (a
- * rollback, or a fleet coming back). A `claim` — between launches, when the owner has no live
- * executor left — never overwrites a row of its own version, so that two launches of one version
- * with different code cannot take a row back and forth. Returns the names written.
+ * rollback, or a fleet coming back). A `claim` — between launches — takes a row whose version has
+ * no live executor left, or one of its own version that a process of this version which does not
+ * declare it retired; it never overwrites a declared row of its own version, so that two launches
+ * of one version with different code cannot take a row back and forth. Returns the names written.
  */
 export async function declareSchedules(
   db: Queryable,
@@ -63,7 +64,8 @@ export async function declareSchedules(
   const guard =
     declaration.mode === 'launch'
       ? `sc.app_version = EXCLUDED.app_version OR ${newerThanOwner(s)} OR ${ownerDead(s)}`
-      : `sc.app_version <> EXCLUDED.app_version AND (${newerThanOwner(s)} OR ${ownerDead(s)})`;
+      : `(sc.app_version <> EXCLUDED.app_version AND (${newerThanOwner(s)} OR ${ownerDead(s)}))
+         OR (sc.app_version = EXCLUDED.app_version AND NOT sc.declared)`;
   const { rows } = await db.query<{ name: string }>(
     `INSERT INTO ${s}.schedules AS sc (app_name, name, cron, timezone, workflow_name, queue, backfill, paused, app_version, declared,
        declared_at, created_at, updated_at)
