@@ -1,9 +1,25 @@
 // The benchmark workloads on Ballast, run by bench/run.ts as a child process. The driver is shared
 // with the DBOS peer (bench/lib/workloads.ts); this file only maps it onto Ballast's API.
 
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Ballast } from '../src/index.js';
 import { runChild } from './lib/child.js';
 import { workflowStarted, type BenchSystem, type QueueSpec, type WorkflowRun } from './lib/workloads.js';
+
+/** An OpenTelemetry SDK as an application registers it, exporting to nowhere: tracing's own cost. */
+function registerTracing(): void {
+  const discard: SpanExporter = { export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined };
+  const contextManager = new AsyncLocalStorageContextManager();
+  contextManager.enable();
+  context.setGlobalContextManager(contextManager);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(discard)] }));
+}
+
+if (process.env.BALLAST_BENCH_TRACING === '1') registerTracing();
 
 const quietLogger = {
   info: () => undefined,

@@ -6,7 +6,10 @@
 // bench/failover.ts) comes last: three worker processes, one SIGKILLed, and the time until its
 // workflows have started again elsewhere, under the default lease or --lease.
 //
-//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...,failover] [--workflows N] [--repeat N] [--lease MS]
+// With --tracing, Ballast runs with an OpenTelemetry SDK registered (spans batched to an exporter
+// that drops them): the cost of tracing a span per workflow and per step.
+//
+//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...,failover] [--workflows N] [--repeat N] [--lease MS] [--tracing]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -87,6 +90,9 @@ function parseArgs(argv: string[]): Options {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 1) throw new Error('--workflows takes a positive integer');
       options.workflows = n;
+    } else if (flag === '--tracing') {
+      // Read by bench/ballast.ts in each child (fork passes the environment on).
+      process.env.BALLAST_BENCH_TRACING = '1';
     } else if (flag === '--lease') {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 100) throw new Error('--lease takes a lease in milliseconds, at least 100');
@@ -97,7 +103,7 @@ function parseArgs(argv: string[]): Options {
       options.repeat = n;
     } else {
       throw new Error(
-        `unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')},failover] [--workflows N] [--repeat N] [--lease MS]`,
+        `unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')},failover] [--workflows N] [--repeat N] [--lease MS] [--tracing]`,
       );
     }
   }
@@ -122,6 +128,7 @@ async function main(): Promise<number> {
   try {
     const { version, synchronousCommit } = await server.info();
     printLine({
+      tracing: process.env.BALLAST_BENCH_TRACING === '1',
       postgres: version,
       synchronousCommit,
       server: server.source,
