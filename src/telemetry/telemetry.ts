@@ -43,6 +43,7 @@ export class Telemetry implements Instrumentation {
   private readonly flushWrites: Histogram;
   private readonly fencedRuns: Counter;
   private snapshot: Snapshot | undefined;
+  private readonly byWorkflow = new Map<string, WorkflowMetrics>();
   private reading: Promise<Snapshot> | undefined;
 
   constructor(
@@ -97,17 +98,34 @@ export class Telemetry implements Instrumentation {
   runStarted(run: RunDescription): RunProbe {
     const startedAt = performance.now();
     const traced = startRunSpan(run);
-    const { finished, runDuration, stepDuration } = this;
+    const metrics = this.workflowMetrics(run.name);
     return {
-      within: (fn) => within(traced, fn),
-      step: (name, attempt) => stepProbe(traced, run, name, attempt, stepDuration),
+      within: traced ? (fn) => within(traced, fn) : (fn) => fn(),
+      step: (name, attempt) => (traced ? new TracedStep(traced, run.id, name, attempt, metrics) : new Step(metrics)),
       ended: (end: RunEnd, error: unknown) => {
-        endSpan(traced.span, end === 'SUCCESS' ? undefined : end === 'DETACHED' ? undefined : error, { 'ballast.workflow.status': end });
+        if (traced) endSpan(traced.span, end === 'SUCCESS' || end === 'DETACHED' ? undefined : error, { 'ballast.workflow.status': end });
         if (end === 'DETACHED') return; // another executor or the next launch has its outcome
-        finished.inc({ workflow: run.name, status: end });
-        runDuration.observe({ workflow: run.name, status: end }, (performance.now() - startedAt) / 1000);
+        metrics.finished[end].inc();
+        metrics.runDuration[end].observe((performance.now() - startedAt) / 1000);
       },
     };
+  }
+
+  /** The labelled children of a workflow's metrics, made once: labelling on every step costs a hash of the labels. */
+  private workflowMetrics(workflow: string): WorkflowMetrics {
+    let metrics = this.byWorkflow.get(workflow);
+    if (!metrics) {
+      const finished = (status: string) => this.finished.labels({ workflow, status });
+      const duration = (status: string) => this.runDuration.labels({ workflow, status });
+      metrics = {
+        finished: { SUCCESS: finished('SUCCESS'), ERROR: finished('ERROR'), CANCELLED: finished('CANCELLED') },
+        runDuration: { SUCCESS: duration('SUCCESS'), ERROR: duration('ERROR'), CANCELLED: duration('CANCELLED') },
+        stepOk: this.stepDuration.labels({ workflow, outcome: 'ok' }),
+        stepError: this.stepDuration.labels({ workflow, outcome: 'error' }),
+      };
+      this.byWorkflow.set(workflow, metrics);
+    }
+    return metrics;
   }
 
   currentTraceContext(): string | null {
@@ -234,14 +252,43 @@ export class Telemetry implements Instrumentation {
   }
 }
 
-function stepProbe(run: Traced, description: RunDescription, name: string, attempt: number, histogram: Histogram<'workflow' | 'outcome'>): StepProbe {
-  const startedAt = performance.now();
-  const traced = startStepSpan(run, description.id, name, attempt);
-  return {
-    within: (fn) => within(traced, fn),
-    ended: (error) => {
-      endSpan(traced.span, error);
-      histogram.observe({ workflow: description.name, outcome: error === undefined ? 'ok' : 'error' }, (performance.now() - startedAt) / 1000);
-    },
-  };
+interface WorkflowMetrics {
+  finished: Record<Exclude<RunEnd, 'DETACHED'>, { inc(): void }>;
+  runDuration: Record<Exclude<RunEnd, 'DETACHED'>, { observe(value: number): void }>;
+  stepOk: { observe(value: number): void };
+  stepError: { observe(value: number): void };
+}
+
+/** A step of an untraced run: its duration only. */
+class Step implements StepProbe {
+  private readonly startedAt = performance.now();
+
+  constructor(private readonly metrics: WorkflowMetrics) {}
+
+  within<T>(fn: () => T): T {
+    return fn();
+  }
+
+  ended(error: unknown): void {
+    (error === undefined ? this.metrics.stepOk : this.metrics.stepError).observe((performance.now() - this.startedAt) / 1000);
+  }
+}
+
+/** A step of a traced run: a span of its own, the step's code running inside it. */
+class TracedStep extends Step {
+  private readonly traced: Traced;
+
+  constructor(run: Traced, workflowId: string, name: string, attempt: number, metrics: WorkflowMetrics) {
+    super(metrics);
+    this.traced = startStepSpan(run, workflowId, name, attempt);
+  }
+
+  override within<T>(fn: () => T): T {
+    return within(this.traced, fn);
+  }
+
+  override ended(error: unknown): void {
+    endSpan(this.traced.span, error);
+    super.ended(error);
+  }
 }

@@ -1,6 +1,6 @@
 // Tracing through @opentelemetry/api: a span per workflow run and per step. Without an
 // OpenTelemetry SDK registered by the application, every call here is the API's no-op.
-import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 
 const tracer = trace.getTracer('ballast');
 
@@ -38,7 +38,12 @@ export interface Traced {
   context: Context;
 }
 
-export function startRunSpan(run: RunSpanInfo): Traced {
+/**
+ * The span of a run, or undefined when nothing traces it: no SDK records it and no trace reaches it
+ * (the API's no-op span, with no valid context to carry on). Steps of an untraced run then skip
+ * span and context work altogether, which keeps the hot path free of it.
+ */
+export function startRunSpan(run: RunSpanInfo): Traced | undefined {
   const parent = parentOf(run.traceContext);
   const span = tracer.startSpan(
     `workflow ${run.name}`,
@@ -52,6 +57,7 @@ export function startRunSpan(run: RunSpanInfo): Traced {
     },
     parent,
   );
+  if (!span.isRecording() && !isSpanContextValid(span.spanContext())) return undefined;
   return { span, context: trace.setSpan(parent, span) };
 }
 
