@@ -136,6 +136,9 @@ export class WorkflowQueries {
     if (!existing) throw new WorkflowNotFoundError(workflowId);
     assertResumable(existing);
     const owner = existing.queue === null ? this.ownerFor(existing.appVersion, existing.name) : null;
+    // A run of its previous life still here stops before the new one can start (a claim may take it
+    // the moment the update commits): stopping after would stop the new run.
+    this.stopRuns([workflowId]);
     let record: WorkflowRecord | undefined;
     try {
       record = await this.store.resumeWorkflow(workflowId, owner);
@@ -149,7 +152,6 @@ export class WorkflowQueries {
       assertResumable(now);
       throw new WorkflowStateError(workflowId, now.status, 'resume', RESUMABLE_STATUSES, 'It changed while it was being resumed; look again.');
     }
-    this.stopRuns([workflowId]);
     if (owner !== null) await this.runHere(record);
     return this.handles<Output>(workflowId);
   }

@@ -3,7 +3,10 @@ import { join, resolve } from 'node:path';
 import { databaseUrlFromEnv } from '../config.js';
 import type { WorkflowHandle } from '../engine/types.js';
 import { BallastError, LifecycleError } from '../errors.js';
+import { FleetRegistry } from '../fleet/registry.js';
 import { WorkflowQueries } from '../management.js';
+import { QueueService } from '../queues/service.js';
+import { ScheduleService } from '../schedule/service.js';
 import type { Driver } from '../store/driver.js';
 import { PgDriver } from '../store/pg-driver.js';
 import { PgliteDriver } from '../store/pglite-driver.js';
@@ -112,6 +115,53 @@ export function workflowQueries(connection: Connection): WorkflowQueries {
     status: () => Promise.reject(new LifecycleError('The CLI does not follow workflows: use `ballast workflows get`.')),
     result: () => Promise.reject(new LifecycleError('The CLI does not wait for results: use `ballast workflows get`.')),
   }));
+}
+
+/** The library's view of one application's executors and versions over the connection. */
+export function fleetRegistry(connection: Connection, appName: string): FleetRegistry {
+  return new FleetRegistry(systemStore(connection), appName);
+}
+
+/** The CLI records no trace context: it is no traced service, and a trigger is no request. */
+const NO_TRACE_CONTEXT = (): null => null;
+
+/**
+ * The library's schedules of one application over the connection. A trigger reaches the
+ * schedule's version as it does from a BallastClient: through the schedule's queue (the queue
+ * layer's enqueue), or as an ownerless workflow its executors adopt.
+ */
+export function scheduleService(connection: Connection, appName: string): ScheduleService {
+  const store = systemStore(connection);
+  const queues = new QueueService(store, {
+    appName,
+    // What the library defaults to; a trigger's input is a schedule name and a time.
+    maxPayloadBytes: 16 * 1024 * 1024,
+    // Only dispatchers poll, and the CLI runs none.
+    pollIntervalMs: 5_000,
+    logger: { warn: () => undefined },
+    runningIn: () => 0,
+    traceContext: NO_TRACE_CONTEXT,
+  });
+  return new ScheduleService(store, appName, {
+    enqueue: (workflowName, input, options, appVersion) => queues.enqueue(workflowName, input, options, appVersion, null),
+  });
+}
+
+/**
+ * The applications that ever registered a version here, by name: the library answers for one
+ * application at a time (FleetRegistry, ScheduleService), and the CLI serves every application in
+ * the schema. Its one statement of its own; it belongs beside listVersions in src/store/sql/versions.ts.
+ */
+export async function applicationNames(connection: Connection): Promise<string[]> {
+  const { rows } = await connection.driver.query<{ appName: string }>(
+    `SELECT DISTINCT app_name AS "appName" FROM ${connection.s}.app_versions ORDER BY app_name`,
+  );
+  return rows.map((row) => row.appName);
+}
+
+/** The application --app names, else every application (see applicationNames). */
+export async function applicationsFor(connection: Connection, app: string | undefined): Promise<string[]> {
+  return app === undefined ? applicationNames(connection) : [app];
 }
 
 /** Turns a driver error into a message an operator can act on. */

@@ -61,6 +61,19 @@ export function validated<T>(check: () => T): T {
   }
 }
 
+/**
+ * The same for a library call that checks its arguments before it touches the database (the bulk
+ * operations check batchSize and the filter first): its ValidationError is the command line's too.
+ */
+export async function validatedAsync<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof ValidationError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 /** What a command's action gets: the global options, where to write, and the environment. */
 export interface CommandContext {
   options: GlobalOptions;

@@ -33,3 +33,20 @@ export function parseTime(value: string): number {
   }
   return ms;
 }
+
+/** A step index: a whole number from 0 (a negative one is no index at all). */
+export function parseStepIndex(value: string): number {
+  if (!/^\+?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a step index: a whole number from 0 (see `ballast workflows steps`).');
+  return Number(value);
+}
+
+/**
+ * A rate limit as `LIMIT/PERIOD`: `100/1m`, `5/10s`, `20/1500ms`; a bare unit is one of it (`100/s`)
+ * and a bare number is milliseconds. The period string goes to the library as written.
+ */
+export function parseRateLimit(value: string): { limit: number; period: string | number } {
+  const match = /^\s*([-+]?\d+)\s*\/\s*(\S+)\s*$/.exec(value);
+  if (!match) throw new InvalidArgumentError('expected LIMIT/PERIOD, such as 100/1m (at most 100 starts per minute) or 5/10s.');
+  const [, limit = '', period = ''] = match;
+  return { limit: Number(limit), period: /^\d+$/.test(period) ? Number(period) : /^(ms|s|m|h|d)$/.test(period) ? `1${period}` : period };
+}

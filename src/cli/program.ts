@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isValidIdentifier } from '../store/sql/identifiers.js';
+import { registerExecutorCommands } from './commands/executors.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerQueueCommands } from './commands/queues.js';
+import { registerScheduleCommands } from './commands/schedules.js';
+import { registerVersionCommands } from './commands/versions.js';
 import { registerWorkflowCommands } from './commands/workflows.js';
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, processIo, UsageError, type CliIo } from './context.js';
 
@@ -13,7 +16,10 @@ import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, processIo, UsageError, type 
  */
 export function createProgram(io: CliIo): Command {
   const program = new Command('ballast')
-    .description('Operate Ballast durable workflows: migrate the schema, inspect and cancel workflows, watch queues.')
+    .description(
+      'Operate Ballast durable workflows: migrate the schema; inspect, cancel, resume, fork and delete workflows; ' +
+        'watch queues and change their limits; see executors and versions; pause, resume and trigger schedules.',
+    )
     .version(packageVersion(), '-V, --version', 'print the ballast version')
     .option(
       '--database-url <url>',
@@ -28,13 +34,28 @@ export function createProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError(true)
+    .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
   // Subcommands created with .command() inherit the output, help and exit settings above.
   registerMigrateCommand(program, io);
   registerWorkflowCommands(program, io);
   registerQueueCommands(program, io);
+  registerExecutorCommands(program, io);
+  registerVersionCommands(program, io);
+  registerScheduleCommands(program, io);
   return program;
 }
+
+const EXIT_CODES_HELP = `
+Output: a table or a message for people; --json prints one JSON document on stdout for scripts
+(workflow values in the codec's lossless stored form). Errors go to stderr as "ballast: <message>".
+
+Exit codes:
+  ${EXIT_OK}  done
+  ${EXIT_ERROR}  the operation failed, or something was not found or refused (unknown workflow, queue,
+     schedule or version; a workflow in the wrong status; the database unreachable), also when only
+     some of the workflows of a command could not be handled: the others were
+  ${EXIT_USAGE}  usage error: unknown command or option, a missing or invalid argument; nothing was done`;
 
 /** Runs the CLI on `args` (without the node and script paths) and returns the exit code. */
 export async function run(args: readonly string[], io: CliIo = processIo()): Promise<number> {

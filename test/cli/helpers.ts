@@ -38,3 +38,12 @@ export async function ballastInProcess(args: string[], env: Record<string, strin
 export function expectExit(result: CliResult, code: number): void {
   assert.equal(result.code, code, `expected exit ${code}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
 }
+
+/** The data rows of a human table, each split into its cells (cells hold no double spaces). */
+export function tableRows(stdout: string): string[][] {
+  return stdout
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim() !== '' && !line.startsWith('(') && !line.startsWith('*'))
+    .map((line) => line.trim().split(/\s{2,}/));
+}

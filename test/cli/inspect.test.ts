@@ -10,7 +10,7 @@ import pg from 'pg';
 import { BallastClient } from '../../src/client/index.js';
 import { Ballast, type WorkflowHandle } from '../../src/index.js';
 import { testDatabase } from '../support/postgres.js';
-import { ballastInProcess, ballastProcess, expectExit, type CliResult } from './helpers.js';
+import { ballastInProcess, ballastProcess, expectExit, tableRows, type CliResult } from './helpers.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -47,15 +47,6 @@ async function waitForStatus(id: string, status: string): Promise<void> {
     if ((await statusOf(id)) === status) return;
   }
   assert.fail(`${id} did not reach ${status} (it is ${await statusOf(id)})`);
-}
-
-/** The data rows of a human table, each split into its cells (cells hold no double spaces). */
-function tableRows(stdout: string): string[][] {
-  return stdout
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.trim() !== '' && !line.startsWith('(') && !line.startsWith('*'))
-    .map((line) => line.trim().split(/\s{2,}/));
 }
 
 const EARLY = ['ins-early-1', 'ins-early-2', 'ins-boom-1', 'ins-parent-1', 'ins-child-1'];
@@ -384,7 +375,7 @@ describe('ballast workflows cancel', () => {
   test('bad usage exits 2', async () => {
     const [none, empty] = await Promise.all([inProcess('workflows', 'cancel'), inProcess('workflows', 'cancel', 'ins-v2-2', '')]);
     expectExit(none, 2);
-    assert.match(none.stderr, /missing required argument 'id'/);
+    assert.match(none.stderr, /^ballast: give IDs, or a filter such as --status DEAD_LETTER/);
     expectExit(empty, 2);
     assert.match(empty.stderr, /^ballast: workflow ID must be a non-empty string/);
     assert.equal(await statusOf('ins-v2-2'), 'ENQUEUED', 'nothing cancelled when the command line is wrong');
@@ -410,6 +401,10 @@ describe('ballast workflows cancel', () => {
     assert.match(top.stdout, /^\s+queues \[options\]/m);
     expectExit(workflows, 0);
     assert.match(workflows.stdout, /^\s+list \[options\]/m);
-    assert.match(workflows.stdout, /^\s+cancel <id\.\.\.>/m);
+    for (const action of ['cancel', 'resume', 'delete']) assert.match(workflows.stdout, new RegExp(`^\\s+${action} \\[options\\] \\[id\\.\\.\\.\\]`, 'm'));
+    assert.match(workflows.stdout, /^\s+fork \[options\] <id>/m);
+    for (const command of ['executors', 'versions', 'schedules']) assert.match(top.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
+    assert.match(top.stdout, /^Exit codes:\n\s+0\s+done\n\s+1\s+the operation failed/m);
+    assert.match(top.stdout, /^\s+2\s+usage error/m);
   });
 });

@@ -1,54 +1,47 @@
 import type { Command } from 'commander';
-import { requireName } from '../../engine/validation.js';
 import { toStepInfo, toWorkflowInfo } from '../../engine/views.js';
 import { WorkflowNotFoundError } from '../../errors.js';
 import { toListQuery, type WorkflowFilter } from '../../management.js';
-import type { StepRecord, WorkflowRecord, WorkflowStatus } from '../../store/records.js';
+import type { StepRecord, WorkflowRecord } from '../../store/records.js';
 import { getWorkflow, loadSteps } from '../../store/sql/workflows.js';
-import { CliError, commandContext, validated, type CliIo, type CommandContext } from '../context.js';
-import { systemStore, withConnection, workflowQueries } from '../connect.js';
+import { commandContext, validated, type CliIo, type CommandContext } from '../context.js';
+import { systemStore, withConnection } from '../connect.js';
 import { formatDuration, formatTime, formatValue, NONE, Output } from '../output.js';
-import { collectList, parseInteger, parseTime } from '../parse.js';
+import { parseInteger } from '../parse.js';
+import { registerWorkflowActions } from './workflow-actions.js';
+import { addFilterOptions, TIMES_HELP, toFilter, type FilterOptions } from './workflow-filter.js';
 
 /**
- * `ballast workflows …`: list, inspect and cancel workflows. `get` and `steps` go straight to the SQL
- * modules; `list` and `cancel` reuse the library's WorkflowFilter validation and WorkflowQueries
- * over a SystemStore that does not retry (see systemStore). No executor, no writer.
+ * `ballast workflows …`: list and inspect workflows here; cancel, resume, fork and delete in
+ * ./workflow-actions.ts. `get` and `steps` go straight to the SQL modules; `list` reuses the
+ * library's WorkflowFilter validation over a SystemStore that does not retry (see systemStore).
  *
  * JSON output keeps workflow values (input, output, error, step results) in the codec's stored JSON
  * form (see src/codec.ts): plain JSON data as itself, other types as `{"$": tag, …}` objects. That
  * form is lossless, so scripts see exactly what the workflow recorded.
  */
 export function registerWorkflowCommands(program: Command, io: CliIo): void {
-  const workflows = program.command('workflows').description('list, inspect and cancel workflows');
+  const workflows = program.command('workflows').description('list and inspect workflows; cancel, resume, fork and delete them');
 
-  workflows
-    .command('list')
-    .description('list workflows, newest first, filtered by status, name, queue, executor, version, parent, ID or time')
-    .option('--status <status...>', 'only these statuses (repeat or separate with commas): ENQUEUED, DELAYED, PENDING, SUCCESS, ERROR, CANCELLED, DEAD_LETTER', collectList)
-    .option('--name <name>', 'only workflows of this name')
-    .option('--queue <queue>', 'only workflows of this queue')
-    .option('--queued-only', 'only ENQUEUED and PENDING workflows (what a queue length counts)')
-    .option('--executor <id>', 'only workflows owned by this executor')
-    .option('--app-version <version>', 'only workflows of this application version')
-    .option('--parent <id>', 'only children of this workflow')
-    .option('--id-prefix <prefix>', 'only IDs that start with this')
-    .option('--created-after <time>', 'created at or after this time (ISO 8601 or epoch ms)', parseTime)
-    .option('--created-before <time>', 'created before this time', parseTime)
-    .option('--completed-after <time>', 'completed at or after this time', parseTime)
-    .option('--completed-before <time>', 'completed before this time', parseTime)
+  addFilterOptions(
+    workflows
+      .command('list')
+      .description('list workflows, newest first, filtered by status, name, queue, executor, version, parent, ID or time'),
+  )
     .option('--limit <n>', 'at most this many (1 to 10000)', parseInteger, 50)
     .option('--offset <n>', 'skip this many first', parseInteger)
     .option('--order <order>', 'by creation time: asc or desc (default desc, newest first)')
     .option('--input', 'also show input, output and error')
-    .addHelpText(
-      'after',
-      '\nTimes: 2024-05-01 (midnight UTC), 2024-05-01T12:00:00Z, 2024-05-01T14:00+02:00, or epoch milliseconds;\n' +
-        'a date-time without Z or an offset is local time. "after" bounds include the time, "before" bounds exclude it.',
-    )
+    .addHelpText('after', TIMES_HELP)
     .action(async (options: ListOptions, command: Command) => {
       const context = commandContext(command, io);
-      const filter = toFilter(options);
+      const filter: WorkflowFilter = {
+        ...toFilter(options),
+        limit: options.limit,
+        offset: options.offset,
+        order: options.order as WorkflowFilter['order'],
+        withPayloads: options.input === true,
+      };
       // Validate before connecting: a bad filter is the command line's fault (exit 2), whatever the database.
       const query = validated(() => toListQuery(filter));
       const records = await withConnection(context, { create: false }, (connection) => systemStore(connection).listWorkflows(query));
@@ -88,63 +81,14 @@ export function registerWorkflowCommands(program: Command, io: CliIo): void {
       printSteps(context, id, steps);
     });
 
-  workflows
-    .command('cancel')
-    .description('cancel workflows that have not finished (ENQUEUED, DELAYED or PENDING)')
-    .argument('<id...>', 'workflow IDs')
-    .addHelpText(
-      'after',
-      '\nA running workflow stops at its next durable operation (its executor is notified at once);\n' +
-        'a finished one is left as it is. Exits 1 if an ID is unknown, after handling the others.',
-    )
-    .action(async (ids: string[], _options: unknown, command: Command) => {
-      const context = commandContext(command, io);
-      const unique = [...new Set(ids)];
-      for (const id of unique) validated(() => requireName(id, 'workflow ID'));
-      await cancelWorkflows(context, unique);
-    });
+  registerWorkflowActions(workflows, io);
 }
 
-interface ListOptions {
-  status?: string[];
-  name?: string;
-  queue?: string;
-  queuedOnly?: boolean;
-  executor?: string;
-  appVersion?: string;
-  parent?: string;
-  idPrefix?: string;
-  createdAfter?: number;
-  createdBefore?: number;
-  completedAfter?: number;
-  completedBefore?: number;
+interface ListOptions extends FilterOptions {
   limit: number;
   offset?: number;
   order?: string;
   input?: boolean;
-}
-
-/** The command line's options as the library's filter; toListQuery checks it. */
-function toFilter(options: ListOptions): WorkflowFilter {
-  return {
-    // Statuses are upper case in the database; accept `error` for ERROR. Unknown ones are the library's to refuse.
-    status: options.status?.map((status) => status.toUpperCase() as WorkflowStatus),
-    name: options.name,
-    queue: options.queue,
-    queuedOnly: options.queuedOnly === true,
-    executorId: options.executor,
-    appVersion: options.appVersion,
-    parentId: options.parent,
-    idPrefix: options.idPrefix,
-    createdAfter: options.createdAfter,
-    createdBefore: options.createdBefore,
-    completedAfter: options.completedAfter,
-    completedBefore: options.completedBefore,
-    limit: options.limit,
-    offset: options.offset,
-    order: options.order as WorkflowFilter['order'],
-    withPayloads: options.input === true,
-  };
 }
 
 function printList(context: CommandContext, records: WorkflowRecord[], withPayloads: boolean, limit: number, offset: number): void {
@@ -188,49 +132,6 @@ function printList(context: CommandContext, records: WorkflowRecord[], withPaylo
   });
   out.table(columns, rows);
   if (records.length === limit) out.line(`(${limit} shown, the --limit; more may match: add --offset ${offset + limit} for the next page)`);
-}
-
-type CancelOutcome = 'cancelled' | 'already_finished' | 'not_found';
-
-/**
- * Cancels each workflow in turn with WorkflowQueries.cancel (which also notifies the executor running
- * it). People see a line per ID as it happens; --json prints every outcome at the end, also when a
- * database error stops the run half-way. Unknown IDs fail the command once the others are done.
- */
-async function cancelWorkflows(context: CommandContext, ids: string[]): Promise<void> {
-  const out = new Output(context.io);
-  const outcomes: { id: string; outcome: CancelOutcome; status: WorkflowStatus | null }[] = [];
-  try {
-    await withConnection(context, { create: false }, async (connection) => {
-      const queries = workflowQueries(connection);
-      for (const id of ids) {
-        let outcome: CancelOutcome;
-        let status: WorkflowStatus | null = null;
-        try {
-          if (await queries.cancel(id)) {
-            outcome = 'cancelled';
-            status = 'CANCELLED';
-          } else {
-            outcome = 'already_finished';
-            status = (await queries.get(id))?.status ?? null;
-          }
-        } catch (error) {
-          if (!(error instanceof WorkflowNotFoundError)) throw error;
-          outcome = 'not_found';
-        }
-        outcomes.push({ id, outcome, status });
-        if (context.options.json) continue;
-        if (outcome === 'cancelled') out.line(`Cancelled workflow ${id}.`);
-        else if (outcome === 'already_finished') out.line(`Workflow ${id} had already finished (${status ?? 'deleted since'}); left as it is.`);
-      }
-    });
-  } finally {
-    if (context.options.json && outcomes.length > 0) out.json(outcomes);
-  }
-  const missing = outcomes.filter((entry) => entry.outcome === 'not_found').map((entry) => entry.id);
-  const [first] = missing;
-  if (first !== undefined && missing.length === 1) throw new WorkflowNotFoundError(first);
-  if (missing.length > 1) throw new CliError(`No workflows with IDs ${missing.map((id) => JSON.stringify(id)).join(', ')} exist.`);
 }
 
 /** A workflow for --json: its WorkflowInfo with the payloads it was read with, in stored form. */

@@ -127,7 +127,9 @@ export async function resumeWorkflow(db: Queryable, s: string, id: string, owner
     `UPDATE ${s}.workflows
      SET status = CASE WHEN queue IS NOT NULL THEN 'ENQUEUED' ELSE 'PENDING' END,
          owner = CASE WHEN queue IS NOT NULL THEN NULL ELSE $2::text END,
-         epoch = epoch + 1, attempts = CASE WHEN queue IS NULL AND $2::text IS NOT NULL THEN 1 ELSE 0 END, recoveries = 0,
+         -- attempts keeps counting (it is at least 1 here): a claim or adoption that finds more than one
+         -- knows the workflow ran before, and loads its history to replay it
+         epoch = epoch + 1, attempts = attempts + CASE WHEN queue IS NULL AND $2::text IS NOT NULL THEN 1 ELSE 0 END, recoveries = 0,
          output = NULL, error = NULL, completed_at = NULL, started_at = COALESCE(started_at, $3), updated_at = $3,
          deadline_at = CASE WHEN timeout_ms IS NULL OR queue IS NOT NULL THEN NULL ELSE $3 + timeout_ms END
      WHERE id = $1 AND status IN (${RESUMABLE_STATUSES.map((status) => `'${status}'`).join(', ')})
