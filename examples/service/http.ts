@@ -11,13 +11,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   checkFields,
   describeJson,
-  errorReply,
   findRoute,
   HttpError,
-  internalErrorReply,
   pathSegments,
   readJsonObject,
-  send,
+  respond,
   type Reply,
   type Route,
 } from '../../src/admin/http.js';
@@ -62,15 +60,7 @@ export function createRequestHandler(api: TaskApi, admin: AdminRequestHandler, l
     } catch (error) {
       reply = Promise.reject(error);
     }
-    void reply
-      .catch((error: unknown) => {
-        const known = errorReply(error);
-        if (known) return known;
-        logger.error(`${method} ${request.url} failed`, error);
-        return internalErrorReply(error);
-      })
-      .then((answer) => send(response, answer, method))
-      .catch((error: unknown) => logger.error(`could not answer ${method} ${request.url}`, error));
+    respond(request, response, reply, logger);
   };
 }
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AdminAuth } from './auth.js';
-import { checkQuery, errorReply, findRoute, HttpError, internalErrorReply, pathSegments, send, type Reply } from './http.js';
+import { checkQuery, findRoute, HttpError, pathSegments, respond, type Reply } from './http.js';
 import { adminRoutes, type AdminSource, type Readiness } from './routes.js';
 
 export type { AdminSource, Readiness };
@@ -62,14 +62,6 @@ export function createAdminHandler(source: () => AdminSource, options: AdminHand
     } catch (error) {
       reply = Promise.reject(error);
     }
-    void reply
-      .catch((error: unknown) => {
-        const known = errorReply(error);
-        if (known) return known;
-        logger.error(`admin API: ${method} ${request.url} failed`, error);
-        return internalErrorReply(error);
-      })
-      .then((answer) => send(response, answer, method))
-      .catch((error: unknown) => logger.error(`admin API: could not answer ${method} ${request.url}`, error));
+    respond(request, response, reply, logger);
   };
 }

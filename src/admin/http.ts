@@ -170,6 +170,23 @@ export function internalErrorReply(error: unknown): Reply {
   return { status: 500, body: { error: { code: 'INTERNAL', message: `Internal error: ${error instanceof Error ? error.message : String(error)}` } } };
 }
 
+/**
+ * Sends what `reply` settles with: the answer, a typed error as its JSON 4xx/5xx, or an unexpected
+ * error as a logged 500.
+ */
+export function respond(request: IncomingMessage, response: ServerResponse, reply: Promise<Reply>, logger: { error(message: string, error?: unknown): void }): void {
+  const method = request.method ?? 'GET';
+  void reply
+    .catch((error: unknown) => {
+      const known = errorReply(error);
+      if (known) return known;
+      logger.error(`${method} ${request.url} failed`, error);
+      return internalErrorReply(error);
+    })
+    .then((answer) => send(response, answer, method))
+    .catch((error: unknown) => logger.error(`could not answer ${method} ${request.url}`, error));
+}
+
 export function send(response: ServerResponse, reply: Reply, method: string): void {
   if (response.headersSent) {
     response.end();

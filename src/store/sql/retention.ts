@@ -13,12 +13,13 @@ export interface RetentionCutoff {
  * once without waiting on each other. The scan walks finished workflows in creation order (their
  * only time index); an age limit bounds both times, since a workflow completes after it is created.
  */
-export async function deleteFinished(db: Queryable, s: string, cutoff: RetentionCutoff, batch: number): Promise<number> {
-  const { rows } = await db.query<{ deleted: number }>(
-    `WITH doomed AS (
-       SELECT id FROM ${s}.workflows
-       WHERE status IN ${FINAL} AND created_at < $1 AND ($3::int8 IS NULL OR completed_at < $3::int8)
-       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
+/**
+ * A statement deleting the workflows a `doomed` query selects (`SELECT id …`), with their
+ * checkpoints, events and the messages sent to them; `select` reads the deleted IDs from `gone`.
+ */
+export function deleteWithHistory(s: string, doomed: string, select: string): string {
+  return `WITH doomed AS (
+       ${doomed}
      ), steps AS (
        DELETE FROM ${s}.steps WHERE workflow_id IN (SELECT id FROM doomed)
      ), events AS (
@@ -26,9 +27,17 @@ export async function deleteFinished(db: Queryable, s: string, cutoff: Retention
      ), messages AS (
        DELETE FROM ${s}.messages WHERE destination_id IN (SELECT id FROM doomed)
      ), gone AS (
-       DELETE FROM ${s}.workflows WHERE id IN (SELECT id FROM doomed) RETURNING 1
+       DELETE FROM ${s}.workflows WHERE id IN (SELECT id FROM doomed) RETURNING id
      )
-     SELECT count(*)::int4 AS deleted FROM gone`,
+     ${select}`;
+}
+
+export async function deleteFinished(db: Queryable, s: string, cutoff: RetentionCutoff, batch: number): Promise<number> {
+  const doomed = `SELECT id FROM ${s}.workflows
+       WHERE status IN ${FINAL} AND created_at < $1 AND ($3::int8 IS NULL OR completed_at < $3::int8)
+       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED`;
+  const { rows } = await db.query<{ deleted: number }>(
+    deleteWithHistory(s, doomed, 'SELECT count(*)::int4 AS deleted FROM gone'),
     [cutoff.createdBefore, batch, cutoff.completedBefore],
     'ballast_retention_delete',
   );

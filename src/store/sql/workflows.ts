@@ -1,4 +1,5 @@
 import type { Queryable } from '../driver.js';
+import { deleteWithHistory } from './retention.js';
 import { FINAL_STATUSES_SQL, RUN_COLUMNS, STEP_COLUMNS, WORKFLOW_COLUMNS, type Lease, type StepRecord, type WorkflowRecord, type WorkflowStatus } from '../records.js';
 
 export async function getWorkflow(db: Queryable, s: string, id: string, withPayloads: boolean): Promise<WorkflowRecord | undefined> {
@@ -142,16 +143,7 @@ export async function resumeWorkflow(db: Queryable, s: string, id: string, owner
 /** Deletes finished workflows among `ids` with their checkpoints, events and messages; returns the IDs deleted. */
 export async function deleteWorkflows(db: Queryable, s: string, ids: string[]): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `WITH doomed AS (
-       SELECT id FROM ${s}.workflows WHERE id = ANY($1::text[]) AND status IN ${FINAL_STATUSES_SQL} FOR UPDATE
-     ), steps AS (
-       DELETE FROM ${s}.steps WHERE workflow_id IN (SELECT id FROM doomed)
-     ), events AS (
-       DELETE FROM ${s}.events WHERE workflow_id IN (SELECT id FROM doomed)
-     ), messages AS (
-       DELETE FROM ${s}.messages WHERE destination_id IN (SELECT id FROM doomed)
-     )
-     DELETE FROM ${s}.workflows WHERE id IN (SELECT id FROM doomed) RETURNING id`,
+    deleteWithHistory(s, `SELECT id FROM ${s}.workflows WHERE id = ANY($1::text[]) AND status IN ${FINAL_STATUSES_SQL} FOR UPDATE`, 'SELECT id FROM gone'),
     [ids],
   );
   return rows.map((row) => row.id);
