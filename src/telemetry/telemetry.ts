@@ -2,9 +2,10 @@
 // one Ballast instance or client. Run and step numbers come from the engine's probes; queue depth
 // and executors are read from Postgres at scrape time, through partial indexes, and cached briefly
 // so that a scrape every few seconds by several Prometheus servers costs the database almost nothing.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Instrumentation, RunDescription, RunEnd, RunProbe, StepProbe } from '../engine/instrumentation.js';
 import type { SystemStore } from '../store/system-store.js';
+import { LocalCounter, LocalHistogram, type CounterSeries, type HistogramSeries } from './local-metrics.js';
 import { currentTraceContext, endSpan, startRunSpan, startStepSpan, within, type Traced } from './tracing.js';
 
 /** Depth gauges and executor gauges are read from Postgres at most this often. */
@@ -37,11 +38,11 @@ interface Snapshot {
 
 export class Telemetry implements Instrumentation {
   readonly registry = new Registry();
-  private readonly finished: Counter<'workflow' | 'status'>;
-  private readonly runDuration: Histogram<'workflow' | 'status'>;
-  private readonly stepDuration: Histogram<'workflow' | 'outcome'>;
-  private readonly flushWrites: Histogram;
-  private readonly fencedRuns: Counter;
+  private readonly finished: LocalCounter;
+  private readonly runDuration: LocalHistogram;
+  private readonly stepDuration: LocalHistogram;
+  private readonly flushWrites: HistogramSeries;
+  private readonly fencedRuns: CounterSeries;
   private snapshot: Snapshot | undefined;
   private readonly byWorkflow = new Map<string, WorkflowMetrics>();
   private reading: Promise<Snapshot> | undefined;
@@ -50,38 +51,27 @@ export class Telemetry implements Instrumentation {
     private readonly store: SystemStore,
     private readonly options: TelemetryOptions,
   ) {
-    const registers = [this.registry];
-    this.finished = new Counter({
-      name: 'ballast_workflows_finished_total',
-      help: 'Workflow runs that finished in this process, by workflow name and final status.',
-      labelNames: ['workflow', 'status'],
-      registers,
-    });
-    this.runDuration = new Histogram({
-      name: 'ballast_workflow_run_duration_seconds',
-      help: 'Duration of workflow runs in this process, from the run starting (or resuming) here to its outcome.',
-      labelNames: ['workflow', 'status'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.stepDuration = new Histogram({
-      name: 'ballast_step_duration_seconds',
-      help: 'Duration of step attempts in this process, by workflow name and outcome (ok, error).',
-      labelNames: ['workflow', 'outcome'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.flushWrites = new Histogram({
-      name: 'ballast_group_commit_flush_writes',
-      help: 'Rows (starts, checkpoints, completions) written per group-commit flush: one statement and one commit each.',
-      buckets: FLUSH_BUCKETS,
-      registers,
-    });
-    this.fencedRuns = new Counter({
-      name: 'ballast_fenced_runs_total',
-      help: 'Runs this process stopped because another executor had taken their workflow over.',
-      registers,
-    });
+    const registry = this.registry;
+    this.finished = new LocalCounter('ballast_workflows_finished_total', 'Workflow runs that finished in this process, by workflow name and final status.', registry);
+    this.runDuration = new LocalHistogram(
+      'ballast_workflow_run_duration_seconds',
+      'Duration of workflow runs in this process, from the run starting (or resuming) here to its outcome.',
+      DURATION_BUCKETS,
+      registry,
+    );
+    this.stepDuration = new LocalHistogram(
+      'ballast_step_duration_seconds',
+      'Duration of step attempts in this process, by workflow name and outcome (ok, error).',
+      DURATION_BUCKETS,
+      registry,
+    );
+    this.flushWrites = new LocalHistogram(
+      'ballast_group_commit_flush_writes',
+      'Rows (starts, checkpoints, completions) written per group-commit flush: one statement and one commit each.',
+      FLUSH_BUCKETS,
+      registry,
+    ).labels();
+    this.fencedRuns = new LocalCounter('ballast_fenced_runs_total', 'Runs this process stopped because another executor had taken their workflow over.', registry).labels();
     this.fleetCounter('ballast_recoveries_total', 'Workflows this executor handed over after their executor died.', (t) => t.recovered);
     this.fleetCounter('ballast_dead_lettered_total', 'Workflows this executor moved to DEAD_LETTER after too many recoveries.', (t) => t.deadLettered);
     this.fleetCounter('ballast_adopted_total', 'Orphaned workflows this executor adopted.', (t) => t.adopted);
