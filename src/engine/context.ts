@@ -128,7 +128,8 @@ export class Context implements WorkflowContext {
       const probe = this.execution.probe.step(name, attempt);
       let value: T;
       try {
-        value = await probe.within(() => this.runAttempt(name, fn, attempt, policy.timeoutMs));
+        // No closure for an untraced step: this runs for every step.
+        value = await (probe.within ? probe.within(() => this.runAttempt(name, fn, attempt, policy.timeoutMs)) : this.runAttempt(name, fn, attempt, policy.timeoutMs));
       } catch (error) {
         probe.ended(error);
         this.execution.assertRunning('ctx.step');

@@ -185,10 +185,14 @@ export class WorkflowExecution implements Interrupt {
     const behind = this.behind;
     if (behind) {
       this.behind = undefined;
-      // Oldest first: a chained write was not even tried if the one before it was refused.
-      const chain: BehindWrite[] = [];
-      for (let write: BehindWrite | undefined = behind; write; write = write.previous) chain.unshift(write);
-      for (const write of chain) if (!(await write.applied)) await this.explainRefusal(write.checkpoint);
+      if (behind.previous === undefined) {
+        if (!(await behind.applied)) await this.explainRefusal(behind.checkpoint);
+      } else {
+        // Oldest first: a chained write was not even tried if the one before it was refused.
+        const chain: BehindWrite[] = [];
+        for (let write: BehindWrite | undefined = behind; write; write = write.previous) chain.unshift(write);
+        for (const write of chain) if (!(await write.applied)) await this.explainRefusal(write.checkpoint);
+      }
     }
     const unstarted = this.unstarted;
     if (unstarted && !options?.startMayJoin) {

@@ -17,14 +17,14 @@ export interface RunDescription {
 export type RunEnd = 'SUCCESS' | 'ERROR' | 'CANCELLED' | 'DETACHED';
 
 export interface StepProbe {
-  /** Runs the step's function inside the step's trace context. */
-  within<T>(fn: () => T): T;
+  /** Runs the step's function inside the step's trace context; absent when the run is not traced. */
+  readonly within?: <T>(fn: () => T) => T;
   ended(error: unknown): void;
 }
 
 export interface RunProbe {
-  /** Runs the workflow's code inside the run's trace context. */
-  within<T>(fn: () => T): T;
+  /** Runs the workflow's code inside the run's trace context; absent when the run is not traced. */
+  readonly within?: <T>(fn: () => T) => T;
   step(name: string, attempt: number): StepProbe;
   ended(end: RunEnd, error: unknown): void;
 }
@@ -39,8 +39,8 @@ export interface Instrumentation {
   fenced(): void;
 }
 
-const NO_STEP: StepProbe = { within: (fn) => fn(), ended: () => undefined };
-const NO_RUN: RunProbe = { within: (fn) => fn(), step: () => NO_STEP, ended: () => undefined };
+const NO_STEP: StepProbe = { ended: () => undefined };
+const NO_RUN: RunProbe = { step: () => NO_STEP, ended: () => undefined };
 
 export const NO_INSTRUMENTATION: Instrumentation = {
   runStarted: () => NO_RUN,

@@ -218,8 +218,10 @@ export class Runtime {
       availableAt: null,
       createdAt: now,
       startedAt: now,
-      traceContext: this.instrumentation.currentTraceContext(),
     };
+    // Set only when there is one: the row travels as JSON, and most have none.
+    const traceContext = this.instrumentation.currentTraceContext();
+    if (traceContext !== null) row.traceContext = traceContext;
     if (parent) {
       row.parentOwner = parent.owner;
       row.parentEpoch = parent.epoch;
@@ -323,7 +325,8 @@ export class Runtime {
       let value: unknown;
       let failure: { error: unknown } | undefined;
       try {
-        value = await probe.within(() => registration.fn(new Context(execution, steps), input));
+        const context = new Context(execution, steps);
+        value = await (probe.within ? probe.within(() => registration.fn(context, input)) : registration.fn(context, input));
       } catch (error) {
         failure = { error };
       }

@@ -81,8 +81,9 @@ export function queuedRow(
     availableAt: delayMs > 0 ? now + delayMs : null,
     createdAt: now,
     startedAt: null,
-    traceContext: target.traceContext,
   };
+  // Set only when there is one: the row travels as JSON, and most have none.
+  if (target.traceContext !== null) row.traceContext = target.traceContext;
   if (parent) {
     // A child's insert is fenced on its parent's lease (see flushStatement).
     row.parentOwner = parent.owner;

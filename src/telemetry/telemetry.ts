@@ -86,19 +86,9 @@ export class Telemetry implements Instrumentation {
   // ---- Instrumentation (engine probes)
 
   runStarted(run: RunDescription): RunProbe {
-    const startedAt = performance.now();
     const traced = startRunSpan(run);
     const metrics = this.workflowMetrics(run.name);
-    return {
-      within: traced ? (fn) => within(traced, fn) : (fn) => fn(),
-      step: (name, attempt) => (traced ? new TracedStep(traced, run.id, name, attempt, metrics) : new Step(metrics)),
-      ended: (end: RunEnd, error: unknown) => {
-        if (traced) endSpan(traced.span, end === 'SUCCESS' || end === 'DETACHED' ? undefined : error, { 'ballast.workflow.status': end });
-        if (end === 'DETACHED') return; // another executor or the next launch has its outcome
-        metrics.finished[end].inc();
-        metrics.runDuration[end].observe((performance.now() - startedAt) / 1000);
-      },
-    };
+    return traced ? new TracedRun(run, metrics, traced) : new Run(metrics);
   }
 
   /** The labelled children of a workflow's metrics, made once: labelling on every step costs a hash of the labels. */
@@ -249,15 +239,51 @@ interface WorkflowMetrics {
   stepError: { observe(value: number): void };
 }
 
+/** A run that nothing traces: its outcome and duration only. */
+class Run implements RunProbe {
+  private readonly startedAt = performance.now();
+
+  constructor(protected readonly metrics: WorkflowMetrics) {}
+
+  step(_name: string, _attempt: number): StepProbe {
+    return new Step(this.metrics);
+  }
+
+  ended(end: RunEnd, _error: unknown): void {
+    if (end === 'DETACHED') return; // another executor or the next launch has its outcome
+    this.metrics.finished[end].inc();
+    this.metrics.runDuration[end].observe((performance.now() - this.startedAt) / 1000);
+  }
+}
+
+/** A traced run: a span of its own, the workflow's code and its steps running inside it. */
+class TracedRun extends Run {
+  readonly within: <T>(fn: () => T) => T;
+
+  constructor(
+    private readonly run: RunDescription,
+    metrics: WorkflowMetrics,
+    private readonly traced: Traced,
+  ) {
+    super(metrics);
+    this.within = (fn) => within(traced, fn);
+  }
+
+  override step(name: string, attempt: number): StepProbe {
+    return new TracedStep(this.traced, this.run.id, name, attempt, this.metrics);
+  }
+
+  override ended(end: RunEnd, error: unknown): void {
+    endSpan(this.traced.span, end === 'SUCCESS' || end === 'DETACHED' ? undefined : error, { 'ballast.workflow.status': end });
+    super.ended(end, error);
+  }
+}
+
 /** A step of an untraced run: its duration only. */
 class Step implements StepProbe {
   private readonly startedAt = performance.now();
 
   constructor(private readonly metrics: WorkflowMetrics) {}
-
-  within<T>(fn: () => T): T {
-    return fn();
-  }
 
   ended(error: unknown): void {
     (error === undefined ? this.metrics.stepOk : this.metrics.stepError).observe((performance.now() - this.startedAt) / 1000);
@@ -266,15 +292,14 @@ class Step implements StepProbe {
 
 /** A step of a traced run: a span of its own, the step's code running inside it. */
 class TracedStep extends Step {
+  readonly within: <T>(fn: () => T) => T;
   private readonly traced: Traced;
 
   constructor(run: Traced, workflowId: string, name: string, attempt: number, metrics: WorkflowMetrics) {
     super(metrics);
-    this.traced = startStepSpan(run, workflowId, name, attempt);
-  }
-
-  override within<T>(fn: () => T): T {
-    return within(this.traced, fn);
+    const traced = startStepSpan(run, workflowId, name, attempt);
+    this.traced = traced;
+    this.within = (fn) => within(traced, fn);
   }
 
   override ended(error: unknown): void {

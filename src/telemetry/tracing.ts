@@ -1,6 +1,16 @@
 // Tracing through @opentelemetry/api: a span per workflow run and per step. Without an
 // OpenTelemetry SDK registered by the application, every call here is the API's no-op.
-import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  isSpanContextValid,
+  propagation,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 
 const tracer = trace.getTracer('ballast');
 
@@ -9,8 +19,19 @@ interface Carrier {
   tracestate?: string;
 }
 
+/**
+ * Whether the application registered a tracer provider (an OpenTelemetry SDK): the global provider
+ * is a proxy that has a delegate only then. Asked per run, so an SDK registered after Ballast was
+ * loaded is seen.
+ */
+function tracerRegistered(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer('ballast') !== undefined;
+}
+
 /** The W3C trace context active now (the span of whatever starts or enqueues a workflow), or null. */
 export function currentTraceContext(): string | null {
+  if (!tracerRegistered()) return null;
   const carrier: Carrier = {};
   propagation.inject(context.active(), carrier);
   if (carrier.traceparent === undefined) return null;
@@ -44,6 +65,7 @@ export interface Traced {
  * span and context work altogether, which keeps the hot path free of it.
  */
 export function startRunSpan(run: RunSpanInfo): Traced | undefined {
+  if (!tracerRegistered()) return undefined;
   const parent = parentOf(run.traceContext);
   const span = tracer.startSpan(
     `workflow ${run.name}`,
