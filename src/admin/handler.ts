@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ValidationError } from '../errors.js';
 import { AdminAuth } from './auth.js';
 import { checkQuery, findRoute, HttpError, pathSegments, respond, type Reply } from './http.js';
 import { adminRoutes, type AdminSource, type Readiness } from './routes.js';
@@ -28,10 +29,22 @@ export interface AdminHandlerOptions {
 export type AdminRequestHandler = (request: IncomingMessage, response: ServerResponse, next?: () => void) => void;
 
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+function checkOptions(options: AdminHandlerOptions): void {
+  if (typeof options !== 'object' || options === null) throw new ValidationError('adminHandler(options): options must be an object such as { token: "…" }.');
+  const { token, protectReads, maxBodyBytes, readiness } = options;
+  if (token !== undefined && typeof token !== 'string') throw new ValidationError('adminHandler: token must be a string (the bearer token mutating routes require).');
+  if (protectReads !== undefined && typeof protectReads !== 'boolean') throw new ValidationError('adminHandler: protectReads must be true or false.');
+  if (maxBodyBytes !== undefined && (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0)) {
+    throw new ValidationError(`adminHandler: maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}.`);
+  }
+  if (readiness !== undefined && typeof readiness !== 'function') throw new ValidationError('adminHandler: readiness must be a function returning a Readiness.');
+}
 const PROBES = new Set(['healthz', 'readyz']);
 
 /** The admin API over `source`, read at each request (a Ballast instance answers 503 until launched). */
 export function createAdminHandler(source: () => AdminSource, options: AdminHandlerOptions = {}): AdminRequestHandler {
+  checkOptions(options);
   const auth = new AdminAuth(options.token ?? process.env.BALLAST_ADMIN_TOKEN, options.protectReads === true);
   const routes = adminRoutes(source, {
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,

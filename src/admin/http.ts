@@ -154,7 +154,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
 };
 
 /** An error as the reply a client gets; undefined for an unexpected error (a 500, to be logged). */
-export function errorReply(error: unknown): Reply | undefined {
+function errorReply(error: unknown): Reply | undefined {
   if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: error.message } }, headers: error.headers };
   const code = (error as { code?: unknown } | null)?.code;
   const status = typeof code === 'string' ? STATUS_BY_CODE[code] : undefined;
@@ -166,7 +166,7 @@ export function errorReply(error: unknown): Reply | undefined {
   };
 }
 
-export function internalErrorReply(error: unknown): Reply {
+function internalErrorReply(error: unknown): Reply {
   return { status: 500, body: { error: { code: 'INTERNAL', message: `Internal error: ${error instanceof Error ? error.message : String(error)}` } } };
 }
 

@@ -64,8 +64,6 @@ export class Runtime {
   leaseGate: LeaseGate = UNLEASED;
   /** Told of every run and step (metrics, tracing). */
   instrumentation: Instrumentation = NO_INSTRUMENTATION;
-  /** Runs of this executor stopped because another executor had taken their workflow over. */
-  fencedRuns = 0;
   /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */
   refusedLateCheckpoints = 0;
 
@@ -344,7 +342,6 @@ export class Runtime {
       this.running.delete(record.id);
       probe.ended(runEnd(outcome), outcome.kind === 'error' ? outcome.error : undefined);
       if (execution.reason instanceof OwnershipLostError) {
-        this.fencedRuns++;
         this.instrumentation.fenced();
         this.options.logger.warn(
           `workflow ${record.id}: another executor took it over (${execution.reason.detail}); it runs no further step here`,

@@ -23,8 +23,6 @@ export interface TakeoverOptions {
 
 /** What the fleet's takeovers have done in this process (for metrics). */
 export interface TakeoverCounts {
-  /** Executors whose lease expired and whose workflows this executor handed over. */
-  executors: number;
   /** Workflows handed back to their queue or for adoption after their executor died. */
   recovered: number;
   /** Workflows that exhausted maxRecoveryAttempts and were moved to DEAD_LETTER. */
@@ -46,7 +44,7 @@ export class FleetTakeover {
   private readonly stopping = new StopSwitch();
   private loop: Promise<void> | undefined;
   private lastForget = 0;
-  readonly counts: TakeoverCounts = { executors: 0, recovered: 0, deadLettered: 0 };
+  readonly counts: TakeoverCounts = { recovered: 0, deadLettered: 0 };
 
   constructor(
     private readonly store: SystemStore,
@@ -101,10 +99,7 @@ export class FleetTakeover {
       if (!result) break; // renewed meanwhile, or another executor is handing it over
       handed += result.released.length;
       deadLettered += result.released.filter((release) => release.status === 'DEAD_LETTER').length;
-      if (result.done) {
-        this.counts.executors++;
-        break;
-      }
+      if (result.done) break;
     }
     this.counts.recovered += handed - deadLettered;
     this.counts.deadLettered += deadLettered;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { Ballast, type Queue } from '../../src/index.js';
+import { Ballast, ValidationError, type Queue } from '../../src/index.js';
 import { capturingLogger } from '../support/backends.js';
 import { testDatabase } from '../support/postgres.js';
 import { parseExposition, sampleValue } from '../support/prometheus.js';
@@ -285,6 +285,12 @@ describe('management routes', () => {
 });
 
 describe('bad input is a JSON 4xx with a stable code, and changes nothing', () => {
+  test('bad handler options are a ValidationError', () => {
+    for (const options of [{ maxBodyBytes: 0 }, { token: 42 }, { protectReads: 'yes' }, { readiness: true }, null]) {
+      assert.throws(() => app.adminHandler(options as never), (error: unknown) => error instanceof ValidationError && error.code === 'INVALID_ARGUMENT');
+    }
+  });
+
   test('unknown workflows, fork out of range, resume of a running workflow, bad bodies, unknown parameters', async () => {
     const running = await defs.three.start(undefined, { id: 'admin-running' });
     await waitFor('it runs', async () => (await app.workflows.steps(running.id)).length >= 2);
