@@ -344,7 +344,9 @@ export class Ballast {
    * need `Authorization: Bearer <token>` when a token is set (default BALLAST_ADMIN_TOKEN).
    */
   adminHandler(options: AdminHandlerOptions = {}): AdminRequestHandler {
-    return createAdminHandler(() => this, { logger: this.config.logger, ...options });
+    // Anything but an object goes to the handler's own checks as it is, to be refused there.
+    const withLogger = typeof options === 'object' && options !== null ? { logger: this.config.logger, ...options } : options;
+    return createAdminHandler(() => this, withLogger);
   }
 
   /** True when the database answers a trivial query within `timeoutMs` (for readiness probes). */

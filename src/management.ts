@@ -251,9 +251,10 @@ export class WorkflowQueries {
   protected stopRuns(_ids: string[]): void {}
 
   /**
-   * Applies `apply` to the workflows the filter matches among `statuses`, a batch at a time. Each
-   * batch it applies to leaves those statuses, so the next look finds the next batch; the ones it
-   * could not apply to are passed over, and it stops once a look finds nothing new.
+   * Applies `apply` to the workflows the filter matches among `statuses`, a batch at a time, oldest
+   * first. Each look starts after the last workflow of the previous one, so every workflow is
+   * visited once: one that comes back to a matching status meanwhile (a resumed workflow failing
+   * again) is not applied to twice, and one that could not be applied to is passed over.
    */
   private async bulk(
     filter: WorkflowFilter,
@@ -274,16 +275,15 @@ export class WorkflowQueries {
     const wanted = query.statuses === null ? [...statuses] : query.statuses.filter((status) => statuses.includes(status));
     const result: BulkResult = { applied: [], failed: [] };
     if (wanted.length === 0) return result;
-    const passedOver = new Set<string>();
+    let after: ListQuery['after'] = null;
     for (;;) {
-      const page = await this.store.listWorkflows({ ...query, statuses: wanted, limit: batchSize + passedOver.size, offset: 0, withPayloads: false });
-      const ids = page.map((record) => record.id).filter((id) => !passedOver.has(id)).slice(0, batchSize);
-      if (ids.length === 0) return result;
+      const page = await this.store.listWorkflows({ ...query, statuses: wanted, limit: batchSize, offset: 0, withPayloads: false, after });
+      if (page.length === 0) return result;
+      const ids = page.map((record) => record.id);
       const done = await apply(ids, result.failed);
-      for (const id of ids) {
-        if (done.has(id)) result.applied.push(id);
-        else passedOver.add(id);
-      }
+      for (const id of ids) if (done.has(id)) result.applied.push(id);
+      const last = page[page.length - 1] as WorkflowRecord;
+      after = { createdAt: last.createdAt, id: last.id };
     }
   }
 }
@@ -373,6 +373,7 @@ export function toListQuery(filter: WorkflowFilter): ListQuery {
     offset,
     order: filter.order ?? 'desc',
     withPayloads: filter.withPayloads === true,
+    after: null,
   };
 }
 

@@ -18,6 +18,8 @@ export interface ListQuery {
   offset: number;
   order: 'asc' | 'desc';
   withPayloads: boolean;
+  /** Keyset cursor: only workflows after this one in the list's order. */
+  after: { createdAt: number; id: string } | null;
 }
 
 /**
@@ -47,6 +49,9 @@ export async function listWorkflows(db: Queryable, s: string, query: ListQuery):
   if (query.createdBefore !== null) where.push(`created_at < ${bind(query.createdBefore)}`);
   if (query.completedAfter !== null) where.push(`completed_at >= ${bind(query.completedAfter)}`);
   if (query.completedBefore !== null) where.push(`completed_at < ${bind(query.completedBefore)}`);
+  if (query.after !== null) {
+    where.push(`(created_at, id) ${query.order === 'asc' ? '>' : '<'} (${bind(query.after.createdAt)}::int8, ${bind(query.after.id)}::text)`);
+  }
   const columns = query.withPayloads ? `${WORKFLOW_COLUMNS}, input, output, error` : WORKFLOW_COLUMNS;
   const direction = query.order === 'asc' ? 'ASC' : 'DESC';
   const reach = bind(query.limit + query.offset);
