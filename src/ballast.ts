@@ -151,6 +151,7 @@ export class Ballast {
             // pg_stat_activity shows which executor (pod) each connection belongs to.
             applicationName: `ballast:${config.name}@${config.executorId}`.slice(0, 56),
             idleInTransactionTimeoutMs: config.executorLeaseMs,
+            statementTimeoutMs: config.statementTimeoutMs,
             logger: config.logger,
           })
         : await openEmbedded(config.dataDir);

@@ -46,6 +46,13 @@ export interface BallastConfig {
   /** How often the lease is renewed. Default a third of executorLeaseMs. */
   heartbeatIntervalMs?: number;
   /**
+   * Longest a statement of this instance may run on the server (its sessions' statement_timeout;
+   * migrations are exempt). It also bounds waits on a dead network: a connection that leaves a
+   * statement unanswered 2 s beyond it is judged cut off, closed, and its statements are retried
+   * on a new one. Default: the lease, at least 5 s.
+   */
+  statementTimeoutMs?: number;
+  /**
    * Upgrade workflows in place with ctx.patched() rather than by version: without appVersion (or
    * BALLAST_APP_VERSION), the version is the fixed "patching" instead of a hash of the workflow
    * code, so a deployment of changed code recovers the workflows of the last one. Default false.
@@ -104,6 +111,7 @@ export interface ResolvedConfig {
   maxPayloadBytes: number;
   executorLeaseMs: number;
   heartbeatIntervalMs: number;
+  statementTimeoutMs: number;
   patching: boolean;
   retention: RetentionPolicy;
   admin: ResolvedAdmin | null;
@@ -142,7 +150,7 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
     pollIntervalMs: positiveInteger(config.pollIntervalMs ?? 5_000, 'pollIntervalMs'),
     maxRecoveryAttempts: positiveInteger(config.maxRecoveryAttempts ?? 50, 'maxRecoveryAttempts'),
     maxPayloadBytes: positiveInteger(config.maxPayloadBytes ?? 16 * 1024 * 1024, 'maxPayloadBytes'),
-    ...resolveLease(config, env),
+    ...resolveTimeouts(config, env),
     patching: optionalBoolean(config.patching, 'patching'),
     retention: resolveRetention(config.retention),
     admin: resolveAdmin(config.admin, env),
@@ -178,9 +186,17 @@ function resolveAdmin(admin: AdminConfig | false | undefined, env: NodeJS.Proces
 
 const DEFAULT_LEASE_MS = 10_000;
 const MIN_LEASE_MS = 100;
+const MIN_DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 
-/** The lease and its heartbeat: a lease must outlast two heartbeats, so one late beat kills no executor. */
-function resolveLease(config: BallastConfig, env: NodeJS.ProcessEnv): { executorLeaseMs: number; heartbeatIntervalMs: number } {
+/**
+ * The lease and its heartbeat (a lease must outlast two heartbeats, so one late beat kills no
+ * executor), and the statement timeout, which follows the lease: a statement running longer than
+ * the lease would outlive the executor's own claim to the work it writes for.
+ */
+function resolveTimeouts(
+  config: BallastConfig,
+  env: NodeJS.ProcessEnv,
+): { executorLeaseMs: number; heartbeatIntervalMs: number; statementTimeoutMs: number } {
   const fromEnv = nonEmpty(env.BALLAST_EXECUTOR_LEASE_MS);
   if (config.executorLeaseMs === undefined && fromEnv !== undefined && !/^\d+$/.test(fromEnv.trim())) {
     throw new ValidationError(`BALLAST_EXECUTOR_LEASE_MS must be a positive whole number of milliseconds, got ${JSON.stringify(fromEnv)}.`);
@@ -198,7 +214,8 @@ function resolveLease(config: BallastConfig, env: NodeJS.ProcessEnv): { executor
         'otherwise one late heartbeat makes the fleet take over a live executor. Raise the lease or renew more often.',
     );
   }
-  return { executorLeaseMs, heartbeatIntervalMs };
+  const statementTimeoutMs = positiveInteger(config.statementTimeoutMs ?? Math.max(executorLeaseMs, MIN_DEFAULT_STATEMENT_TIMEOUT_MS), 'statementTimeoutMs');
+  return { executorLeaseMs, heartbeatIntervalMs, statementTimeoutMs };
 }
 
 function resolveRetention(retention: RetentionConfig | undefined): RetentionPolicy {

@@ -20,6 +20,14 @@ export interface NotificationHandlers {
   onReconnect(): void;
 }
 
+export interface TransactionOptions {
+  /**
+   * No statement timeout and no watch for a dead connection: for migrations, whose DDL may run
+   * long on a large table or wait for another replica's migration.
+   */
+  unbounded?: boolean;
+}
+
 export interface Driver extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /**
@@ -29,7 +37,7 @@ export interface Driver extends Queryable {
    */
   pipelined<Row = Record<string, unknown>>(sql: string, params: unknown[], prepare: string): Promise<QueryResult<Row>>;
   /** Runs `fn` in one transaction on one connection; commits if it resolves, rolls back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** LISTEN on `channel` on a connection of its own, re-established after it drops. */
   listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>>;
   close(): Promise<void>;

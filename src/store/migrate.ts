@@ -27,7 +27,7 @@ export async function migrate(driver: Driver, schema: string): Promise<number[]>
       applied.push(migration.version);
     }
     return applied;
-  });
+  }, { unbounded: true });
 }
 
 export function latestVersion(): number {

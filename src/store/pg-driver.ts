@@ -1,5 +1,8 @@
 import pg from 'pg';
-import type { Driver, NotificationHandlers, Queryable, QueryResult } from './driver.js';
+import type { Driver, NotificationHandlers, Queryable, QueryResult, TransactionOptions } from './driver.js';
+import { Listener } from './pg-listener.js';
+import { isTransientError } from './retry.js';
+import { ConnectionStalledError, StallWatch, type Watched } from './stall-watch.js';
 
 const INT8_OID = 20;
 // Times are stored as bigint epoch milliseconds; they fit a JS number exactly.
@@ -10,8 +13,13 @@ const types = {
   },
 };
 
-/** How long close() waits for the pool's connections to finish closing. */
+/** How long close() waits for connections to finish closing before cutting them. */
 const CLOSE_WAIT_MS = 2_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Beyond the statement timeout, how long an unanswered statement waits before its connection is judged dead. */
+const STALL_GRACE_MS = 2_000;
+/** The default statement timeout, for processes that hold no lease (BallastClient, the CLI). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
 export interface PgDriverOptions {
   connectionString: string;
@@ -23,72 +31,172 @@ export interface PgDriverOptions {
    * must not keep holding a queue's claim lock or a dead executor's row from the rest of the fleet.
    */
   idleInTransactionTimeoutMs?: number;
+  /**
+   * The server ends a statement of Ballast's that runs longer than this (statement_timeout), and
+   * a statement still unanswered a little after it is on a dead connection, which is closed (see
+   * StallWatch). Default DEFAULT_STATEMENT_TIMEOUT_MS.
+   */
+  statementTimeoutMs?: number;
   logger: { warn(message: string): void };
 }
 
-/** Settings of every session: generic plans (see the pool's comment) and the idle-transaction limit. */
-function sessionOptions(options: PgDriverOptions): string {
-  const settings = ['-c plan_cache_mode=force_generic_plan'];
-  if (options.idleInTransactionTimeoutMs !== undefined) settings.push(`-c idle_in_transaction_session_timeout=${options.idleInTransactionTimeoutMs}`);
-  return settings.join(' ');
-}
-
+/**
+ * Postgres through node-postgres: a pool for statements and transactions, one pipelined connection
+ * for the group-commit writer, one per LISTEN. However a connection fails (the server restarts, a
+ * session is terminated, the network resets or freezes), the failure becomes an error of the
+ * statements in flight on it, which the store retries, and never an unhandled `error` event: every
+ * connection has an error listener from the moment it exists until it is closed.
+ */
 export class PgDriver implements Driver {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
+  private readonly watch: StallWatch;
+  /** The watch's record of each pool connection. */
+  private readonly pooled = new Map<pg.Client, Watched>();
   private readonly listeners = new Set<Listener>();
   private writerClient: pg.Client | undefined;
+  private writerWatched: Watched | undefined;
   private writerConnecting: Promise<pg.Client> | undefined;
   private closing = false;
 
   constructor(private readonly options: PgDriverOptions) {
-    this.pool = new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.poolSize,
-      application_name: options.applicationName,
-      types,
-      // Our statements are written so their generic plans are the good ones (see docs/schema.md);
-      // re-planning a flush on every execution costs more than executing it.
-      options: sessionOptions(options),
-      connectionTimeoutMillis: 10_000,
-      idleTimeoutMillis: 30_000,
+    const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    this.watch = new StallWatch(statementTimeoutMs + STALL_GRACE_MS, (watched, silentMs) => {
+      options.logger.warn(`a database connection answered nothing for ${Math.round(silentMs)} ms: closing it, its statements are retried on another`);
+      watched.destroy(new ConnectionStalledError(silentMs));
     });
-    // An idle client losing its connection (server restart) must not crash the process.
+    this.pool = new pg.Pool({ ...this.clientConfig(options.applicationName), max: options.poolSize, idleTimeoutMillis: 30_000 });
+    // An idle client losing its connection (server restart) must not crash the process; a checked
+    // out one has a listener of its own (see checkout).
     this.pool.on('error', (error) => options.logger.warn(`idle database connection failed: ${error.message}`));
+    this.pool.on('connect', (client) => this.pooled.set(client, this.watch.watch((error) => client.connection.stream.destroy(error))));
+    this.pool.on('remove', (client) => {
+      const watched = this.pooled.get(client);
+      if (watched) this.watch.forget(watched);
+      this.pooled.delete(client);
+    });
   }
 
-  async query<Row>(sql: string, params?: unknown[], prepare?: string): Promise<QueryResult<Row>> {
-    const result = await this.pool.query(prepare ? { name: prepare, text: sql, values: params } : { text: sql, values: params });
-    return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+  private clientConfig(applicationName: string): pg.ClientConfig {
+    const settings = [
+      // Our statements are written so their generic plans are the good ones (see docs/schema.md);
+      // re-planning a flush on every execution costs more than executing it.
+      '-c plan_cache_mode=force_generic_plan',
+      `-c statement_timeout=${this.options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS}`,
+    ];
+    if (this.options.idleInTransactionTimeoutMs !== undefined) {
+      settings.push(`-c idle_in_transaction_session_timeout=${this.options.idleInTransactionTimeoutMs}`);
+    }
+    return {
+      connectionString: this.options.connectionString,
+      application_name: applicationName,
+      types,
+      options: settings.join(' '),
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    };
+  }
+
+  query<Row>(sql: string, params?: unknown[], prepare?: string): Promise<QueryResult<Row>> {
+    return this.checkout((client, watched) => this.run<Row>(client, watched, sql, params, prepare));
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.query(sql);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.checkout(async (client, watched, markBroken) => {
+      // Unbounded work (migrations: DDL that may run long or wait for a lock) is left unwatched.
+      const watch = options.unbounded ? undefined : watched;
+      await this.run(client, watch, options.unbounded ? 'BEGIN; SET LOCAL statement_timeout = 0' : 'BEGIN');
+      try {
+        const value = await fn({
+          query: <Row>(sql: string, params?: unknown[], prepare?: string) => this.run<Row>(client, watch, sql, params, prepare),
+          exec: async (sql: string) => {
+            await this.run(client, watch, sql);
+          },
+        });
+        await this.run(client, watch, 'COMMIT');
+        return value;
+      } catch (error) {
+        // On a broken connection the server rolls back by itself, and the failed ROLLBACK keeps
+        // the connection from being reused.
+        await this.run(client, watch, 'ROLLBACK').catch(markBroken);
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` on a pool connection. Between checkout and release the pool's own error listener is
+   * detached, so this one stands in: a connection that fails while no statement of it is in flight
+   * (the session terminated, the server restarted, idle_in_transaction_session_timeout) is only
+   * marked broken, and its next statement fails instead. A broken connection leaves the pool.
+   */
+  private async checkout<T>(
+    fn: (client: pg.PoolClient, watched: Watched | undefined, markBroken: (error: Error) => void) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const markBroken = (error: Error) => (broken ??= error);
+    client.on('error', markBroken);
+    try {
+      return await fn(client, this.pooled.get(client), markBroken);
+    } catch (error) {
+      if (endsConnection(error)) markBroken(error as Error);
+      throw error;
+    } finally {
+      client.off('error', markBroken);
+      client.release(broken);
+    }
+  }
+
+  private async run<Row>(client: pg.Client, watched: Watched | undefined, sql: string, params?: unknown[], prepare?: string): Promise<QueryResult<Row>> {
+    if (watched) this.watch.sent(watched);
+    try {
+      const result = await client.query(prepare ? { name: prepare, text: sql, values: params } : { text: sql, values: params });
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    } finally {
+      if (watched) this.watch.answered(watched);
+    }
   }
 
   pipelined<Row>(sql: string, params: unknown[], prepare: string): Promise<QueryResult<Row>> {
-    const run = async (client: pg.Client): Promise<QueryResult<Row>> => {
-      const result = await client.query({ name: prepare, text: sql, values: params });
-      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
-    };
     // Sent synchronously when connected, so a statement issued as a reply arrives is on the wire
     // before the reply's own callbacks run.
     const client = this.writerClient;
-    return client ? run(client) : this.connectWriter().then(run);
+    if (client) return this.sendPipelined<Row>(client, this.writerWatched as Watched, sql, params, prepare);
+    return this.connectWriter().then((connected) => this.sendPipelined<Row>(connected, this.writerWatched as Watched, sql, params, prepare));
+  }
+
+  private sendPipelined<Row>(client: pg.Client, watched: Watched, sql: string, params: unknown[], prepare: string): Promise<QueryResult<Row>> {
+    this.watch.sent(watched);
+    return client.query({ name: prepare, text: sql, values: params }).then(
+      (result) => {
+        this.watch.answered(watched);
+        return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+      },
+      (error: unknown) => {
+        this.watch.answered(watched);
+        throw error;
+      },
+    );
   }
 
   /** The writer's connection, in pipeline mode; a broken one is dropped and the next write reconnects. */
   private connectWriter(): Promise<pg.Client> {
     if (this.closing) return Promise.reject(new Error('Client was closed and is not queryable'));
     this.writerConnecting ??= (async () => {
-      const client = new pg.Client({
-        connectionString: this.options.connectionString,
-        application_name: this.options.applicationName,
-        types,
-        options: sessionOptions(this.options),
-        connectionTimeoutMillis: 10_000,
-        keepAlive: true,
-        pipeline: true,
-      });
+      const client = new pg.Client({ ...this.clientConfig(this.options.applicationName), pipeline: true } as pg.ClientConfig);
+      const watched = this.watch.watch((error) => client.connection.stream.destroy(error));
       const drop = () => {
-        if (this.writerClient === client) this.writerClient = undefined;
-        client.end().catch(() => undefined);
+        this.watch.forget(watched);
+        if (this.writerClient === client) {
+          this.writerClient = undefined;
+          this.writerWatched = undefined;
+        }
+        void this.end(client);
       };
       client.on('error', drop);
       client.on('end', drop);
@@ -105,131 +213,70 @@ export class PgDriver implements Driver {
         throw new Error('Client was closed and is not queryable');
       }
       this.writerClient = client;
+      this.writerWatched = watched;
       return client;
     })();
     return this.writerConnecting;
   }
 
-  async exec(sql: string): Promise<void> {
-    await this.pool.query(sql);
-  }
-
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const tx: Queryable = {
-        async query<Row>(sql: string, params?: unknown[], prepare?: string) {
-          const result = await client.query(prepare ? { name: prepare, text: sql, values: params } : { text: sql, values: params });
-          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
-        },
-        async exec(sql: string) {
-          await client.query(sql);
-        },
-      };
-      const value = await fn(tx);
-      await client.query('COMMIT');
-      return value;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
-      }
-      throw error;
-    } finally {
-      client.release(broken);
-    }
-  }
-
   async listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>> {
-    const listener = new Listener(this.options, channel, handlers);
+    const listener = new Listener(channel, handlers, {
+      newClient: () => new pg.Client(this.clientConfig(`${this.options.applicationName}:listen`)),
+      watch: this.watch,
+      pingIntervalMs: Math.max(1_000, (this.options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS) / 2),
+      end: (client) => this.end(client),
+      logger: this.options.logger,
+    });
     this.listeners.add(listener);
-    await listener.connect();
+    try {
+      await listener.connect();
+    } catch (error) {
+      this.listeners.delete(listener);
+      await listener.close();
+      throw error;
+    }
     return async () => {
       this.listeners.delete(listener);
       await listener.close();
     };
   }
 
+  /** Ends a client, cutting its connection if the server does not acknowledge within CLOSE_WAIT_MS (a frozen network). */
+  private async end(client: pg.Client): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([client.end().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+    client.connection.stream.destroy();
+  }
+
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.listeners].map((listener) => listener.close()));
-    this.listeners.clear();
     const writer = this.writerClient;
     this.writerClient = undefined;
-    await writer?.end().catch(() => undefined);
+    await Promise.all([...[...this.listeners].map((listener) => listener.close()), writer ? this.end(writer) : undefined]);
+    this.listeners.clear();
     // pool.end() resolves once every client was told to end, not once each has: wait for their
     // 'remove' events too, so no connection outlives close() (briefly, or long enough for a server
-    // that drops it meanwhile to report an error).
-    let connected = this.pool.totalCount;
+    // that drops it meanwhile to report an error), and cut the ones a frozen network holds.
     const allRemoved = new Promise<void>((resolve) => {
-      if (connected === 0) return resolve();
+      if (this.pooled.size === 0) return resolve();
       this.pool.on('remove', () => {
-        if (--connected === 0) resolve();
+        if (this.pooled.size === 0) resolve();
       });
     });
+    const connected = [...this.pooled.keys()];
     await this.pool.end();
-    await Promise.race([allRemoved, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([allRemoved, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+    for (const client of connected) client.connection.stream.destroy();
+    this.watch.close();
   }
 }
 
-/** One dedicated LISTEN connection that reconnects with backoff and reports every reconnect. */
-class Listener {
-  private client: pg.Client | undefined;
-  private closed = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private attempts = 0;
-
-  constructor(
-    private readonly options: PgDriverOptions,
-    private readonly channel: string,
-    private readonly handlers: NotificationHandlers,
-  ) {}
-
-  async connect(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.options.connectionString,
-      application_name: `${this.options.applicationName}:listen`,
-      types,
-      keepAlive: true,
-    });
-    client.on('notification', (message) => {
-      if (message.channel === this.channel && message.payload !== undefined) this.handlers.onNotification(message.payload);
-    });
-    client.on('error', () => this.scheduleReconnect(client));
-    client.on('end', () => this.scheduleReconnect(client));
-    this.client = client;
-    await client.connect();
-    await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
-    this.attempts = 0;
-  }
-
-  private scheduleReconnect(failed: pg.Client): void {
-    if (this.closed || this.client !== failed || this.reconnectTimer) return;
-    this.client = undefined;
-    failed.end().catch(() => undefined);
-    const delay = Math.min(5_000, 100 * 2 ** Math.min(this.attempts++, 6));
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.closed) return;
-      this.connect().then(
-        () => this.handlers.onReconnect(),
-        (error: Error) => {
-          this.options.logger.warn(`LISTEN connection failed, retrying: ${error.message}`);
-          if (this.client) this.scheduleReconnect(this.client);
-        },
-      );
-    }, delay);
-    this.reconnectTimer.unref();
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
-  }
+/** Whether a statement's error means its connection is gone (or going): a FATAL from the server, or a connection failure. */
+function endsConnection(error: unknown): boolean {
+  const severity = (error as { severity?: unknown } | null)?.severity;
+  if (severity === 'FATAL' || severity === 'PANIC') return true;
+  return severity === undefined && isTransientError(error);
 }

@@ -2,7 +2,13 @@
  * A database outage must pause work, not fail it: operations that hit a connection-level error wait
  * and try again until the database answers or the instance shuts down.
  */
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  // A connection the stall watch closed (see stall-watch.ts).
+  'BALLAST_CONNECTION_STALLED',
+  // The server ended the session: idle_in_transaction_session_timeout, idle_session_timeout.
+  '25P03', '57P05',
+]);
 
 const MAX_RETRY_DELAY_MS = 2_000;
 

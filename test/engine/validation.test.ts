@@ -181,11 +181,17 @@ describe('bad input gets a typed error with a clear message', () => {
     refused({ heartbeatIntervalMs: 0 }, /heartbeatIntervalMs must be a positive integer/);
     refused({}, /BALLAST_EXECUTOR_LEASE_MS must be a positive whole number/, { BALLAST_EXECUTOR_LEASE_MS: '10s' });
     refused({ patching: 'yes' as unknown as boolean }, /config.patching must be true or false/);
+    refused({ statementTimeoutMs: 0 }, /statementTimeoutMs must be a positive integer, got 0/);
+    refused({ statementTimeoutMs: '10s' as unknown as number }, /statementTimeoutMs must be a positive integer/);
 
     const defaults = resolveConfig({ name: 'x' }, {});
     assert.deepEqual([defaults.executorLeaseMs, defaults.heartbeatIntervalMs], [10_000, 3_333]);
     const fromEnv = resolveConfig({ name: 'x' }, { BALLAST_EXECUTOR_LEASE_MS: '4500' });
     assert.deepEqual([fromEnv.executorLeaseMs, fromEnv.heartbeatIntervalMs], [4_500, 1_500]);
+    assert.equal(defaults.statementTimeoutMs, 10_000, 'the statement timeout follows the lease');
+    assert.equal(fromEnv.statementTimeoutMs, 5_000, 'but is at least 5 s');
+    assert.equal(resolveConfig({ name: 'x', executorLeaseMs: 30_000 }, {}).statementTimeoutMs, 30_000);
+    assert.equal(resolveConfig({ name: 'x', statementTimeoutMs: 2_500 }, {}).statementTimeoutMs, 2_500);
     assert.equal(resolveConfig({ name: 'x', executorLeaseMs: 900 }, { BALLAST_EXECUTOR_LEASE_MS: '4500' }).executorLeaseMs, 900, 'config wins over the environment');
   });
 

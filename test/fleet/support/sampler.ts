@@ -55,20 +55,30 @@ export class SampleWindow {
 }
 
 export class RunningSampler {
-  private readonly client: pg.Client;
+  private client: pg.Client;
   private readonly windows = new Set<SampleWindow>();
   private loop: Promise<void> | undefined;
   private stopped = false;
   private failure: unknown;
   samples = 0;
+  /** Samples that failed and were taken again on a new connection (with `reconnect`). */
+  reconnects = 0;
   private busyMs = 0;
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly schema = 'ballast',
     private readonly intervalMs = 5,
+    /** Ride out database outages (the chaos suite restarts Postgres) instead of failing. */
+    private readonly reconnect = false,
   ) {
-    this.client = new pg.Client({ connectionString: url, application_name: 'fleet-sampler' });
+    this.client = this.newClient();
+  }
+
+  private newClient(): pg.Client {
+    const client = new pg.Client({ connectionString: this.url, application_name: 'fleet-sampler' });
+    client.on('error', () => undefined); // surfaces through the sample query
+    return client;
   }
 
   async start(): Promise<void> {
@@ -113,18 +123,26 @@ export class RunningSampler {
 
   private async run(): Promise<void> {
     const text = `SELECT queue, owner, partition_key FROM ${this.schema}.workflows WHERE status = 'PENDING'`;
-    try {
-      while (!this.stopped) {
+    while (!this.stopped) {
+      try {
         const began = performance.now();
         const { rows } = await this.client.query<RunningRow>({ name: 'fleet_sample_running', text });
         const at = Date.now();
         this.busyMs += performance.now() - began;
         this.samples++;
         for (const window of this.windows) window.add(rows, at);
-        await new Promise((resolve) => setTimeout(resolve, this.intervalMs));
+      } catch (error) {
+        if (!this.reconnect) {
+          this.failure = error;
+          return;
+        }
+        this.reconnects++;
+        await this.client.end().catch(() => undefined);
+        // A pg client whose connect failed never answers a query: only a connected one is kept.
+        const client = this.newClient();
+        if (await client.connect().then(() => true, () => false)) this.client = client;
       }
-    } catch (error) {
-      this.failure = error;
+      await new Promise((resolve) => setTimeout(resolve, this.intervalMs));
     }
   }
 
