@@ -59,6 +59,8 @@ export class Runtime {
   private sweptSlotCount = 0;
   private appVersionValue: string | undefined;
   private accepting = false;
+  /** Shutdown began: no new work, but running workflows may still start their children. */
+  private draining = false;
   private enqueuer: Enqueuer | undefined;
   /** Asked before each step's effects begin (see LeaseGate); the fleet's heartbeat sets it. */
   leaseGate: LeaseGate = UNLEASED;
@@ -135,7 +137,7 @@ export class Runtime {
   }
 
   async enqueue<Output>(registration: Registration, input: unknown, options: EnqueueOptions, parent: Lease | null): Promise<WorkflowHandle<Output>> {
-    if (!this.enqueuer || !this.accepting) {
+    if (!this.enqueuer || !this.takes(parent)) {
       throw new LifecycleError(`Cannot enqueue workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
     }
     return (await this.enqueuer(registration, input, options, parent)) as WorkflowHandle<Output>;
@@ -186,7 +188,7 @@ export class Runtime {
     options: StartOptions = {},
     parent: Lease | null = null,
   ): Promise<WorkflowHandle<Output>> {
-    if (!this.accepting) {
+    if (!this.takes(parent)) {
       throw new LifecycleError(`Cannot start workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
     }
     const id = options.id ?? newWorkflowId();
@@ -508,13 +510,25 @@ export class Runtime {
     }
   }
 
+  /**
+   * Whether a start or enqueue is taken: new work only while running, but a child of a running
+   * workflow while it drains too (the parent is finishing; failing it at its child would turn a
+   * graceful shutdown into an error). A child that is not done by the drain's end is handed back
+   * with its parent.
+   */
+  private takes(parent: Lease | null): boolean {
+    return this.accepting || (parent !== null && this.draining);
+  }
+
   /** Stops taking new work; waits up to `drainMs` for running workflows, then detaches the rest. */
   async drain(drainMs: number): Promise<void> {
     this.accepting = false;
+    this.draining = true;
     const deadline = Date.now() + drainMs;
     while (this.running.size > 0 && Date.now() < deadline) {
       await withDeadline(Promise.race([...this.running.values()].map((execution) => execution.done)), deadline);
     }
+    this.draining = false;
     for (const execution of this.running.values()) execution.stop(new ShutdownSignal());
     await Promise.race([
       Promise.all([...this.running.values()].map((execution) => execution.done)),

@@ -137,6 +137,29 @@ for (const backend of backends()) {
       assert.equal(await statusAfter('slow-1'), 'PENDING');
     });
 
+    test('a workflow that starts and enqueues children while its executor drains finishes', async () => {
+      await run(
+        (app) => {
+          app.queue('drain-children', {});
+          const child = app.workflow('drain-child', async (ctx, n: number) => ctx.step('c', () => n + 1));
+          const parent = app.workflow('drain-parent', async (ctx) => {
+            await ctx.sleep('300ms');
+            const direct = await ctx.start(child, 1);
+            const queued = await ctx.enqueue(child, 2, { queue: 'drain-children' });
+            return { direct: await direct.result(), queued: queued.id };
+          });
+          return { parent };
+        },
+        async (app, { parent }) => {
+          await parent.start(undefined, { id: 'drain-parent-1' });
+          await waitForSteps(app, 'drain-parent-1', 1);
+          // The parent wakes during the drain and starts its children then.
+          await app.shutdown({ drainMs: 5_000 });
+        },
+      );
+      assert.equal(await statusAfter('drain-parent-1'), 'SUCCESS');
+    });
+
     async function statusAfter(id: string): Promise<string | undefined> {
       let status: string | undefined;
       await run(() => undefined, async (app) => {

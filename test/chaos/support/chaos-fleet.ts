@@ -16,6 +16,8 @@ import { APP_NAME, parseRunLog, type RunLine } from '../workers/chaos-app.js';
 
 const WORKER = fileURLToPath(new URL('../workers/chaos-worker.ts', import.meta.url));
 const PRODUCER = fileURLToPath(new URL('../workers/producer.ts', import.meta.url));
+/** How long drained() waits for workflows that never appear once nothing is active. */
+const IDLE_GIVE_UP_MS = 10_000;
 
 export interface ChaosWorker {
   readonly id: string;
@@ -178,9 +180,14 @@ export class ChaosFleet {
     return rows[0]?.n ?? 0;
   }
 
-  /** Resolves once no workflow is waiting or running (and `expected` workflows exist), or rejects after `timeoutMs`. */
+  /**
+   * Resolves once no workflow is waiting or running and `expected` workflows exist (or, if fewer
+   * ever do, once nothing has been active for IDLE_GIVE_UP_MS: the invariants then say which are
+   * missing); rejects with what is still active after `timeoutMs`.
+   */
   async drained(expected: number, timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
+    let idleSince: number | undefined;
     for (;;) {
       try {
         const { rows } = await this.admin.query<{ total: number; active: number }>(
@@ -188,6 +195,8 @@ export class ChaosFleet {
         );
         const { total, active } = rows[0] ?? { total: 0, active: 0 };
         if (total >= expected && active === 0) return Date.now();
+        idleSince = active === 0 ? (idleSince ?? Date.now()) : undefined;
+        if (idleSince !== undefined && Date.now() - idleSince > IDLE_GIVE_UP_MS) return idleSince;
         if (Date.now() > deadline) {
           const { rows: stuck } = await this.admin.query(
             `SELECT id, status, owner, epoch, attempts, recoveries, queue, app_version FROM ballast.workflows
@@ -247,15 +256,10 @@ export class ChaosFleet {
       worker.child.kill('SIGKILL');
     }
     await Promise.all([...this.workers.values()].map((worker) => worker.child.exited));
-    process.stderr.write('CLOSE await Promise.all([...this.wor\n');
     await Promise.all([...this.workers.values()].map((worker) => worker.proxy.close()));
-    process.stderr.write('CLOSE await Promise.all([...this.wor\n');
     await this.sampler.stop().catch(() => undefined);
-    process.stderr.write('CLOSE await this.sampler.stop().catc\n');
     await this.admin.end();
-    process.stderr.write('CLOSE await this.admin.end();\n');
     await this.server.stop();
-    process.stderr.write('CLOSE await this.server.stop();\n');
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
