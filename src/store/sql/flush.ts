@@ -34,7 +34,9 @@ export interface Statement {
  *
  * Fencing: each checkpoint looks up its workflow row by primary key on (id, owner, epoch, PENDING),
  * a LATERAL subquery (kept from being flattened by its LIMIT) so that it stays one index probe per
- * row whatever the planner guesses about the size of the batch. A first checkpoint sharing the
+ * row whatever the planner guesses about the size of the batch. The status it checks is a
+ * parameter (RUNNING below), so no plan can read the partial index of running rows instead: that
+ * index is keyed by owner, and a probe through it reads every workflow the executor has running. A first checkpoint sharing the
  * statement with its workflow's insert (a start with a generated ID, which nothing else can own)
  * is not looked up: the insert commits with it or neither does. The lookup takes no lock (a row
  * lock per checkpoint costs a WAL record): a takeover committing while this statement runs can let
@@ -53,6 +55,10 @@ export interface Statement {
  */
 export function flushStatement(schema: string, channel: string, batch: FlushBatch, wakePayloads: string[]): Statement {
   const params: unknown[] = [];
+  // The status of running workflows, as a parameter: the partial index of running rows matches only
+  // the literal, so a lookup that must stay a primary-key probe names it this way.
+  let runningParam: string | undefined;
+  const running = () => (runningParam ??= `$${params.push('PENDING')}::text`);
   // Each kind's rows travel as one JSON array (serialised natively, parsed by json_to_recordset):
   // far cheaper on both sides than one Postgres array literal per column.
   const rowsOf = (rows: object[]): string => `json_to_recordset($${params.push(JSON.stringify(rows))}::text::json)`;
@@ -74,7 +80,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       ? `
       WHERE u."parentOwner" IS NULL OR COALESCE((
         SELECT true FROM ${schema}.workflows p
-        WHERE p.id = u."parentId" AND p.owner = u."parentOwner" AND p.epoch = u."parentEpoch" AND p.status = 'PENDING'
+        WHERE p.id = u."parentId" AND p.owner = u."parentOwner" AND p.epoch = u."parentEpoch" AND p.status = ${running()}
         LIMIT 1), false)`
       : '';
     ctes.push(`s AS (
@@ -108,7 +114,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
              owner text, epoch int4${joined ? ', "withStart" bool' : ''})
       CROSS JOIN LATERAL (
         ${startedHere}SELECT 1 FROM ${schema}.workflows w
-        WHERE w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = 'PENDING'
+        WHERE w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = ${running()}
         LIMIT 1) AS owned
       RETURNING workflow_id, idx)`);
     selects.push(`SELECT 'c' AS k, workflow_id AS a, idx AS b, NULL::text AS w FROM c`);
@@ -142,11 +148,9 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     shape += 'd';
     const rows = batch.completions.map((entry) => entry.item);
     // The ID list lets the planner find the rows through the primary key, whatever it guesses
-    // about the JSON's row count. The status it checks is a parameter so that no plan reads the
-    // partial index of running rows instead: a generic plan made while few workflows ran would
-    // keep reading all of them once many do (long sleeps).
+    // about the JSON's row count; the status is RUNNING for the same reason as the checkpoints':
+    // a generic plan made while few workflows ran would keep reading all of them once many do.
     const ids = `$${params.push(rows.map((row) => row.workflowId))}::text[]`;
-    const running = `$${params.push('PENDING')}::text`;
     let withCheckpoint = '';
     if (batch.checkpoints.length > 0) {
       const checkpointed = `$${params.push(batch.checkpoints.map((entry) => entry.item.workflowId))}::text[]`;
@@ -157,7 +161,7 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       SET status = u.status, output = u.output, error = u.error, completed_at = u."completedAt", updated_at = u."completedAt"
       FROM ${rowsOf(rows)}
         AS u("workflowId" text, owner text, epoch int4, status text, output text, error text, "completedAt" int8)
-      WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = ${running}${withCheckpoint}
+      WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = ${running()}${withCheckpoint}
       RETURNING w.id)`);
     selects.push(`SELECT 'd' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM d`);
   }

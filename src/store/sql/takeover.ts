@@ -118,14 +118,17 @@ export async function adoptOrphans(
   return rows;
 }
 
-/** Which of these leases this executor still holds (the workflow PENDING under the same owner and epoch). */
+/**
+ * Which of these leases this executor still holds (the workflow PENDING under the same owner and
+ * epoch). One primary-key probe per lease: the status is a parameter, which the partial index of
+ * running rows cannot match (see flushStatement).
+ */
 export async function heldAmong(db: Queryable, s: string, leases: Lease[]): Promise<string[]> {
   if (leases.length === 0) return [];
   const { rows } = await db.query<{ id: string }>(
-    `SELECT w.id FROM ${s}.workflows w
-     JOIN unnest($1::text[], $2::text[], $3::int4[]) AS l(id, owner, epoch) ON w.id = l.id
-     WHERE w.owner = l.owner AND w.epoch = l.epoch AND w.status = 'PENDING'`,
-    [leases.map((l) => l.workflowId), leases.map((l) => l.owner), leases.map((l) => l.epoch)],
+    `SELECT w.id FROM unnest($1::text[], $2::text[], $3::int4[]) AS l(id, owner, epoch)
+     CROSS JOIN LATERAL (SELECT id FROM ${s}.workflows WHERE id = l.id AND owner = l.owner AND epoch = l.epoch AND status = $4::text LIMIT 1) AS w`,
+    [leases.map((l) => l.workflowId), leases.map((l) => l.owner), leases.map((l) => l.epoch), 'PENDING'],
   );
   return rows.map((row) => row.id);
 }
