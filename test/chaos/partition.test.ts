@@ -88,6 +88,14 @@ for (const [label, partitionMs] of [
       firstStepAfterHealMs: firstStep - healedAt,
     };
     t.diagnostic(JSON.stringify(measured));
+    if (measured.takeovers.length > 0 && process.env.BALLAST_PARTITION_DEBUG === '1') {
+      for (const worker of workers) {
+        for (const line of worker.child.stderr().split('\n')) {
+          const at = Date.parse(line.split(' ')[1] ?? '');
+          if (at >= cutAt && at <= healedAt + 5_000) t.diagnostic(`${worker.id} ${line}`);
+        }
+      }
+    }
     for (const worker of workers) assert.equal(worker.exit, undefined, `${worker.id} is alive`);
   });
 }
