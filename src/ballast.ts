@@ -35,6 +35,8 @@ import { createAdminHandler, type AdminHandlerOptions, type AdminRequestHandler 
 import type { Readiness } from './admin/routes.js';
 import { AdminServer } from './admin/server.js';
 import { currentTraceContext } from './telemetry/tracing.js';
+import { WorkflowStats, type StatsApi } from './telemetry/history.js';
+import { RollupRecorder } from './telemetry/rollups.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { wakeKey } from './store/wakeups.js';
 
@@ -74,6 +76,8 @@ export class Ballast {
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
   private telemetry: Telemetry | undefined;
+  private rollups: RollupRecorder | undefined;
+  private statsApi: StatsApi | undefined;
   private adminServer: AdminServer | undefined;
   private readonly scheduleRegistry = new ScheduleRegistry();
   private scheduler: Scheduler | undefined;
@@ -210,9 +214,11 @@ export class Ballast {
       );
       this.lease = lease;
       runtime.leaseGate = lease;
+      this.rollups = new RollupRecorder(store, { appName: config.name, appVersion: () => runtime.appVersion, logger: config.logger });
       const telemetry = new Telemetry(store, {
         appName: config.name,
         executorId: config.executorId,
+        rollups: this.rollups,
         runningHere: () => runtime.runningCount,
         fleetTotals: () => ({
           recovered: this.takeover?.counts.recovered ?? 0,
@@ -226,6 +232,7 @@ export class Ballast {
       store.writer.onFlushed = (writes) => telemetry.flushed(writes);
       await lease.register();
       runtime.open(appVersion);
+      this.rollups.start();
       await runtime.recover();
       await queues.startDispatching(runtime, this.queueRegistry);
       this.takeover = new FleetTakeover(store, lease, {
@@ -273,6 +280,7 @@ export class Ballast {
     await Promise.all([this.queueService?.stop(), this.takeover?.stop(), this.adoption?.stop()]);
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
+    await this.rollups?.stop();
     // No renewal may land after the hand-back: it would revive a lease the fleet saw end.
     await this.lease?.stop();
     await this.takeover?.handBack(this.config.executorId).catch((error: Error) => {
@@ -311,6 +319,13 @@ export class Ballast {
   get schedules(): SchedulesApi {
     this.requireRuntime('schedules');
     return this.scheduleService as ScheduleService;
+  }
+
+  /** The per-minute history of runs and queue depth the executors record (the dashboard's charts). */
+  get stats(): StatsApi {
+    this.requireRuntime('stats');
+    this.statsApi ??= new WorkflowStats(this.store as SystemStore, this.config.name);
+    return this.statsApi;
   }
 
   /**
@@ -424,6 +439,7 @@ export class Ballast {
 
   private async closeResources(): Promise<void> {
     await this.scheduler?.stop();
+    await this.rollups?.stop(false);
     await this.lease?.stop();
     await Promise.all([this.takeover?.stop(), this.adoption?.stop()]);
     await this.retention?.stop();

@@ -25,4 +25,5 @@ export type { Queue } from './queues/registry.js';
 export type { MetricsOptions, QueueMetrics, QueueService } from './queues/service.js';
 export type { ScheduledRun, ScheduleOptions } from './schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from './schedule/service.js';
+export type { History, HistoryOptions, HistoryPoint, QueueDepthPoint, RunCounts, StatsApi } from './telemetry/history.js';
 export * from './errors.js';
