@@ -144,8 +144,8 @@ export class Ballast {
     const { config } = this;
     try {
       if (config.admin) {
-        const { port, host, token, protectReads } = config.admin;
-        this.adminServer = await AdminServer.listen(this.adminHandler({ token, protectReads }), port, host);
+        const { port, host, handler } = config.admin;
+        this.adminServer = await AdminServer.listen(this.adminHandler(handler), port, host);
         config.logger.info(`admin API listening on port ${this.adminServer.port}`);
       }
       const driver: Driver = config.databaseUrl
@@ -354,9 +354,10 @@ export class Ballast {
   }
 
   /**
-   * The admin API as a node:http request handler, to serve on the application's own port beside
-   * its routes: `handler(req, res, next)` calls `next()` for paths it does not serve. Mutating routes
-   * need `Authorization: Bearer <token>` when a token is set (default BALLAST_ADMIN_TOKEN).
+   * The admin API and the dashboard (at /dashboard/) as a node:http request handler, to serve on the
+   * application's own port beside its routes: `handler(req, res, next)` calls `next()` for paths it
+   * does not serve. Operators act with BALLAST_ADMIN_TOKEN, viewers read with BALLAST_VIEWER_TOKEN;
+   * with neither configured, only loopback clients may act (see AdminHandlerOptions).
    */
   adminHandler(options: AdminHandlerOptions = {}): AdminRequestHandler {
     // Anything but an object goes to the handler's own checks as it is, to be refused there.

@@ -75,6 +75,8 @@ export interface CancelOptions {
 export interface BulkOptions {
   /** Workflows per statement. Default 100, at most 1,000. */
   batchSize?: number;
+  /** Told what was done so far after each batch (a progress report). */
+  onBatch?: (soFar: BulkResult) => void;
 }
 
 /** What an operation on many workflows did. */
@@ -278,6 +280,7 @@ export class WorkflowQueries {
     apply: (ids: string[], failed: BulkResult['failed']) => Promise<Set<string>>,
   ): Promise<BulkResult> {
     if (typeof options !== 'object' || options === null) throw new ValidationError('options must be an object such as { batchSize: 100 }.');
+    if (options.onBatch !== undefined && typeof options.onBatch !== 'function') throw new ValidationError('onBatch must be a function.');
     const batchSize = options.batchSize ?? 100;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BULK_BATCH) {
       throw new ValidationError(`batchSize must be an integer from 1 to ${MAX_BULK_BATCH}, got ${describe(options.batchSize)}.`);
@@ -297,6 +300,7 @@ export class WorkflowQueries {
       const ids = page.map((record) => record.id);
       const done = await apply(ids, result.failed);
       for (const id of ids) if (done.has(id)) result.applied.push(id);
+      options.onBatch?.(result);
       const last = page[page.length - 1] as WorkflowRecord;
       after = { createdAt: last.createdAt, id: last.id };
     }

@@ -260,5 +260,5 @@ export type { EnqueueOptions } from '../queues/enqueue.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';
 export type { ScheduledRun } from '../schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from '../schedule/service.js';
-export type { History, HistoryOptions, HistoryPoint, QueueDepthPoint, RunCounts, StatsApi } from '../telemetry/history.js';
+export type { History, HistoryOptions, HistoryPoint, QueueDepthPoint, RunCounts, StatsApi, WorkflowTotals } from '../telemetry/history.js';
 export * from '../errors.js';

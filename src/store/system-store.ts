@@ -238,6 +238,10 @@ export class SystemStore {
     return this.retry(() => rollups.readRollups(this.driver, this.s, query));
   }
 
+  readRollupBreakdown(query: Omit<rollups.RollupQuery, 'stepMs'>): Promise<rollups.RollupBreakdownRow[]> {
+    return this.retry(() => rollups.readRollupBreakdown(this.driver, this.s, query));
+  }
+
   sampleQueueDepths(minute: number): Promise<void> {
     return this.retry(() => rollups.sampleQueueDepths(this.driver, this.s, minute));
   }

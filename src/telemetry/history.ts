@@ -60,7 +60,21 @@ export interface QueueDepthPoint {
   byVersion: Record<string, number>;
 }
 
+/** What one workflow did in one queue under one version over a window. */
+export interface WorkflowTotals {
+  workflowName: string;
+  /** null: started directly. */
+  queue: string | null;
+  appVersion: string;
+  started: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
 export interface StatsApi {
+  /** Totals per workflow name, queue and version over a window, most failures first. */
+  breakdown(options?: Pick<HistoryOptions, 'window' | 'to'>): Promise<WorkflowTotals[]>;
   /** Runs started, succeeded, failed and cancelled per point, with duration percentiles, over a window. */
   history(options?: HistoryOptions): Promise<History>;
   /** A queue's depth, sampled once a minute, over a window. */
@@ -112,6 +126,23 @@ export class WorkflowStats implements StatsApi {
       series.push({ at: new Date(at), ...runCounts(found.counts, found.buckets) });
     }
     return { from: new Date(from), to: new Date(to), stepMs, points: series, totals: runCounts(total.counts, total.buckets) };
+  }
+
+  async breakdown(options: Pick<HistoryOptions, 'window' | 'to'> = {}): Promise<WorkflowTotals[]> {
+    const { from, to } = windowOf(options);
+    const rows = await this.store.readRollupBreakdown({ appName: this.appName, from, to, queue: null, workflowName: null, appVersion: null });
+    const totals = new Map<string, WorkflowTotals>();
+    for (const row of rows) {
+      const key = `${row.workflowName}\u0000${row.queue}\u0000${row.appVersion}`;
+      let entry = totals.get(key);
+      if (!entry) {
+        entry = { workflowName: row.workflowName, queue: row.queue === '' ? null : row.queue, appVersion: row.appVersion, started: 0, succeeded: 0, failed: 0, cancelled: 0 };
+        totals.set(key, entry);
+      }
+      const field = ({ STARTED: 'started', SUCCESS: 'succeeded', ERROR: 'failed', CANCELLED: 'cancelled' } as const)[row.outcome];
+      entry[field] += row.n;
+    }
+    return [...totals.values()].sort((a, b) => b.failed - a.failed || b.started - a.started || a.workflowName.localeCompare(b.workflowName));
   }
 
   async queueDepth(queue: string, options: Pick<HistoryOptions, 'window' | 'to'> = {}) {

@@ -116,6 +116,31 @@ export function rollupBucketsStatement(s: string, query: RollupQuery): { text: s
   };
 }
 
+export interface RollupBreakdownRow {
+  workflowName: string;
+  queue: string;
+  appVersion: string;
+  outcome: RollupOutcome;
+  n: number;
+}
+
+/** Totals per workflow, queue, version and outcome over a window; exported so tests can EXPLAIN it. */
+export function rollupBreakdownStatement(s: string, query: Omit<RollupQuery, 'stepMs'>): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const where = rollupFilter({ ...query, stepMs: 0 }, params);
+  return {
+    text: `SELECT workflow_name AS "workflowName", queue, app_version AS "appVersion", outcome, sum(n)::int8 AS n
+       FROM ${s}.workflow_rollups WHERE ${where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+    params,
+  };
+}
+
+export async function readRollupBreakdown(db: Queryable, s: string, query: Omit<RollupQuery, 'stepMs'>): Promise<RollupBreakdownRow[]> {
+  const statement = rollupBreakdownStatement(s, query);
+  const { rows } = await db.query<Omit<RollupBreakdownRow, 'n'> & { n: string }>(statement.text, statement.params);
+  return rows.map((row) => ({ ...row, n: Number(row.n) }));
+}
+
 export async function readRollups(db: Queryable, s: string, query: RollupQuery): Promise<{ counts: RollupCountRow[]; buckets: RollupBucketRow[] }> {
   const counts = rollupCountsStatement(s, query);
   const buckets = rollupBucketsStatement(s, query);
