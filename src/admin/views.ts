@@ -23,7 +23,7 @@ export interface PayloadView {
  * JSON data as itself, other types (Date, Map, BigInt, Error, …) as `{"$": tag, …}` objects, so a
  * client sees exactly what the workflow recorded, as the CLI's --json does.
  */
-function stored(value: unknown): unknown {
+export function stored(value: unknown): unknown {
   return JSON.parse(serialize(value, 'value')) as unknown;
 }
 

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
+import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
@@ -146,6 +147,10 @@ export function createDashboard(settings: DashboardSettings): Hono<DashboardEnv>
 
   app.all('*', (c) => errorPage(c, 404, 'Not found', `There is no dashboard page at ${new URL(c.req.url).pathname}.`));
   app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status === 403) {
+      return errorPage(c, 403, 'Refused', 'This request came from another site (its Origin and Sec-Fetch-Site say so), so it was refused. Use the dashboard itself.');
+    }
+    if (error instanceof HTTPException) return error.getResponse();
     const known = errorReply(error);
     if (!known) settings.logger.error(`${c.req.method} ${c.req.url} failed`, error);
     const message = (known?.body as { error?: { message?: string } } | undefined)?.error?.message ?? `Internal error: ${(error as Error).message}`;

@@ -24,7 +24,8 @@ export function registerSignIn(app: Hono<DashboardEnv>): void {
     const role = policy.signInEnabled && typeof form.token === 'string' ? policy.roleOfToken(form.token) : null;
     if (!role) {
       logger.info(auditLine(view.caller, 'dashboard sign-in', {}, 'refused'));
-      return render(c, { title: 'Sign in', children: <SignInForm view={view} next={next} failed={true} /> }, 403);
+      // 200 with the form again: a browser logs any 4xx page as an error in its console.
+      return render(c, { title: 'Sign in', children: <SignInForm view={view} next={next} failed={true} /> });
     }
     await startSession(c, policy, role, basePath);
     logger.info(auditLine({ ...view.caller, role, via: 'session' }, 'dashboard sign-in', {}, 'done'));

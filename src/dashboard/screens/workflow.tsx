@@ -2,7 +2,7 @@
 // download), the step waterfall with its children inline, the calls that reproduce what the page
 // shows, an export, and the actions an operator may take on it.
 import type { Hono } from 'hono';
-import { stepJson, visiblePayload, workflowJson, type PayloadView } from '../../admin/views.js';
+import { stepJson, stored, visiblePayload, workflowJson, type PayloadView } from '../../admin/views.js';
 import type { StepInfo, WorkflowInfo } from '../../engine/types.js';
 import { WorkflowNotFoundError } from '../../errors.js';
 import type { AdminSource } from '../../admin/routes.js';
@@ -140,8 +140,12 @@ function Payloads({ view, workflow }: { view: View; workflow: WorkflowInfo }) {
   const raw = (field: string) => view.href(`/workflows/${encodeURIComponent(workflow.id)}/raw/${field}`);
   const shown = PAYLOAD_FIELDS.map((field) => [field, visiblePayload(workflow[field], { workflowId: workflow.id, field }, view.payloads)] as const);
   return (
-    <div class="payloads">
-      {shown.map(([field, value]) => (value === undefined ? null : <JsonBlock label={capitalised(field)} value={value} rawHref={raw(field)} />))}
+    <div class="payloads" aria-describedby="payloads-legend">
+      <p id="payloads-legend" class="legend">
+        Values in their stored form, as the admin API and <code>ballast … --json</code> show them: JSON as itself, other types as{' '}
+        <code>{'{"$": type, …}'}</code>.
+      </p>
+      {shown.map(([field, value]) => (value === undefined ? null : <JsonBlock label={capitalised(field)} value={stored(value)} rawHref={raw(field)} />))}
     </div>
   );
 }
@@ -273,7 +277,7 @@ function StepRow(props: { view: View; workflow: WorkflowInfo; step: StepInfo; ax
             <details class="step-value">
               <summary>{failed ? 'error' : 'output'}</summary>
               <pre>
-                <code>{JSON.stringify(value, null, 2)?.slice(0, 4_000) ?? 'undefined'}</code>
+                <code>{JSON.stringify(stored(value), null, 2)?.slice(0, 4_000) ?? 'undefined'}</code>
               </pre>
             </details>
           )}
@@ -291,18 +295,17 @@ function StepRow(props: { view: View; workflow: WorkflowInfo; step: StepInfo; ax
           <td colspan={5}>
             <details open={props.depth === 0 && child !== undefined && child.steps.length <= 10}>
               <summary>
-                child <a href={view.href(`/workflows/${encodeURIComponent(step.childWorkflowId)}`)}>{step.childWorkflowId}</a>{' '}
+                child {step.childWorkflowId}{' '}
                 {child ? (
                   <>
                     {child.workflow.name} <Status status={child.workflow.status} /> · {child.steps.length} steps
                   </>
                 ) : null}
               </summary>
-              {child && props.depth === 0 ? (
-                <StepTable view={view} workflow={child.workflow} steps={child.steps} axis={axis} children={new Map()} depth={1} />
-              ) : (
-                <p class="muted">Open the child to see its steps.</p>
-              )}
+              <p class="legend">
+                <a href={view.href(`/workflows/${encodeURIComponent(step.childWorkflowId)}`)}>Open child {step.childWorkflowId}</a>
+              </p>
+              {child && props.depth === 0 ? <StepTable view={view} workflow={child.workflow} steps={child.steps} axis={axis} children={new Map()} depth={1} /> : null}
             </details>
           </td>
         </tr>
