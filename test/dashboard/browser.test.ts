@@ -119,7 +119,8 @@ before(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   browser = await launchBrowser();
-  [operator, viewer, anonymous] = await Promise.all([0, 1, 2].map(() => browser.newContext({ viewport: { width: 1360, height: 900 } })));
+  const contexts = await Promise.all([0, 1, 2].map(() => browser.newContext({ viewport: { width: 1360, height: 900 } })));
+  [operator, viewer, anonymous] = contexts as [BrowserContext, BrowserContext, BrowserContext];
   await signIn(operator, ADMIN_TOKEN);
   await signIn(viewer, VIEWER_TOKEN);
 });

@@ -61,11 +61,12 @@
             stroke: tone(series.tone),
             width: series.tone === 'muted' ? 1 : 1.75,
             dash: series.tone === 'muted' ? [4, 4] : undefined,
-            points: { show: false },
+            // A lone value (a window with one busy minute) is drawn as a dot.
+            points: { show: (u, seriesIndex) => u.data[seriesIndex].filter((value) => value !== null).length < 3, size: 5 },
             value: (_u, value) => formatValue(spec.unit, value),
           })),
         ),
-        axes: [axis, Object.assign({}, axis, { size: 56, values: (_u, values) => values.map((value) => formatValue(spec.unit, value)) })],
+        axes: [axis, Object.assign({}, axis, { size: 64, values: (_u, values) => values.map((value) => formatValue(spec.unit, value)) })],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
       };

@@ -418,9 +418,6 @@ export function WorkflowActions(props: { view: View; workflow: WorkflowInfo; ste
           </details>
         ) : null}
       </div>
-      <p class="legend">
-        Status now: <Status status={workflow.status} />
-      </p>
     </section>
   );
 }
