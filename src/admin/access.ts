@@ -41,14 +41,14 @@ export class AccessPolicy {
   private readonly operatorDigest: Buffer | undefined;
   private readonly viewerDigest: Buffer | undefined;
   /** Signs sessions and form tokens; derived from the tokens, so rotating a token ends every session. */
-  readonly secret: Buffer | undefined;
+  readonly secret: string | undefined;
 
   constructor(private readonly options: AccessOptions) {
     this.operatorDigest = options.adminToken ? digest(options.adminToken) : undefined;
     this.viewerDigest = options.viewerToken ? digest(options.viewerToken) : undefined;
     this.secret =
       options.adminToken || options.viewerToken
-        ? createHash('sha256').update(`ballast-admin-secret\u0000${options.adminToken ?? ''}\u0000${options.viewerToken ?? ''}`).digest()
+        ? createHash('sha256').update(`ballast-admin-secret\u0000${options.adminToken ?? ''}\u0000${options.viewerToken ?? ''}`).digest('hex')
         : undefined;
   }
 

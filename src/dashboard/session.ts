@@ -28,7 +28,7 @@ export async function readSession(c: Context<DashboardEnv>, policy: AccessPolicy
 }
 
 export async function startSession(c: Context<DashboardEnv>, policy: AccessPolicy, role: Role, basePath: string): Promise<void> {
-  await setSignedCookie(c, SESSION_COOKIE, `${role}.${Date.now() + SESSION_MS}`, policy.secret as Buffer, {
+  await setSignedCookie(c, SESSION_COOKIE, `${role}.${Date.now() + SESSION_MS}`, policy.secret as string, {
     ...cookieOptions(c, basePath),
     maxAge: SESSION_MS / 1000,
   });

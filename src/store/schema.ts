@@ -204,17 +204,19 @@ export const migrations: Migration[] = [
   },
   {
     version: 6,
-    name: 'per-minute history for the dashboard, failed workflows by creation time',
+    name: 'history for the dashboard (per minute and per hour), failed workflows by creation time',
     // The dashboard's charts read these, never the workflows table. Executors count runs in memory
-    // and add them once a minute (one upsert per executor per minute); durations are counted in a
-    // fixed set of buckets (ROLLUP_BUCKETS_MS) so that percentiles over any window are exact to the
-    // bucket. Queue depth is sampled once a minute (every executor writes the same fleet-wide
-    // numbers; the last one wins). Both are pruned by age. Failed and dead-lettered workflows are
-    // rare next to the history, so an index of them alone costs nothing on the hot path and lets
-    // the list find them without walking every finished workflow.
+    // and add them once a minute (one upsert per executor per minute) to a row of that minute and
+    // one of its hour: short windows read minutes, long ones hours, so a week is 168 rows per key.
+    // Durations are counted in a fixed set of buckets (ROLLUP_BUCKETS_MS) so that percentiles over
+    // any window are exact to the bucket. Queue depth is sampled once a minute (every executor
+    // writes the same fleet-wide numbers; the last one wins). All are pruned by age. Failed and
+    // dead-lettered workflows are rare next to the history, so an index of them alone costs nothing
+    // on the hot path and lets the list find them without walking every finished workflow.
     sql: (s) => `
       CREATE TABLE ${s}.workflow_rollups (
-        minute bigint NOT NULL,
+        period_ms integer NOT NULL CHECK (period_ms IN (60000, 3600000)),
+        period_start bigint NOT NULL,
         app_name text COLLATE "C" NOT NULL,
         queue text COLLATE "C" NOT NULL,
         workflow_name text COLLATE "C" NOT NULL,
@@ -223,15 +225,15 @@ export const migrations: Migration[] = [
         n integer NOT NULL,
         duration_ms_sum bigint NOT NULL,
         buckets integer[],
-        PRIMARY KEY (minute, app_name, queue, workflow_name, app_version, outcome)
+        PRIMARY KEY (period_ms, period_start, app_name, queue, workflow_name, app_version, outcome)
       );
       CREATE TABLE ${s}.queue_depth_samples (
-        minute bigint NOT NULL,
         queue text COLLATE "C" NOT NULL,
+        minute bigint NOT NULL,
         app_version text COLLATE "C" NOT NULL,
         status text COLLATE "C" NOT NULL,
         n integer NOT NULL,
-        PRIMARY KEY (minute, queue, app_version, status)
+        PRIMARY KEY (queue, minute, app_version, status)
       );
       CREATE INDEX workflows_failed_created ON ${s}.workflows (created_at) WHERE status IN ('ERROR', 'DEAD_LETTER');
     `,

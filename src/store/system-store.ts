@@ -246,12 +246,12 @@ export class SystemStore {
     return this.retry(() => rollups.sampleQueueDepths(this.driver, this.s, minute));
   }
 
-  readDepthSamples(queue: string, from: number, to: number): Promise<rollups.DepthSampleRow[]> {
-    return this.retry(() => rollups.readDepthSamples(this.driver, this.s, queue, from, to));
+  readDepthSamples(queue: string, from: number, to: number, stepMs: number): Promise<rollups.DepthSampleRow[]> {
+    return this.retry(() => rollups.readDepthSamples(this.driver, this.s, queue, from, to, stepMs));
   }
 
-  pruneRollups(before: number): Promise<number> {
-    return this.retry(() => rollups.pruneRollups(this.driver, this.s, before));
+  pruneRollups(minutesBefore: number, hoursBefore: number): Promise<number> {
+    return this.retry(() => rollups.pruneRollups(this.driver, this.s, minutesBefore, hoursBefore));
   }
 
   deleteFinished(cutoff: retention.RetentionCutoff, batch: number): Promise<number> {

@@ -5,14 +5,15 @@ import { optionalDuration } from '../durations.js';
 import type { Duration } from '../engine/types.js';
 import { requireName } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
-import { ROLLUP_BUCKETS_MS, type RollupOutcome } from '../store/sql/rollups.js';
+import { HOUR_MS, MINUTE_MS, ROLLUP_BUCKETS_MS, type RollupOutcome } from '../store/sql/rollups.js';
 import type { SystemStore } from '../store/system-store.js';
 import { ROLLUP_RETENTION_MS } from './rollups.js';
 
-const MINUTE_MS = 60_000;
 /** Point widths a history may use, in minutes: the smallest that keeps a window within MAX_POINTS. */
 const STEPS_MINUTES = [1, 2, 5, 10, 15, 30, 60, 120, 360, 1_440];
 const MAX_POINTS = 180;
+/** Longer windows read hourly rows (a week is 168 per key), in points of at least an hour. */
+const MINUTE_ROWS_UP_TO_MS = 6 * HOUR_MS;
 
 export interface HistoryOptions {
   /** How far back from `to`. Default 1 hour; at most the 15 days the history is kept. */
@@ -94,6 +95,7 @@ export class WorkflowStats implements StatsApi {
       if (value !== undefined) requireName(value, `stats.history ${what}`);
     }
     const { counts, buckets } = await this.store.readRollups({
+      periodMs: stepMs >= HOUR_MS ? HOUR_MS : MINUTE_MS,
       appName: this.appName,
       from,
       to,
@@ -129,8 +131,16 @@ export class WorkflowStats implements StatsApi {
   }
 
   async breakdown(options: Pick<HistoryOptions, 'window' | 'to'> = {}): Promise<WorkflowTotals[]> {
-    const { from, to } = windowOf(options);
-    const rows = await this.store.readRollupBreakdown({ appName: this.appName, from, to, queue: null, workflowName: null, appVersion: null });
+    const { from, to, stepMs } = windowOf(options);
+    const rows = await this.store.readRollupBreakdown({
+      periodMs: stepMs >= HOUR_MS ? HOUR_MS : MINUTE_MS,
+      appName: this.appName,
+      from,
+      to,
+      queue: null,
+      workflowName: null,
+      appVersion: null,
+    });
     const totals = new Map<string, WorkflowTotals>();
     for (const row of rows) {
       const key = `${row.workflowName}\u0000${row.queue}\u0000${row.appVersion}`;
@@ -148,18 +158,14 @@ export class WorkflowStats implements StatsApi {
   async queueDepth(queue: string, options: Pick<HistoryOptions, 'window' | 'to'> = {}) {
     requireName(queue, 'queue name');
     const { from, to, stepMs } = windowOf(options);
-    const rows = await this.store.readDepthSamples(queue, from, to);
+    const rows = await this.store.readDepthSamples(queue, from, to, stepMs);
     const byAt = new Map<number, QueueDepthPoint>();
-    // A point shows the last sample within it: depth is a level, not a sum.
-    const lastMinute = new Map<number, number>();
     for (const row of rows) {
-      const at = from + Math.floor((row.minute - from) / stepMs) * stepMs;
-      if ((lastMinute.get(at) ?? -1) < row.minute) {
-        lastMinute.set(at, row.minute);
-        byAt.set(at, { at: new Date(at), enqueued: 0, pending: 0, delayed: 0, byVersion: {} });
+      let entry = byAt.get(row.at);
+      if (!entry) {
+        entry = { at: new Date(row.at), enqueued: 0, pending: 0, delayed: 0, byVersion: {} };
+        byAt.set(row.at, entry);
       }
-      if (lastMinute.get(at) !== row.minute) continue;
-      const entry = byAt.get(at) as QueueDepthPoint;
       if (row.status === 'ENQUEUED') entry.enqueued += row.n;
       else if (row.status === 'PENDING') entry.pending += row.n;
       else entry.delayed += row.n;
@@ -179,7 +185,8 @@ function windowOf(options: Pick<HistoryOptions, 'window' | 'to'>): { from: numbe
   }
   const toValue = options.to instanceof Date ? options.to.getTime() : (options.to ?? Date.now());
   if (typeof toValue !== 'number' || !Number.isFinite(toValue)) throw new ValidationError(`stats: to must be a Date or epoch milliseconds, got ${String(options.to)}.`);
-  const stepMinutes = STEPS_MINUTES.find((minutes) => windowMs / (minutes * MINUTE_MS) <= MAX_POINTS) ?? 1_440;
+  const shortest = windowMs > MINUTE_ROWS_UP_TO_MS ? 60 : 1;
+  const stepMinutes = STEPS_MINUTES.find((minutes) => minutes >= shortest && windowMs / (minutes * MINUTE_MS) <= MAX_POINTS) ?? 1_440;
   const stepMs = stepMinutes * MINUTE_MS;
   const to = Math.ceil(toValue / stepMs) * stepMs;
   const from = to - Math.ceil(windowMs / stepMs) * stepMs;

@@ -2,14 +2,14 @@
 // increment and a bucket on the hot path, like the Prometheus histograms), added to Postgres once a
 // minute in one statement, with a sample of the fleet's queue depth. History older than the
 // retention is pruned by the same timer, once an hour.
-import type { RollupOutcome, RollupRow } from '../store/sql/rollups.js';
-import { ROLLUP_BUCKETS_MS } from '../store/sql/rollups.js';
+import { HOUR_MS, MINUTE_MS, ROLLUP_BUCKETS_MS, type RollupOutcome, type RollupRow } from '../store/sql/rollups.js';
 import type { SystemStore } from '../store/system-store.js';
 
-const MINUTE_MS = 60_000;
-const PRUNE_EVERY_MS = 60 * MINUTE_MS;
-/** Long enough for a 7-day window and the 7 days before it. */
-export const ROLLUP_RETENTION_MS = 15 * 24 * 60 * MINUTE_MS;
+const PRUNE_EVERY_MS = HOUR_MS;
+/** Hours: long enough for a 7-day window and the 7 days before it. */
+export const ROLLUP_RETENTION_MS = 15 * 24 * HOUR_MS;
+/** Minutes serve windows up to 6 hours and the 6 before them. */
+export const MINUTE_ROLLUP_RETENTION_MS = 24 * HOUR_MS;
 /** Rows kept for a retry while the database is away: an hour of a busy fleet, then the oldest go. */
 const MAX_UNWRITTEN_ROWS = 20_000;
 
@@ -116,17 +116,17 @@ export class RollupRecorder {
       const now = Date.now();
       if (now - this.lastPruneAt >= PRUNE_EVERY_MS) {
         this.lastPruneAt = now;
-        await this.store.pruneRollups(now - ROLLUP_RETENTION_MS);
+        await this.store.pruneRollups(now - MINUTE_ROLLUP_RETENTION_MS, now - ROLLUP_RETENTION_MS);
       }
     } catch (error) {
       this.options.logger.warn(`could not sample queue depth for the dashboard: ${(error as Error).message}`);
     }
   }
 
-  /** The rows counted since the last flush; the accumulators start again from zero. */
+  /** The rows counted since the last flush, for its minute and its hour; the accumulators start again from zero. */
   private take(minute: number): RollupRow[] {
     const rows: RollupRow[] = [];
-    const base = { minute, appName: this.options.appName, appVersion: this.options.appVersion() };
+    const base = { periodMs: MINUTE_MS, periodStart: minute, appName: this.options.appName, appVersion: this.options.appVersion() } as const;
     for (const series of this.series) {
       const key = { ...base, queue: series.queue, workflowName: series.workflowName };
       if (series.started > 0) rows.push({ ...key, outcome: 'STARTED', n: series.started, durationMsSum: 0, buckets: null });
@@ -137,7 +137,8 @@ export class RollupRecorder {
         tally.reset();
       }
     }
-    return rows;
+    const hour = minute - (minute % HOUR_MS);
+    return [...rows, ...rows.map((row): RollupRow => ({ ...row, periodMs: HOUR_MS, periodStart: hour, buckets: row.buckets && [...row.buckets] }))];
   }
 }
 
@@ -145,7 +146,7 @@ export class RollupRecorder {
 function merge(rows: RollupRow[]): RollupRow[] {
   const byKey = new Map<string, RollupRow>();
   for (const row of rows) {
-    const key = [row.minute, row.queue, row.workflowName, row.appVersion, row.outcome].join('\u0000');
+    const key = [row.periodMs, row.periodStart, row.queue, row.workflowName, row.appVersion, row.outcome].join('\u0000');
     const seen = byKey.get(key);
     if (!seen) {
       byKey.set(key, { ...row, buckets: row.buckets && [...row.buckets] });

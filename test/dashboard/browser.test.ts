@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The dashboard in a real browser (Debian's chromium through playwright-core) against a real
 // server and Postgres, after a realistic workload: successes, failures with retries, a parent with
 // children, messages and an event, a DEAD_LETTER, a stranded version, a paused schedule and a

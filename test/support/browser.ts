@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // A real browser for the dashboard's tests: Debian's chromium driven by playwright-core, headless,
 // with a fresh profile, and pages that record what a user would never see: CSP violations, console
 // errors, uncaught exceptions and any request that left the page's origin (aborted, to prove that

@@ -63,9 +63,9 @@ describe('on Postgres, two executors', () => {
     await waitFor('one parked workflow started', async () => (await a.queues.metrics('held')).pending === 1);
     const old = Date.now() - 16 * 86_400_000;
     await sql.query(
-      `INSERT INTO ballast.workflow_rollups (minute, app_name, queue, workflow_name, app_version, outcome, n, duration_ms_sum)
-       VALUES ($1, 'test-app', '', 'quick', 'v0', 'STARTED', 7, 0)`,
-      [old - (old % 60_000)],
+      `INSERT INTO ballast.workflow_rollups (period_ms, period_start, app_name, queue, workflow_name, app_version, outcome, n, duration_ms_sum)
+       VALUES (3600000, $1, 'test-app', '', 'quick', 'v0', 'STARTED', 7, 0), (60000, $2, 'test-app', '', 'quick', 'v0', 'STARTED', 7, 0)`,
+      [old - (old % 3_600_000), Date.now() - 2 * 86_400_000],
     );
     await Promise.all([flush(a), flush(b)]);
   });

@@ -11,6 +11,7 @@ import type { DashboardEnv, View } from '../view.js';
 
 export const WINDOWS = ['1h', '6h', '24h', '7d'] as const;
 export type Window = (typeof WINDOWS)[number];
+const WINDOW_MS: Record<Window, number> = { '1h': 3_600_000, '6h': 21_600_000, '24h': 86_400_000, '7d': 604_800_000 };
 const DEAD_LETTER_SHOWN = 50;
 
 interface Problem {
@@ -25,9 +26,10 @@ export function registerOverview(app: Hono<DashboardEnv>): void {
     const window = windowParam(c.req.query('window'));
     const { source } = view;
     const stats = source.stats;
-    const [[current, previous], breakdown, queues, versions, deadLetters] = await Promise.all([
-      // The window before ends where this one starts, point for point.
-      stats?.history({ window }).then(async (history) => [history, await stats.history({ window, to: history.from })] as const) ?? [undefined, undefined],
+    const [current, previous, breakdown, queues, versions, deadLetters] = await Promise.all([
+      stats?.history({ window }),
+      // The window before: every window is a whole number of points, so it ends where this one starts.
+      stats?.history({ window, to: Date.now() - WINDOW_MS[window] }),
       stats?.breakdown({ window }),
       source.queues.allMetrics(),
       source.versions.list(),

@@ -12,9 +12,14 @@ export const ROLLUP_BUCKETS_MS: readonly number[] = [
 
 export type RollupOutcome = 'STARTED' | 'SUCCESS' | 'ERROR' | 'CANCELLED';
 
-/** What one executor counted for one minute, workflow, queue and outcome. */
+/** A minute's rows serve windows up to a few hours; an hour's, longer ones. */
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+/** What executors counted for one period (a minute or an hour), workflow, queue, version and outcome. */
 export interface RollupRow {
-  minute: number;
+  periodMs: typeof MINUTE_MS | typeof HOUR_MS;
+  periodStart: number;
   appName: string;
   /** '' for workflows started directly. */
   queue: string;
@@ -27,22 +32,23 @@ export interface RollupRow {
   buckets: number[] | null;
 }
 
-/** Adds the rows to what other executors (or earlier flushes) wrote for the same minutes. */
+/** Adds the rows to what other executors (or earlier flushes) wrote for the same periods; one row per key. */
 export async function addRollups(db: Queryable, s: string, rows: RollupRow[]): Promise<void> {
   if (rows.length === 0) return;
   // Bucket arrays travel as text: unnest would flatten an int[][] parameter.
   await db.query(
-    `INSERT INTO ${s}.workflow_rollups AS r (minute, app_name, queue, workflow_name, app_version, outcome, n, duration_ms_sum, buckets)
-     SELECT u.minute, u.app_name, u.queue, u.workflow_name, u.app_version, u.outcome, u.n, u.duration_ms_sum, u.buckets::int4[]
-     FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[], $8::int8[], $9::text[])
-       AS u(minute, app_name, queue, workflow_name, app_version, outcome, n, duration_ms_sum, buckets)
-     ON CONFLICT (minute, app_name, queue, workflow_name, app_version, outcome) DO UPDATE SET
+    `INSERT INTO ${s}.workflow_rollups AS r (period_ms, period_start, app_name, queue, workflow_name, app_version, outcome, n, duration_ms_sum, buckets)
+     SELECT u.period_ms, u.period_start, u.app_name, u.queue, u.workflow_name, u.app_version, u.outcome, u.n, u.duration_ms_sum, u.buckets::int4[]
+     FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::int8[], $10::text[])
+       AS u(period_ms, period_start, app_name, queue, workflow_name, app_version, outcome, n, duration_ms_sum, buckets)
+     ON CONFLICT (period_ms, period_start, app_name, queue, workflow_name, app_version, outcome) DO UPDATE SET
        n = r.n + EXCLUDED.n,
        duration_ms_sum = r.duration_ms_sum + EXCLUDED.duration_ms_sum,
        buckets = CASE WHEN r.buckets IS NULL THEN EXCLUDED.buckets ELSE
          (SELECT array_agg(a + b ORDER BY i) FROM unnest(r.buckets, EXCLUDED.buckets) WITH ORDINALITY AS t(a, b, i)) END`,
     [
-      rows.map((row) => row.minute),
+      rows.map((row) => row.periodMs),
+      rows.map((row) => row.periodStart),
       rows.map((row) => row.appName),
       rows.map((row) => row.queue),
       rows.map((row) => row.workflowName),
@@ -57,10 +63,12 @@ export async function addRollups(db: Queryable, s: string, rows: RollupRow[]): P
 }
 
 export interface RollupQuery {
+  /** Which rows to read: minutes or hours. */
+  periodMs: typeof MINUTE_MS | typeof HOUR_MS;
   appName: string;
   from: number;
   to: number;
-  /** Width of a point in milliseconds: a whole number of minutes. */
+  /** Width of a point in milliseconds: a whole number of periods. */
   stepMs: number;
   queue: string | null;
   workflowName: string | null;
@@ -82,7 +90,7 @@ export interface RollupBucketRow {
 
 function rollupFilter(query: RollupQuery, params: unknown[]): string {
   const bind = (value: unknown) => `$${params.push(value)}`;
-  const where = [`minute >= ${bind(query.from)}`, `minute < ${bind(query.to)}`, `app_name = ${bind(query.appName)}`];
+  const where = [`period_ms = ${bind(query.periodMs)}`, `period_start >= ${bind(query.from)}::int8`, `period_start < ${bind(query.to)}::int8`, `app_name = ${bind(query.appName)}`];
   if (query.queue !== null) where.push(`queue = ${bind(query.queue)}`);
   if (query.workflowName !== null) where.push(`workflow_name = ${bind(query.workflowName)}`);
   if (query.appVersion !== null) where.push(`app_version = ${bind(query.appVersion)}`);
@@ -94,9 +102,9 @@ export function rollupCountsStatement(s: string, query: RollupQuery): { text: st
   const params: unknown[] = [];
   const where = rollupFilter(query, params);
   const step = `$${params.push(query.stepMs)}::int8`;
-  const from = '$1::int8';
+  const from = '$2::int8';
   return {
-    text: `SELECT ${from} + (minute - ${from}) / ${step} * ${step} AS at, outcome, sum(n)::int8 AS n, sum(duration_ms_sum)::int8 AS "durationMsSum"
+    text: `SELECT ${from} + (period_start - ${from}) / ${step} * ${step} AS at, outcome, sum(n)::int8 AS n, sum(duration_ms_sum)::int8 AS "durationMsSum"
        FROM ${s}.workflow_rollups WHERE ${where} GROUP BY 1, 2 ORDER BY 1, 2`,
     params,
   };
@@ -107,9 +115,9 @@ export function rollupBucketsStatement(s: string, query: RollupQuery): { text: s
   const params: unknown[] = [];
   const where = rollupFilter(query, params);
   const step = `$${params.push(query.stepMs)}::int8`;
-  const from = '$1::int8';
+  const from = '$2::int8';
   return {
-    text: `SELECT ${from} + (r.minute - ${from}) / ${step} * ${step} AS at, (u.i - 1)::int4 AS bucket, sum(u.b)::int8 AS n
+    text: `SELECT ${from} + (r.period_start - ${from}) / ${step} * ${step} AS at, (u.i - 1)::int4 AS bucket, sum(u.b)::int8 AS n
        FROM ${s}.workflow_rollups r CROSS JOIN LATERAL unnest(r.buckets) WITH ORDINALITY AS u(b, i)
        WHERE ${where} AND r.buckets IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
     params,
@@ -160,38 +168,42 @@ export async function readRollups(db: Queryable, s: string, query: RollupQuery):
  */
 export async function sampleQueueDepths(db: Queryable, s: string, minute: number): Promise<void> {
   await db.query(
-    `INSERT INTO ${s}.queue_depth_samples AS q (minute, queue, app_version, status, n)
-     SELECT $1::int8, d.queue, d.version, d.status, d.n FROM (${versionDepthStatement(s)}) AS d
-     ON CONFLICT (minute, queue, app_version, status) DO UPDATE SET n = EXCLUDED.n`,
+    `INSERT INTO ${s}.queue_depth_samples AS q (queue, minute, app_version, status, n)
+     SELECT d.queue, $1::int8, d.version, d.status, d.n FROM (${versionDepthStatement(s)}) AS d
+     ON CONFLICT (queue, minute, app_version, status) DO UPDATE SET n = EXCLUDED.n`,
     [minute],
     'ballast_sample_queue_depths',
   );
 }
 
 export interface DepthSampleRow {
-  minute: number;
+  /** The start of the point the sample stands for. */
+  at: number;
   appVersion: string;
   status: 'ENQUEUED' | 'PENDING' | 'DELAYED';
   n: number;
 }
 
+/** The last sample of each point (depth is a level: the latest reading stands for the point); exported for EXPLAIN. */
 export function depthSamplesStatement(s: string): string {
-  return `SELECT minute, app_version AS "appVersion", status, n FROM ${s}.queue_depth_samples
-     WHERE minute >= $1 AND minute < $2 AND queue = $3 ORDER BY minute, app_version, status`;
+  return `SELECT DISTINCT ON (1, app_version, status) $1::int8 + (minute - $1::int8) / $4::int8 * $4::int8 AS at, app_version AS "appVersion", status, n
+     FROM ${s}.queue_depth_samples WHERE queue = $3 AND minute >= $1::int8 AND minute < $2::int8
+     ORDER BY 1, app_version, status, minute DESC`;
 }
 
-export async function readDepthSamples(db: Queryable, s: string, queue: string, from: number, to: number): Promise<DepthSampleRow[]> {
-  const { rows } = await db.query<{ minute: string; appVersion: string; status: DepthSampleRow['status']; n: number }>(depthSamplesStatement(s), [from, to, queue]);
-  return rows.map((row) => ({ ...row, minute: Number(row.minute) }));
+export async function readDepthSamples(db: Queryable, s: string, queue: string, from: number, to: number, stepMs: number): Promise<DepthSampleRow[]> {
+  const { rows } = await db.query<{ at: string; appVersion: string; status: DepthSampleRow['status']; n: number }>(depthSamplesStatement(s), [from, to, queue, stepMs]);
+  return rows.map((row) => ({ ...row, at: Number(row.at) }));
 }
 
-/** Deletes history older than `before` (epoch ms); returns how many rows went. */
-export async function pruneRollups(db: Queryable, s: string, before: number): Promise<number> {
+/** Deletes minute rows before `minutesBefore`, hour rows and samples before `hoursBefore`; returns how many rows went. */
+export async function pruneRollups(db: Queryable, s: string, minutesBefore: number, hoursBefore: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `WITH a AS (DELETE FROM ${s}.workflow_rollups WHERE minute < $1 RETURNING 1),
-          b AS (DELETE FROM ${s}.queue_depth_samples WHERE minute < $1 RETURNING 1)
-     SELECT ((SELECT count(*) FROM a) + (SELECT count(*) FROM b))::int4 AS n`,
-    [before],
+    `WITH m AS (DELETE FROM ${s}.workflow_rollups WHERE period_ms = ${MINUTE_MS} AND period_start < $1 RETURNING 1),
+          h AS (DELETE FROM ${s}.workflow_rollups WHERE period_ms = ${HOUR_MS} AND period_start < $2 RETURNING 1),
+          q AS (DELETE FROM ${s}.queue_depth_samples WHERE minute < $2 RETURNING 1)
+     SELECT ((SELECT count(*) FROM m) + (SELECT count(*) FROM h) + (SELECT count(*) FROM q))::int4 AS n`,
+    [minutesBefore, hoursBefore],
   );
   return rows[0]?.n ?? 0;
 }
