@@ -1,8 +1,10 @@
 // Live updates over Server-Sent Events, at a cost that follows the pages watched, not the tabs open.
 // Tabs that watch the same page with the same rights share one subscription: once per tick (the
 // configured interval, also the most often one tab is refreshed) its fragment is rendered once, by
-// one set of queries, and sent to every tab whose copy differs. A failed render is reported to the
-// tabs as an event and tried again at the next tick; the stream stays open.
+// one set of queries, and sent to every tab whose copy differs. A tick renders at most
+// MAX_RENDERS_PER_TICK pages, taking turns, so many different pages are refreshed less often rather
+// than the database being asked more. A failed render is reported to the tabs as an event and tried
+// again at the next turn; the stream stays open.
 
 export interface LiveClient {
   /** Sends the page's new fragment. */
@@ -16,10 +18,15 @@ export interface LiveClient {
 interface Subscription {
   render: () => Promise<string>;
   clients: Map<LiveClient, string | undefined>;
-  last: string | undefined;
+  /** A render that outlived its tick (the database is slow or away): no other starts until it settles. */
+  pending: Promise<unknown> | undefined;
 }
 
 const KEEP_ALIVE_MS = 15_000;
+/** Pages rendered per tick at most, whatever the number of distinct pages watched. */
+export const MAX_RENDERS_PER_TICK = 10;
+/** How long a tick waits for a render before telling the tabs and moving on. */
+const RENDER_PATIENCE_MS = 5_000;
 
 export class LiveHub {
   private readonly subscriptions = new Map<string, Subscription>();
@@ -48,7 +55,7 @@ export class LiveHub {
     if (this.clientCount >= this.maxClients) return undefined;
     let subscription = this.subscriptions.get(key);
     if (!subscription) {
-      subscription = { render, clients: new Map(), last: initial };
+      subscription = { render, clients: new Map(), pending: undefined };
       this.subscriptions.set(key, subscription);
     }
     subscription.clients.set(client, initial);
@@ -75,22 +82,40 @@ export class LiveHub {
     this.timer.unref();
   }
 
+  /** The subscription's fragment, or an error once RENDER_PATIENCE_MS passed (the render goes on; the next waits for it). */
+  private renderWithin(subscription: Subscription): Promise<string> {
+    this.renders++;
+    const rendering = subscription.render();
+    subscription.pending = rendering;
+    const settled = rendering.finally(() => {
+      if (subscription.pending === rendering) subscription.pending = undefined;
+    });
+    settled.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const patience = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the page took longer than ${RENDER_PATIENCE_MS / 1000} s to render (is the database away?); retrying`)), RENDER_PATIENCE_MS);
+      timer.unref();
+    });
+    return Promise.race([settled, patience]).finally(() => clearTimeout(timer));
+  }
+
   /** One render per subscription, one after another (a tick never overlaps the next), then the fan-out. */
   private async tick(): Promise<void> {
     this.ticking = true;
     try {
-      for (const subscription of [...this.subscriptions.values()]) {
-        if (subscription.clients.size === 0) continue;
+      // Taking turns: the pages rendered last go to the back of the line.
+      const due = [...this.subscriptions.entries()].filter(([, subscription]) => subscription.clients.size > 0 && !subscription.pending).slice(0, MAX_RENDERS_PER_TICK);
+      for (const [key, subscription] of due) {
+        this.subscriptions.delete(key);
+        this.subscriptions.set(key, subscription);
         let html: string;
         try {
-          this.renders++;
-          html = await subscription.render();
+          html = await this.renderWithin(subscription);
         } catch (error) {
-          const message = `Live updates paused by an error; retrying: ${(error as Error).message}`;
+          const message = `Live updates are waiting: ${(error as Error).message}`;
           await Promise.all([...subscription.clients.keys()].map((client) => client.failure(message).catch(() => undefined)));
           continue;
         }
-        subscription.last = html;
         await Promise.all(
           [...subscription.clients].map(async ([client, seen]) => {
             if (seen === html) return;
