@@ -11,7 +11,7 @@ import { BallastError, ValidationError } from '../../errors.js';
 import type { BulkResult, WorkflowFilter } from '../../management.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowStatus } from '../../store/records.js';
 import { RESUMABLE_STATUSES } from '../../store/sql/workflows.js';
-import { CsrfField, Empty, render, Status } from '../components.js';
+import { CsrfField, Empty, render } from '../components.js';
 import { formatCount, formatDuration } from '../format.js';
 import type { DashboardEnv, View } from '../view.js';
 import { capitalise, pageFilter, WorkflowTable } from './workflows.js';

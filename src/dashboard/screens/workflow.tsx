@@ -222,7 +222,7 @@ function Waterfall({ view, loaded }: { view: View; loaded: Loaded }) {
 }
 
 function StepTable(props: { view: View; workflow: WorkflowInfo; steps: StepInfo[]; axis: Span; children: Loaded['children']; depth: number }) {
-  const { view, workflow, steps, axis } = props;
+  const { workflow, steps, axis } = props;
   const queued = workflow.startedAt ? { from: workflow.createdAt.getTime(), to: workflow.startedAt.getTime() } : undefined;
   if (steps.length === 0 && !queued) return <Empty>No steps recorded yet.</Empty>;
   return (
