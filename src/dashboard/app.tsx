@@ -121,8 +121,7 @@ export function createDashboard(settings: DashboardSettings): Hono<DashboardEnv>
       if (response.status !== 200) throw new Error(text.slice(0, 300));
       return text;
     };
-    return streamSSE(c, async (stream) => {
-      c.header('Cache-Control', 'no-store');
+    const response = streamSSE(c, async (stream) => {
       const unsubscribe = hub.subscribe(
         `${view.caller.role ?? 'anonymous'}:${view.payloads.visible}:${page}`,
         render,
@@ -143,6 +142,8 @@ export function createDashboard(settings: DashboardSettings): Hono<DashboardEnv>
       await new Promise<void>((resolve) => stream.onAbort(resolve));
       unsubscribe();
     });
+    response.headers.set('Cache-Control', 'no-store');
+    return response;
   });
 
   app.all('*', (c) => errorPage(c, 404, 'Not found', `There is no dashboard page at ${new URL(c.req.url).pathname}.`));

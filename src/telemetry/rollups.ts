@@ -10,6 +10,7 @@ const PRUNE_EVERY_MS = HOUR_MS;
 export const ROLLUP_RETENTION_MS = 15 * 24 * HOUR_MS;
 /** Minutes serve windows up to 6 hours and the 6 before them. */
 export const MINUTE_ROLLUP_RETENTION_MS = 24 * HOUR_MS;
+const STOP_PATIENCE_MS = 2_000;
 /** Rows kept for a retry while the database is away: an hour of a busy fleet, then the oldest go. */
 const MAX_UNWRITTEN_ROWS = 20_000;
 
@@ -84,11 +85,17 @@ export class RollupRecorder {
     this.timer.unref();
   }
 
-  /** Stops the timer; with `flush`, writes what was counted since the last flush. */
+  /**
+   * Stops the timer; with `flush`, writes what was counted since the last flush, waiting at most
+   * STOP_PATIENCE_MS (a shutdown during a database outage must not hang on the history).
+   */
   async stop(flush = true): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (flush) await this.flush();
+    if (!flush) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise((resolve) => (timer = setTimeout(resolve, STOP_PATIENCE_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Writes the counts of the minute that just ended (or is ending) and samples queue depth. */

@@ -356,6 +356,31 @@ describe('actions change the database as they should', { skip: !browserPath && N
   });
 });
 
+describe('queue limits and schedules from their screens', { skip: !browserPath && NO_BROWSER }, () => {
+  test('limits change fleet-wide from the queue page', async () => {
+    const page = await visit(operator, '/dashboard/queues/work');
+    await page.getByLabel('Per executor').fill('3');
+    await page.getByLabel('Fleet-wide').fill('20');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.waitForURL(/\/dashboard\/queues\/work$/);
+    const stored = (await sql.query(`SELECT worker_concurrency, concurrency FROM ballast.queues WHERE name = 'work'`)).rows[0];
+    assert.deepEqual(stored, { worker_concurrency: 3, concurrency: 20 });
+    assert.match(await page.locator('#limits-title + dl').innerText(), /Running, fleet-wide\s+0 \/ 20/);
+  });
+
+  test('a schedule resumes, pauses and triggers from the schedules page', async () => {
+    const page = await visit(operator, '/dashboard/schedules');
+    await page.getByRole('button', { name: 'resume nightly-report' }).click();
+    await page.waitForURL(/\/dashboard\/schedules$/);
+    assert.equal((await app.schedules.get('nightly-report'))?.paused, false);
+    await page.getByRole('button', { name: 'trigger nightly-report' }).click();
+    await waitFor('the triggered run', async () => (await app.workflows.list({ idPrefix: 'sched:nightly-report:manual:' })).length === 1);
+    await page.getByRole('button', { name: 'pause nightly-report' }).click();
+    await page.waitForURL(/\/dashboard\/schedules$/);
+    assert.equal((await app.schedules.get('nightly-report'))?.paused, true);
+  });
+});
+
 describe('roles, sign-in and cross-site requests', { skip: !browserPath && NO_BROWSER }, () => {
   test('a viewer sees payloads but no control, and the server refuses its POST', async () => {
     const page = await visit(viewer, '/dashboard/workflows/parent-1');

@@ -17,7 +17,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postg
 import { waitFor } from '../support/wait.js';
 
 const INTERVAL_MS = 500;
-const WINDOW_MS = 6_000;
+const WINDOW_MS = 4_000;
 
 let postgres: ThrowawayPostgres;
 let url: string;
@@ -41,6 +41,7 @@ function define(ballast: Ballast) {
 
 interface Stream {
   events: Array<{ event: string; data: string }>;
+  headers: IncomingMessage['headers'];
   close(): void;
 }
 
@@ -62,7 +63,7 @@ function openStream(page: string): Promise<Stream> {
         }
       });
       response.on('error', () => undefined);
-      resolve({ events, close: () => request.destroy() });
+      resolve({ events, headers: response.headers, close: () => request.destroy() });
     });
     request.on('error', reject);
   });
@@ -134,6 +135,8 @@ test('50 tabs on one page cost the database what one tab does; a tab is refreshe
       `  50 tabs on the overview:       ${perSecond(fifty.statements)} / ${perSecond(fifty.commits)}\n` +
       `  50 tabs on 50 workflow pages:  ${perSecond(distinct.statements)} / ${perSecond(distinct.commits)} (at most ${MAX_RENDERS_PER_TICK} pages rendered per tick)\n`,
   );
+  assert.equal(one.streams[0]?.headers['content-type'], 'text/event-stream');
+  assert.equal(one.streams[0]?.headers['cache-control'], 'no-store');
   const dashboardOne = one.statements - idle.statements;
   const dashboardFifty = fifty.statements - idle.statements;
   assert.ok(dashboardOne > 0, 'a watched page is rendered');
