@@ -1,10 +1,12 @@
-// The HTTP surface of the example service, on node:http: its own two routes, and Ballast's admin API
-// mounted beside them on the same port (docs/operations.md lists its routes):
+// The HTTP surface of the example service, on node:http: its own two routes (a small Hono app), and
+// Ballast's admin API and dashboard mounted beside them on the same port (docs/operations.md and
+// docs/dashboard.md):
 //
 //   POST /tasks            {"steps"?: 1..100, "stepMs"?: 0..60000}  -> 202 {"workflowId": "..."}
 //   GET  /tasks/:id        -> 200 {"status": "...", "result": ..., "executor": "...", ...} | 404
 //   GET  /metrics/:queue   -> 200 {"queue_length": N}  (what KEDA's metrics-api scaler reads)
 //   GET  /healthz, /readyz, /metrics (Prometheus), /api/...   (the admin API)
+//   GET  /dashboard/       (the console)
 //
 // Every answer is JSON; errors are {"error": {"code": "...", "message": "<what went wrong and how to fix it>"}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';

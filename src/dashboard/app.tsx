@@ -132,7 +132,6 @@ export function createDashboard(settings: DashboardSettings): Hono<DashboardEnv>
             await stream.write(': keep-alive\n\n');
           },
         },
-        undefined,
       );
       if (!unsubscribe) {
         await stream.writeSSE({ event: 'failure', data: 'Too many live tabs are open on this server; reload later.', retry: 60_000 });

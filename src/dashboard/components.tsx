@@ -126,9 +126,11 @@ function Access({ view }: { view: View }) {
 /** Why this visitor sees no controls, when that is the case. */
 export function ReadOnlyNotice({ view }: { view: View }) {
   const policy = view.settings.policy;
-  if (view.caller.role === 'operator' && !policy.readOnly) return null;
   let text: string;
   if (policy.readOnly) text = 'This server is read-only: actions are switched off in its admin options.';
+  else if (view.caller.via === 'loopback') {
+    text = 'No admin token is configured: you may act because you are on this machine; anyone else may only read. Set BALLAST_ADMIN_TOKEN (and BALLAST_VIEWER_TOKEN) before others need access.';
+  } else if (view.caller.role === 'operator') return null;
   else if (!policy.secured) {
     text = 'No admin token is configured, so only this machine (loopback) may act. Set BALLAST_ADMIN_TOKEN (and BALLAST_VIEWER_TOKEN) to sign in from elsewhere.';
   } else if (view.caller.role === 'viewer') text = 'You are signed in as a viewer: you can see everything and change nothing.';

@@ -51,14 +51,14 @@ export class LiveHub {
    * Adds a tab watching `key` (the page and the rights it is rendered with); `render` makes the
    * fragment. Returns the function that removes the tab, or undefined when the hub is full.
    */
-  subscribe(key: string, render: () => Promise<string>, client: LiveClient, initial: string | undefined): (() => void) | undefined {
+  subscribe(key: string, render: () => Promise<string>, client: LiveClient): (() => void) | undefined {
     if (this.clientCount >= this.maxClients) return undefined;
     let subscription = this.subscriptions.get(key);
     if (!subscription) {
       subscription = { render, clients: new Map(), pending: undefined };
       this.subscriptions.set(key, subscription);
     }
-    subscription.clients.set(client, initial);
+    subscription.clients.set(client, undefined);
     this.schedule();
     const owned = subscription;
     return () => {
