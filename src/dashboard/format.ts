@@ -31,7 +31,10 @@ export function formatRelative(at: Date | number | null | undefined, now = Date.
   if (at === null || at === undefined) return '—';
   const ms = (at instanceof Date ? at.getTime() : at) - now;
   if (Math.abs(ms) < 1_000) return 'now';
-  return ms < 0 ? `${formatDuration(-ms)} ago` : `in ${formatDuration(ms)}`;
+  // Whole seconds: a live page's text then changes once a second at most, not at every render.
+  const rounded = Math.round(Math.abs(ms) / 1_000) * 1_000;
+  const text = rounded < 60_000 ? `${rounded / 1_000} s` : formatDuration(rounded);
+  return ms < 0 ? `${text} ago` : `in ${text}`;
 }
 
 /** 2026-12-04 16:40:12 UTC */

@@ -121,10 +121,11 @@
     }
 
     function busy() {
-      // Do not pull the page from under someone who is selecting or typing in it.
+      // Do not pull the page from under someone who is selecting, typing or moving through it
+      // with the keyboard: a replaced region would lose their focus.
       if (region.querySelector('input[type="checkbox"][name="id"]:checked')) return true;
       const active = document.activeElement;
-      return Boolean(active && region.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName));
+      return Boolean(active && active !== document.body && region.contains(active));
     }
 
     function connect() {
@@ -134,7 +135,7 @@
       source.addEventListener('update', (event) => {
         if (paused) return;
         if (busy()) {
-          say('Live updates are held while you select or type.');
+          say('Live updates are held while you work in this part of the page.');
           return;
         }
         say('');
