@@ -210,6 +210,14 @@ describe('every screen renders real workflows', { skip: !browserPath && NO_BROWS
     assert.match(await children.first().innerText(), /child[\s\S]*SUCCESS[\s\S]*ship/);
     assert.ok((await page.locator('svg.bar rect.fill').count()) >= 8, 'bars for the steps and the children\'s steps');
     assert.match(await page.locator('.commands').innerText(), /curl -H "Authorization: Bearer \$BALLAST_VIEWER_TOKEN" http:\/\/127\.0\.0\.1:\d+\/api\/workflows\/parent-1\nballast|ballast workflows get 'parent-1'/);
+    // The export and the raw download carry the same values.
+    const exported = await page.evaluate(async () => {
+      const [whole, input] = await Promise.all(['export.json', 'raw/input'].map(async (path) => (await fetch(`/dashboard/workflows/parent-1/${path}`)).json()));
+      return { whole, input };
+    });
+    assert.equal(exported.whole.workflow.id, 'parent-1');
+    assert.equal(exported.whole.steps.length, 7);
+    assert.deepEqual(exported.input, { id: 'o-1' });
     // A failed workflow's error is shown as text, never as markup.
     const failed = await visit(operator, '/dashboard/workflows/flaky-0');
     assert.match(await failed.locator('.payload').innerText(), /card declined <script>alert\(1\)<\/script>/);
