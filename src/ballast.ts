@@ -35,6 +35,8 @@ import { createAdminHandler, type AdminHandlerOptions, type AdminRequestHandler 
 import type { Readiness } from './admin/routes.js';
 import { AdminServer } from './admin/server.js';
 import { currentTraceContext } from './telemetry/tracing.js';
+import { WorkflowStats, type StatsApi } from './telemetry/history.js';
+import { RollupRecorder } from './telemetry/rollups.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { wakeKey } from './store/wakeups.js';
 
@@ -74,6 +76,8 @@ export class Ballast {
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
   private telemetry: Telemetry | undefined;
+  private rollups: RollupRecorder | undefined;
+  private statsApi: StatsApi | undefined;
   private adminServer: AdminServer | undefined;
   private readonly scheduleRegistry = new ScheduleRegistry();
   private scheduler: Scheduler | undefined;
@@ -140,8 +144,8 @@ export class Ballast {
     const { config } = this;
     try {
       if (config.admin) {
-        const { port, host, token, protectReads } = config.admin;
-        this.adminServer = await AdminServer.listen(this.adminHandler({ token, protectReads }), port, host);
+        const { port, host, handler } = config.admin;
+        this.adminServer = await AdminServer.listen(this.adminHandler(handler), port, host);
         config.logger.info(`admin API listening on port ${this.adminServer.port}`);
       }
       const driver: Driver = config.databaseUrl
@@ -211,9 +215,11 @@ export class Ballast {
       );
       this.lease = lease;
       runtime.leaseGate = lease;
+      this.rollups = new RollupRecorder(store, { appName: config.name, appVersion: () => runtime.appVersion, logger: config.logger });
       const telemetry = new Telemetry(store, {
         appName: config.name,
         executorId: config.executorId,
+        rollups: this.rollups,
         runningHere: () => runtime.runningCount,
         fleetTotals: () => ({
           recovered: this.takeover?.counts.recovered ?? 0,
@@ -227,6 +233,7 @@ export class Ballast {
       store.writer.onFlushed = (writes) => telemetry.flushed(writes);
       await lease.register();
       runtime.open(appVersion);
+      this.rollups.start();
       await runtime.recover();
       await queues.startDispatching(runtime, this.queueRegistry);
       this.takeover = new FleetTakeover(store, lease, {
@@ -274,6 +281,7 @@ export class Ballast {
     await Promise.all([this.queueService?.stop(), this.takeover?.stop(), this.adoption?.stop()]);
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
+    await this.rollups?.stop();
     // No renewal may land after the hand-back: it would revive a lease the fleet saw end.
     await this.lease?.stop();
     await this.takeover?.handBack(this.config.executorId).catch((error: Error) => {
@@ -314,6 +322,13 @@ export class Ballast {
     return this.scheduleService as ScheduleService;
   }
 
+  /** The per-minute history of runs and queue depth the executors record (the dashboard's charts). */
+  get stats(): StatsApi {
+    this.requireRuntime('stats');
+    this.statsApi ??= new WorkflowStats(this.store as SystemStore, this.config.name);
+    return this.statsApi;
+  }
+
   /**
    * Deletes finished workflows beyond the configured retention now (it also runs periodically);
    * returns how many were deleted.
@@ -340,9 +355,10 @@ export class Ballast {
   }
 
   /**
-   * The admin API as a node:http request handler, to serve on the application's own port beside
-   * its routes: `handler(req, res, next)` calls `next()` for paths it does not serve. Mutating routes
-   * need `Authorization: Bearer <token>` when a token is set (default BALLAST_ADMIN_TOKEN).
+   * The admin API and the dashboard (at /dashboard/) as a node:http request handler, to serve on the
+   * application's own port beside its routes: `handler(req, res, next)` calls `next()` for paths it
+   * does not serve. Operators act with BALLAST_ADMIN_TOKEN, viewers read with BALLAST_VIEWER_TOKEN;
+   * with neither configured, only loopback clients may act (see AdminHandlerOptions).
    */
   adminHandler(options: AdminHandlerOptions = {}): AdminRequestHandler {
     // Anything but an object goes to the handler's own checks as it is, to be refused there.
@@ -425,6 +441,7 @@ export class Ballast {
 
   private async closeResources(): Promise<void> {
     await this.scheduler?.stop();
+    await this.rollups?.stop(false);
     await this.lease?.stop();
     await Promise.all([this.takeover?.stop(), this.adoption?.stop()]);
     await this.retention?.stop();

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { optionalDuration } from './durations.js';
 import type { Duration } from './engine/types.js';
+import { checkAdminOptions, type AdminHandlerOptions } from './admin/options.js';
 import { ValidationError } from './errors.js';
 import type { RetentionPolicy } from './fleet/retention.js';
 import { isValidIdentifier } from './store/sql/identifiers.js';
@@ -69,22 +70,22 @@ export interface BallastConfig {
   logger?: Logger;
 }
 
-export interface AdminConfig {
+/**
+ * The standalone admin server: its port and interface, and the handler's options (tokens, roles,
+ * read-only mode, action switches, redaction, the dashboard; see AdminHandlerOptions).
+ */
+export interface AdminConfig extends Omit<AdminHandlerOptions, 'readiness' | 'logger'> {
   /** Default BALLAST_ADMIN_PORT, else 3001; 0 picks a free port. */
   port?: number;
-  /** Interface to listen on. Default: all. */
+  /** Interface to listen on. Default: all (without a token, only loopback clients may act). */
   host?: string;
-  /** Bearer token required by mutating routes. Default BALLAST_ADMIN_TOKEN; none: mutations are open. */
-  token?: string;
-  /** Also require the token for reads (not for /healthz and /readyz). Default false. */
-  protectReads?: boolean;
 }
 
 export interface ResolvedAdmin {
   port: number;
   host: string | undefined;
-  token: string | undefined;
-  protectReads: boolean;
+  /** What the server's handler is made with; tokens default to BALLAST_ADMIN_TOKEN and BALLAST_VIEWER_TOKEN. */
+  handler: AdminHandlerOptions;
 }
 
 export interface RetentionConfig {
@@ -176,12 +177,14 @@ function resolveAdmin(admin: AdminConfig | false | undefined, env: NodeJS.Proces
   if (admin?.token !== undefined && (typeof admin.token !== 'string' || admin.token.length < 16)) {
     throw new ValidationError('config.admin.token must be a string of at least 16 characters (a random secret, say 32 bytes in hex).');
   }
-  return {
-    port,
-    host: admin?.host,
+  const { port: _port, host: _host, ...options } = admin ?? {};
+  const handler: AdminHandlerOptions = {
+    ...options,
     token: admin?.token ?? nonEmpty(env.BALLAST_ADMIN_TOKEN),
-    protectReads: optionalBoolean(admin?.protectReads, 'admin.protectReads'),
+    viewerToken: admin?.viewerToken ?? nonEmpty(env.BALLAST_VIEWER_TOKEN),
   };
+  checkAdminOptions(handler);
+  return { port, host: admin?.host, handler };
 }
 
 const DEFAULT_LEASE_MS = 10_000;

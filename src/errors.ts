@@ -250,6 +250,36 @@ export class UnknownScheduleError extends BallastError {
   }
 }
 
+/**
+ * The caller may not do this: an anonymous or viewer caller asked for an operator's action, or a
+ * remote caller asked to change something while no token is configured (only loopback clients may).
+ */
+export class ForbiddenError extends BallastError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+  }
+}
+
+/** An action switched off in the admin options (`readOnly`, or `actions: { delete: false, … }`). */
+export class ActionDisabledError extends BallastError {
+  readonly action: string;
+
+  constructor(action: string, reason: string) {
+    super('ACTION_DISABLED', `The "${action}" action is switched off on this server (${reason}). Ask whoever runs it to enable it in the admin options.`);
+    this.action = action;
+  }
+}
+
+/** A search over workflow payloads ran past its statement timeout. */
+export class SearchTimeoutError extends BallastError {
+  constructor(timeoutMs: number) {
+    super(
+      'SEARCH_TIMEOUT',
+      `The search over inputs, outputs and errors did not finish within ${timeoutMs} ms. Narrow the time range, or add a name, queue or status filter.`,
+    );
+  }
+}
+
 const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = new Map(
   [
     BallastError,
@@ -275,6 +305,9 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     OwnershipLostError,
     InvalidScheduleError,
     UnknownScheduleError,
+    ForbiddenError,
+    ActionDisabledError,
+    SearchTimeoutError,
   ].map((errorClass) => [errorClass.name, errorClass]),
 );
 

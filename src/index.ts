@@ -1,7 +1,18 @@
 export { Ballast, PATCHING_APP_VERSION } from './ballast.js';
 export type { SendOptions, ShutdownOptions } from './ballast.js';
 export type { AdminConfig, BallastConfig, Logger, RetentionConfig } from './config.js';
-export type { AdminHandlerOptions, AdminRequestHandler, AdminSource, Readiness } from './admin/handler.js';
+export type {
+  AdminAction,
+  AdminHandlerOptions,
+  AdminRequestHandler,
+  AdminSource,
+  Authorize,
+  DashboardOptions,
+  PayloadSite,
+  Readiness,
+  Redact,
+  Role,
+} from './admin/handler.js';
 export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, WorkflowQueries } from './management.js';
 export type {
   BackoffOptions,
@@ -25,4 +36,5 @@ export type { Queue } from './queues/registry.js';
 export type { MetricsOptions, QueueMetrics, QueueService } from './queues/service.js';
 export type { ScheduledRun, ScheduleOptions } from './schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from './schedule/service.js';
+export type { History, HistoryOptions, HistoryPoint, QueueDepthPoint, RunCounts, StatsApi, WorkflowTotals } from './telemetry/history.js';
 export * from './errors.js';

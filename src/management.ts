@@ -6,6 +6,7 @@ import { toStepInfo, toWorkflowInfo } from './engine/views.js';
 import {
   BallastError,
   DuplicateWorkflowError,
+  SearchTimeoutError,
   UnknownVersionError,
   ValidationError,
   WorkflowNotFoundError,
@@ -42,6 +43,15 @@ export interface WorkflowFilter {
   order?: 'asc' | 'desc';
   /** Also decode input, output and error. */
   withPayloads?: boolean;
+  /** Keyset pagination: only workflows after this one in the list's order (pass the last of a page). */
+  after?: { createdAt: Date | number; id: string };
+  /**
+   * Text to find in input, output or error (case-insensitive, at most 200 characters). Payloads are
+   * not indexed, so a search needs createdAfter and gives up after searchTimeoutMs (SearchTimeoutError).
+   */
+  search?: string;
+  /** Default 2,000 ms, at most 30,000. */
+  searchTimeoutMs?: number;
 }
 
 export interface ForkOptions {
@@ -65,6 +75,8 @@ export interface CancelOptions {
 export interface BulkOptions {
   /** Workflows per statement. Default 100, at most 1,000. */
   batchSize?: number;
+  /** Told what was done so far after each batch (a progress report). */
+  onBatch?: (soFar: BulkResult) => void;
 }
 
 /** What an operation on many workflows did. */
@@ -107,7 +119,12 @@ export class WorkflowQueries {
 
   async list(filter: WorkflowFilter = {}): Promise<WorkflowInfo[]> {
     const query = toListQuery(filter);
-    return (await this.store.listWorkflows(query)).map((record) => toWorkflowInfo(record, query.withPayloads));
+    try {
+      return (await this.store.listWorkflows(query)).map((record) => toWorkflowInfo(record, query.withPayloads));
+    } catch (error) {
+      if (query.search !== null && (error as { code?: unknown }).code === '57014') throw new SearchTimeoutError(query.searchTimeoutMs);
+      throw error;
+    }
   }
 
   /**
@@ -263,6 +280,7 @@ export class WorkflowQueries {
     apply: (ids: string[], failed: BulkResult['failed']) => Promise<Set<string>>,
   ): Promise<BulkResult> {
     if (typeof options !== 'object' || options === null) throw new ValidationError('options must be an object such as { batchSize: 100 }.');
+    if (options.onBatch !== undefined && typeof options.onBatch !== 'function') throw new ValidationError('onBatch must be a function.');
     const batchSize = options.batchSize ?? 100;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BULK_BATCH) {
       throw new ValidationError(`batchSize must be an integer from 1 to ${MAX_BULK_BATCH}, got ${describe(options.batchSize)}.`);
@@ -282,6 +300,7 @@ export class WorkflowQueries {
       const ids = page.map((record) => record.id);
       const done = await apply(ids, result.failed);
       for (const id of ids) if (done.has(id)) result.applied.push(id);
+      options.onBatch?.(result);
       const last = page[page.length - 1] as WorkflowRecord;
       after = { createdAt: last.createdAt, id: last.id };
     }
@@ -357,6 +376,12 @@ export function toListQuery(filter: WorkflowFilter): ListQuery {
   if (filter.order !== undefined && filter.order !== 'asc' && filter.order !== 'desc') {
     throw new ValidationError(`list: order must be "asc" or "desc", got ${describe(filter.order)}.`);
   }
+  const createdAfter = optionalTime(filter.createdAfter, 'createdAfter');
+  const search = optionalSearch(filter.search, createdAfter);
+  const searchTimeoutMs = filter.searchTimeoutMs ?? DEFAULT_SEARCH_TIMEOUT_MS;
+  if (!Number.isInteger(searchTimeoutMs) || searchTimeoutMs < 1 || searchTimeoutMs > MAX_SEARCH_TIMEOUT_MS) {
+    throw new ValidationError(`list: searchTimeoutMs must be an integer from 1 to ${MAX_SEARCH_TIMEOUT_MS}, got ${describe(filter.searchTimeoutMs)}.`);
+  }
   return {
     statuses,
     name: optionalName(filter.name, 'name'),
@@ -365,7 +390,7 @@ export function toListQuery(filter: WorkflowFilter): ListQuery {
     appVersion: optionalName(filter.appVersion, 'appVersion'),
     parentId: optionalName(filter.parentId, 'parentId'),
     idPrefix: optionalName(filter.idPrefix, 'idPrefix'),
-    createdAfter: optionalTime(filter.createdAfter, 'createdAfter'),
+    createdAfter,
     createdBefore: optionalTime(filter.createdBefore, 'createdBefore'),
     completedAfter: optionalTime(filter.completedAfter, 'completedAfter'),
     completedBefore: optionalTime(filter.completedBefore, 'completedBefore'),
@@ -373,8 +398,34 @@ export function toListQuery(filter: WorkflowFilter): ListQuery {
     offset,
     order: filter.order ?? 'desc',
     withPayloads: filter.withPayloads === true,
-    after: null,
+    after: optionalCursor(filter.after),
+    search,
+    searchTimeoutMs,
   };
+}
+
+const DEFAULT_SEARCH_TIMEOUT_MS = 2_000;
+const MAX_SEARCH_TIMEOUT_MS = 30_000;
+const MAX_SEARCH_LENGTH = 200;
+
+function optionalSearch(value: unknown, createdAfter: number | null): string | null {
+  if (value === undefined || value === '') return null;
+  if (typeof value !== 'string' || value.length > MAX_SEARCH_LENGTH) {
+    throw new ValidationError(`list: search must be a string of at most ${MAX_SEARCH_LENGTH} characters, got ${describe(value)}.`);
+  }
+  if (createdAfter === null) {
+    throw new ValidationError('list: a search reads the payloads of every workflow in its range, so it needs createdAfter (say, the last 24 hours).');
+  }
+  return value;
+}
+
+function optionalCursor(value: unknown): ListQuery['after'] {
+  if (value === undefined) return null;
+  const cursor = value as { createdAt?: unknown; id?: unknown };
+  if (typeof value !== 'object' || value === null || typeof cursor.id !== 'string' || cursor.createdAt === undefined) {
+    throw new ValidationError(`list: after must be { createdAt, id } of the last workflow of the previous page, got ${describe(value)}.`);
+  }
+  return { createdAt: optionalTime(cursor.createdAt, 'after.createdAt') as number, id: cursor.id };
 }
 
 function optionalName(value: unknown, what: string): string | null {

@@ -1,24 +1,20 @@
-// The HTTP surface of the example service, on node:http: its own two routes, and Ballast's admin API
-// mounted beside them on the same port (docs/operations.md lists its routes):
+// The HTTP surface of the example service, on node:http: its own two routes (a small Hono app), and
+// Ballast's admin API and dashboard mounted beside them on the same port (docs/operations.md and
+// docs/dashboard.md):
 //
 //   POST /tasks            {"steps"?: 1..100, "stepMs"?: 0..60000}  -> 202 {"workflowId": "..."}
 //   GET  /tasks/:id        -> 200 {"status": "...", "result": ..., "executor": "...", ...} | 404
 //   GET  /metrics/:queue   -> 200 {"queue_length": N}  (what KEDA's metrics-api scaler reads)
 //   GET  /healthz, /readyz, /metrics (Prometheus), /api/...   (the admin API)
+//   GET  /dashboard/       (the console)
 //
 // Every answer is JSON; errors are {"error": {"code": "...", "message": "<what went wrong and how to fix it>"}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  checkFields,
-  describeJson,
-  findRoute,
-  HttpError,
-  pathSegments,
-  readJsonObject,
-  respond,
-  type Reply,
-  type Route,
-} from '../../src/admin/http.js';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import { answerError } from '../../src/admin/app.js';
+import { checkFields, describeJson, HttpError, readJsonObject, toResponse, type Reply } from '../../src/admin/http.js';
 import type { AdminRequestHandler } from '../../src/index.js';
 import type { TaskInput, TaskView } from './app.js';
 
@@ -37,30 +33,28 @@ export const STEPS_RANGE = { min: 1, max: 100 } as const;
 export const STEP_MS_RANGE = { min: 0, max: 60_000 } as const;
 const EXAMPLE_BODY = '{"steps": 3, "stepMs": 500}';
 
-/** The service's routes first; every other path goes to Ballast's admin API. */
+/** The service's routes under /tasks (a small Hono app); every other path goes to Ballast's admin API. */
 export function createRequestHandler(api: TaskApi, admin: AdminRequestHandler, logger: HttpLogger): (request: IncomingMessage, response: ServerResponse) => void {
-  const routes: Route[] = [
-    { method: 'POST', pattern: ['tasks'], handle: (request) => postTask(api, request.raw) },
-    { method: 'GET', pattern: ['tasks', ':id'], handle: (request) => getTask(api, request.params[0] as string) },
-  ];
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) => {
+        const allow = methods.filter((method) => method !== 'HEAD').join(', ');
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}; use ${allow}.`, { Allow: allow });
+      },
+    }),
+  );
+  app.post('/tasks', async (c) => toResponse(await postTask(api, c.env.incoming)));
+  app.get('/tasks/:id', async (c) => toResponse(await getTask(api, c.req.param('id'))));
+  app.notFound((c) => toResponse({ status: 404, body: { error: { code: 'NOT_FOUND', message: `No route for ${c.req.method} ${c.req.path}.` } } }));
+  app.onError((error, c) => answerError(error, c, logger));
+  const listener = getRequestListener(app.fetch, { overrideGlobalObjects: false, autoCleanupIncoming: false });
 
   return (request, response) => {
-    const method = request.method ?? 'GET';
-    let reply: Promise<Reply>;
-    try {
-      const url = new URL(request.url ?? '/', 'http://localhost');
-      const found = findRoute(routes, method, pathSegments(url.pathname));
-      if (found === undefined) return admin(request, response);
-      if ('allowed' in found) {
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}; use ${found.allowed.join(', ')}.`, {
-          Allow: found.allowed.join(', '),
-        });
-      }
-      reply = found.route.handle({ raw: request, method, params: found.params, query: url.searchParams });
-    } catch (error) {
-      reply = Promise.reject(error);
-    }
-    respond(request, response, reply, logger);
+    const path = (request.url ?? '/').split('?')[0] as string;
+    if (path !== '/tasks' && !path.startsWith('/tasks/')) return admin(request, response);
+    void listener(request, response).catch((error: unknown) => logger.error(`could not answer ${request.method} ${request.url}`, error));
   };
 }
 

@@ -31,10 +31,11 @@ const shutdownDelayMs = integerFromEnv('SHUTDOWN_DELAY_MS', 0, 0, 600_000);
 const drainMs = integerFromEnv('DRAIN_MS', 20_000, 0, 3_600_000);
 
 const service = new TaskService({ dataDir: nonEmpty(process.env.BALLAST_DATA_DIR) });
-// Ballast's admin API on the same port: probes, KEDA's /metrics/:queue, Prometheus /metrics and
-// /api/ management (mutations need BALLAST_ADMIN_TOKEN when it is set). /readyz follows the
-// service's own phase, which turns unready at SIGTERM before Ballast shuts down.
-const admin = service.ballast.adminHandler({ readiness: () => service.readiness(), logger: { error: logError } });
+// Ballast's admin API and dashboard on the same port: probes, KEDA's /metrics/:queue, Prometheus
+// /metrics, /api/ management and the console at /dashboard/. Changes need BALLAST_ADMIN_TOKEN when
+// it is set, and come only from this machine when it is not; each one is logged as an audit line.
+// /readyz follows the service's own phase, which turns unready at SIGTERM before Ballast shuts down.
+const admin = service.ballast.adminHandler({ readiness: () => service.readiness(), logger: { error: logError, info: log } });
 const server = createServer(createRequestHandler(service, admin, { error: logError }));
 
 server.on('error', (error) => {
@@ -47,7 +48,7 @@ server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
   log(
     `listening on http://localhost:${bound} — ${service.describeDatabase()}, executor ${service.ballast.executorId}, ` +
-      `queue "${QUEUE_NAME}" with worker concurrency ${WORKER_CONCURRENCY}`,
+      `queue "${QUEUE_NAME}" with worker concurrency ${WORKER_CONCURRENCY}; dashboard at http://localhost:${bound}/dashboard/`,
   );
 });
 

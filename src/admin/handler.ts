@@ -1,25 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ValidationError } from '../errors.js';
-import { AdminAuth } from './auth.js';
-import { checkQuery, findRoute, HttpError, pathSegments, respond, type Reply } from './http.js';
+import { getRequestListener } from '@hono/node-server';
+import { AccessPolicy } from './access.js';
+import { createAdminApp, type AdminLogger } from './app.js';
+import { checkAdminOptions, type AdminHandlerOptions } from './options.js';
 import { adminRoutes, type AdminSource, type Readiness } from './routes.js';
 
 export type { AdminSource, Readiness };
-
-export interface AdminHandlerOptions {
-  /** Required as `Authorization: Bearer <token>` for mutating routes. Default BALLAST_ADMIN_TOKEN. */
-  token?: string;
-  /** Also require it for reads (/api GETs, /metrics); probes (/healthz, /readyz) never need it. Default false. */
-  protectReads?: boolean;
-  /** Largest request body accepted. Default 64 KiB. */
-  maxBodyBytes?: number;
-  /**
-   * What /readyz reports, instead of the instance's own readiness: an application that turns
-   * unready before it shuts Ballast down (to let load balancers drain) says so here.
-   */
-  readiness?: () => Promise<Readiness>;
-  logger?: { error(message: string, error?: unknown): void };
-}
+export type { AdminHandlerOptions, DashboardOptions } from './options.js';
+export type { AdminAction, Authorize, Role } from './access.js';
+export type { PayloadSite, Redact } from './views.js';
 
 /**
  * A node:http request handler. Called with `next`, it hands requests for paths it does not serve
@@ -29,52 +18,60 @@ export interface AdminHandlerOptions {
 export type AdminRequestHandler = (request: IncomingMessage, response: ServerResponse, next?: () => void) => void;
 
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+const DEFAULT_LIVE_INTERVAL_MS = 2_000;
+const DEFAULT_WAITING_TOO_LONG_MS = 5 * 60_000;
+/** The paths the handler owns below its base path; any other goes to `next`. */
+const OWNED = /^\/(healthz|readyz|metrics|api|dashboard)(\/|$)/;
 
-function checkOptions(options: AdminHandlerOptions): void {
-  if (typeof options !== 'object' || options === null) throw new ValidationError('adminHandler(options): options must be an object such as { token: "…" }.');
-  const { token, protectReads, maxBodyBytes, readiness } = options;
-  if (token !== undefined && typeof token !== 'string') throw new ValidationError('adminHandler: token must be a string (the bearer token mutating routes require).');
-  if (protectReads !== undefined && typeof protectReads !== 'boolean') throw new ValidationError('adminHandler: protectReads must be true or false.');
-  if (maxBodyBytes !== undefined && (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0)) {
-    throw new ValidationError(`adminHandler: maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}.`);
-  }
-  if (readiness !== undefined && typeof readiness !== 'function') throw new ValidationError('adminHandler: readiness must be a function returning a Readiness.');
-}
-const PROBES = new Set(['healthz', 'readyz']);
-
-/** The admin API over `source`, read at each request (a Ballast instance answers 503 until launched). */
+/** The admin API and dashboard over `source`, read at each request (a Ballast instance answers 503 until launched). */
 export function createAdminHandler(source: () => AdminSource, options: AdminHandlerOptions = {}): AdminRequestHandler {
-  checkOptions(options);
-  const auth = new AdminAuth(options.token ?? process.env.BALLAST_ADMIN_TOKEN, options.protectReads === true);
-  const routes = adminRoutes(source, {
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    readiness: options.readiness ?? (() => source().readiness()),
+  checkAdminOptions(options);
+  const logger: AdminLogger = {
+    error: options.logger?.error.bind(options.logger) ?? ((message, error) => console.error(`[ballast] ${message}`, error ?? '')),
+    info: options.logger?.info?.bind(options.logger) ?? ((message) => console.info(`[ballast] ${message}`)),
+  };
+  const policy = new AccessPolicy({
+    adminToken: nonEmpty(options.token ?? process.env.BALLAST_ADMIN_TOKEN),
+    viewerToken: nonEmpty(options.viewerToken ?? process.env.BALLAST_VIEWER_TOKEN),
+    protectReads: options.protectReads === true,
+    publicPayloads: options.publicPayloads === true,
+    authorize: options.authorize,
+    readOnly: options.readOnly === true,
+    actions: options.actions ?? {},
   });
-  const logger = options.logger ?? { error: (message: string, error?: unknown) => console.error(`[ballast] ${message}`, error ?? '') };
+  const basePath = options.basePath ?? '';
+  const dashboard = options.dashboard === false ? undefined : options.dashboard === true || options.dashboard === undefined ? {} : options.dashboard;
+  const app = createAdminApp({
+    routes: adminRoutes(source, {
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      readiness: options.readiness ?? (() => source().readiness()),
+    }),
+    policy,
+    basePath,
+    redact: options.redact,
+    logger,
+    dashboard: dashboard && {
+      source,
+      liveIntervalMs: dashboard.liveIntervalMs ?? DEFAULT_LIVE_INTERVAL_MS,
+      waitingTooLongMs: dashboard.waitingTooLongMs ?? DEFAULT_WAITING_TOO_LONG_MS,
+    },
+  });
+  // Globals stay as they are (the application may rely on them); bodies are read from the request itself.
+  const listener = getRequestListener(app.fetch, { overrideGlobalObjects: false, autoCleanupIncoming: false });
 
   return (request, response, next) => {
-    const method = request.method ?? 'GET';
-    let reply: Promise<Reply>;
-    try {
-      const url = new URL(request.url ?? '/', 'http://localhost');
-      const segments = pathSegments(url.pathname);
-      const found = findRoute(routes, method, segments);
-      if (found === undefined) {
-        if (next) return next();
-        throw new HttpError(404, 'NOT_FOUND', `No admin route for ${method} ${url.pathname}; see docs/operations.md for the routes.`);
-      }
-      if ('allowed' in found) {
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}; use ${found.allowed.join(', ')}.`, {
-          Allow: found.allowed.join(', '),
-        });
-      }
-      const mutating = method !== 'GET' && method !== 'HEAD';
-      if (mutating || (auth.protectReads && !PROBES.has(segments[0] ?? ''))) auth.check(request);
-      checkQuery(url.searchParams, found.route.query);
-      reply = found.route.handle({ raw: request, method, params: found.params, query: url.searchParams });
-    } catch (error) {
-      reply = Promise.reject(error);
+    const path = (request.url ?? '/').split('?')[0] as string;
+    const below = basePath === '' ? path : path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : undefined;
+    if (below !== undefined && OWNED.test(below)) {
+      void listener(request, response).catch((error: unknown) => logger.error(`could not answer ${request.method} ${request.url}`, error));
+      return;
     }
-    respond(request, response, reply, logger);
+    if (next) return next();
+    response.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+    response.end(`${JSON.stringify({ error: { code: 'NOT_FOUND', message: `No admin route for ${request.method} ${path}; see docs/operations.md for the routes.` } })}\n`);
   };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -1,7 +1,9 @@
-// HTTP plumbing of the admin API, on node:http alone: routes by path pattern, query parameters
-// checked against what a route accepts, size-limited JSON bodies, JSON answers, and errors as
-// {"error": {"code", "message"}} with a stable code. The example service uses it for its own routes.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// The admin API's JSON conventions, whatever routes the requests: query parameters checked against
+// what a route accepts, size-limited JSON bodies, JSON answers, and errors as {"error": {"code",
+// "message"}} with a stable code. The example service uses them for its own routes.
+import type { IncomingMessage } from 'node:http';
+import type { AdminAction } from './access.js';
+import type { PayloadView } from './views.js';
 
 /** An answer other than 2xx: thrown by a route, sent as {"error": {"code", "message"}}. */
 export class HttpError extends Error {
@@ -22,64 +24,28 @@ export interface Reply {
   body?: unknown;
   text?: { contentType: string; body: string };
   headers?: Record<string, string>;
+  /** What the audit line of a mutation records beyond the route's parameters. */
+  audit?: Record<string, unknown>;
 }
 
 export interface Request {
   readonly raw: IncomingMessage;
   readonly method: string;
-  readonly params: string[];
+  readonly params: Record<string, string>;
   readonly query: URLSearchParams;
+  /** Whether the caller may see workflow payloads, and how they are redacted. */
+  readonly payloads: PayloadView;
 }
 
 export interface Route {
   method: string;
-  /** Path segments; ':name' matches any one non-empty segment. */
-  pattern: string[];
+  /** A Hono path pattern: '/api/workflows/:id'. */
+  path: string;
   /** Query parameters the route accepts; any other is refused (a typo must not silently match everything). */
   query?: readonly string[];
+  /** What the route changes: the caller must be allowed every one of these (see AccessPolicy). */
+  actions?: readonly AdminAction[];
   handle(request: Request): Promise<Reply>;
-}
-
-/** The request's path as decoded segments (one trailing slash tolerated). */
-export function pathSegments(url: string): string[] {
-  const { pathname } = new URL(url, 'http://localhost');
-  const raw = pathname.split('/').slice(1);
-  if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
-  try {
-    return raw.map((segment) => decodeURIComponent(segment));
-  } catch {
-    throw new HttpError(400, 'INVALID_PATH', `The path ${pathname} is not valid percent-encoding.`);
-  }
-}
-
-export type RouteMatch = { route: Route; params: string[] } | { allowed: string[] } | undefined;
-
-/** The route for a request; `{ allowed }` when the path exists under other methods only. */
-export function findRoute(routes: readonly Route[], method: string, segments: string[]): RouteMatch {
-  const allowed: string[] = [];
-  for (const route of routes) {
-    const params = matchPattern(route.pattern, segments);
-    if (params === undefined) continue;
-    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
-    allowed.push(route.method);
-  }
-  return allowed.length > 0 ? { allowed } : undefined;
-}
-
-function matchPattern(pattern: string[], segments: string[]): string[] | undefined {
-  if (pattern.length !== segments.length) return undefined;
-  const params: string[] = [];
-  for (let i = 0; i < pattern.length; i++) {
-    const expected = pattern[i] as string;
-    const actual = segments[i] as string;
-    if (expected.startsWith(':')) {
-      if (actual === '') return undefined;
-      params.push(actual);
-    } else if (expected !== actual) {
-      return undefined;
-    }
-  }
-  return params;
 }
 
 /** Refuses query parameters the route does not know, and repeated ones. */
@@ -151,10 +117,13 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   INVALID_WORKFLOW_STATE: 409,
   DEDUPLICATED: 409,
   INVALID_STATE: 503, // not launched yet, or shutting down
+  FORBIDDEN: 403,
+  ACTION_DISABLED: 403,
+  SEARCH_TIMEOUT: 400,
 };
 
 /** An error as the reply a client gets; undefined for an unexpected error (a 500, to be logged). */
-function errorReply(error: unknown): Reply | undefined {
+export function errorReply(error: unknown): Reply | undefined {
   if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: error.message } }, headers: error.headers };
   const code = (error as { code?: unknown } | null)?.code;
   const status = typeof code === 'string' ? STATUS_BY_CODE[code] : undefined;
@@ -166,39 +135,13 @@ function errorReply(error: unknown): Reply | undefined {
   };
 }
 
-function internalErrorReply(error: unknown): Reply {
+export function internalErrorReply(error: unknown): Reply {
   return { status: 500, body: { error: { code: 'INTERNAL', message: `Internal error: ${error instanceof Error ? error.message : String(error)}` } } };
 }
 
-/**
- * Sends what `reply` settles with: the answer, a typed error as its JSON 4xx/5xx, or an unexpected
- * error as a logged 500.
- */
-export function respond(request: IncomingMessage, response: ServerResponse, reply: Promise<Reply>, logger: { error(message: string, error?: unknown): void }): void {
-  const method = request.method ?? 'GET';
-  void reply
-    .catch((error: unknown) => {
-      const known = errorReply(error);
-      if (known) return known;
-      logger.error(`${method} ${request.url} failed`, error);
-      return internalErrorReply(error);
-    })
-    .then((answer) => send(response, answer, method))
-    .catch((error: unknown) => logger.error(`could not answer ${method} ${request.url}`, error));
-}
-
-export function send(response: ServerResponse, reply: Reply, method: string): void {
-  if (response.headersSent) {
-    response.end();
-    return;
-  }
+/** A reply as a web Response: JSON (or the given text), never cached. */
+export function toResponse(reply: Reply): Response {
   const contentType = reply.text?.contentType ?? 'application/json; charset=utf-8';
   const body = reply.text?.body ?? `${JSON.stringify(reply.body ?? null)}\n`;
-  response.writeHead(reply.status, {
-    'Content-Type': contentType,
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-    ...reply.headers,
-  });
-  response.end(method === 'HEAD' ? undefined : body);
+  return new Response(body, { status: reply.status, headers: { 'Content-Type': contentType, 'Cache-Control': 'no-store', ...reply.headers } });
 }

@@ -4,19 +4,14 @@ import type { ExecutorsApi, VersionsApi } from '../fleet/registry.js';
 import type { BulkResult, WorkflowFilter, WorkflowQueries } from '../management.js';
 import type { QueueOptions } from '../queues/options.js';
 import type { QueueService } from '../queues/service.js';
+import type { SchedulesApi } from '../schedule/service.js';
 import type { WorkflowStatus } from '../store/records.js';
+import type { StatsApi } from '../telemetry/history.js';
+import { ForbiddenError } from '../errors.js';
 import { checkFields, describeJson, HttpError, readJsonObject, type Reply, type Request, type Route } from './http.js';
 import { stepJson, workflowJson } from './views.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
-
-/** What schedules the admin API manages (src/schedule implements it). */
-export interface ScheduleAdmin {
-  list(): Promise<unknown[]>;
-  pause(name: string): Promise<unknown>;
-  resume(name: string): Promise<unknown>;
-  trigger(name: string): Promise<{ workflowId: string }>;
-}
 
 /** What the admin API serves: a Ballast instance or a BallastClient. */
 export interface AdminSource {
@@ -24,17 +19,20 @@ export interface AdminSource {
   readonly queues: QueueService;
   readonly executors: ExecutorsApi;
   readonly versions: VersionsApi;
-  readonly schedules?: ScheduleAdmin;
+  readonly schedules?: SchedulesApi;
+  /** The per-minute history (Ballast and BallastClient have it). */
+  readonly stats?: StatsApi;
   readiness(): Promise<Readiness>;
   /** The Prometheus text exposition of this process's metrics. */
   prometheusMetrics(): Promise<{ contentType: string; body: string }>;
 }
 
-const LIST_PARAMETERS = [
+export const LIST_PARAMETERS = [
   'status', 'queue', 'name', 'version', 'executor', 'parent', 'idPrefix', 'createdAfter', 'createdBefore',
   'completedAfter', 'completedBefore', 'queuedOnly', 'limit', 'offset', 'order', 'withPayloads',
 ] as const;
-const FILTER_FIELDS = [
+const PAYLOAD_HELP = 'Send "Authorization: Bearer <BALLAST_VIEWER_TOKEN>" (or the admin token), or make payloads public with the admin option publicPayloads.';
+export const FILTER_FIELDS = [
   'status', 'queue', 'name', 'appVersion', 'executorId', 'parentId', 'idPrefix', 'createdAfter', 'createdBefore', 'completedAfter', 'completedBefore',
 ] as const;
 
@@ -53,22 +51,23 @@ export function adminRoutes(source: () => AdminSource, { maxBodyBytes, readiness
         throw new HttpError(400, 'INVALID_ARGUMENT', `"filter" must be an object such as {"status": "DEAD_LETTER"}, got ${describeJson(fields.filter)}.`);
       }
       checkFields(fields.filter as Record<string, unknown>, FILTER_FIELDS);
-      return { status: 200, body: await run(source().workflows, fields.filter as WorkflowFilter, fields) };
+      const result = await run(source().workflows, fields.filter as WorkflowFilter, fields);
+      return { status: 200, body: result, audit: { filter: fields.filter, applied: result.applied.length, failed: result.failed.length } };
     };
 
   return [
-    { method: 'GET', pattern: ['healthz'], handle: async () => ({ status: 200, body: { status: 'ok' } }) },
-    { method: 'GET', pattern: ['readyz'], handle: () => readyz(readiness) },
+    { method: 'GET', path: '/healthz', handle: async () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', path: '/readyz', handle: () => readyz(readiness) },
     {
       method: 'GET',
-      pattern: ['metrics'],
+      path: '/metrics',
       handle: async () => ({ status: 200, text: await source().prometheusMetrics() }),
     },
     {
       method: 'GET',
-      pattern: ['metrics', ':queue'],
+      path: '/metrics/:queue',
       query: ['version'],
-      handle: async ({ params: [queue], query }) => {
+      handle: async ({ params: { queue }, query }) => {
         const version = optionalString(query, 'version');
         const metrics = await source().queues.metrics(queue as string, version === undefined ? {} : { version });
         return { status: 200, body: { queue_length: metrics.queueLength } };
@@ -78,78 +77,93 @@ export function adminRoutes(source: () => AdminSource, { maxBodyBytes, readiness
     // ---- workflows
     {
       method: 'GET',
-      pattern: ['api', 'workflows'],
+      path: '/api/workflows',
       query: LIST_PARAMETERS,
-      handle: async ({ query }) => ({ status: 200, body: { workflows: (await source().workflows.list(listFilter(query))).map(workflowJson) } }),
-    },
-    {
-      method: 'GET',
-      pattern: ['api', 'workflows', ':id'],
-      query: ['withPayloads'],
-      handle: async ({ params: [id], query }) => {
-        const info = await source().workflows.get(id as string, { withPayloads: optionalBoolean(query, 'withPayloads') ?? true });
-        if (!info) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
-        return { status: 200, body: workflowJson(info) };
+      handle: async ({ query, payloads }) => {
+        const filter = listFilter(query);
+        if (filter.withPayloads && !payloads.visible) throw new ForbiddenError(`Payloads need a viewer or operator token. ${PAYLOAD_HELP}`);
+        return { status: 200, body: { workflows: (await source().workflows.list(filter)).map((info) => workflowJson(info, payloads)) } };
       },
     },
     {
       method: 'GET',
-      pattern: ['api', 'workflows', ':id', 'steps'],
-      handle: async ({ params: [id] }) => {
+      path: '/api/workflows/:id',
+      query: ['withPayloads'],
+      handle: async ({ params: { id }, query, payloads }) => {
+        const asked = optionalBoolean(query, 'withPayloads');
+        if (asked === true && !payloads.visible) throw new ForbiddenError(`Payloads need a viewer or operator token. ${PAYLOAD_HELP}`);
+        const info = await source().workflows.get(id as string, { withPayloads: asked ?? payloads.visible });
+        if (!info) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
+        return { status: 200, body: workflowJson(info, payloads) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/workflows/:id/steps',
+      handle: async ({ params: { id }, payloads }) => {
         const workflows = source().workflows;
         if (!(await workflows.get(id as string))) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
-        return { status: 200, body: { steps: (await workflows.steps(id as string)).map(stepJson) } };
+        return { status: 200, body: { steps: (await workflows.steps(id as string)).map((step) => stepJson(step, id as string, payloads)) } };
       },
     },
     {
       method: 'POST',
-      pattern: ['api', 'workflows', ':id', 'cancel'],
+      path: '/api/workflows/:id/cancel',
+      actions: ['cancel'],
       handle: async (request) => {
         const fields = await body(request, '{"children": true}');
         checkFields(fields, ['children']);
-        const cancelled = await source().workflows.cancel(request.params[0] as string, { children: fields.children as boolean | undefined });
-        return { status: 200, body: { workflowId: request.params[0], cancelled } };
+        const cancelled = await source().workflows.cancel(request.params.id as string, { children: fields.children as boolean | undefined });
+        return { status: 200, body: { workflowId: request.params.id, cancelled } };
       },
     },
     {
       method: 'POST',
-      pattern: ['api', 'workflows', ':id', 'resume'],
+      path: '/api/workflows/:id/resume',
+      actions: ['resume'],
       handle: async (request) => {
         checkFields(await body(request, '{}'), []);
-        const handle = await source().workflows.resume(request.params[0] as string);
+        const handle = await source().workflows.resume(request.params.id as string);
         return { status: 202, body: { workflowId: handle.id } };
       },
     },
     {
       method: 'POST',
-      pattern: ['api', 'workflows', ':id', 'fork'],
+      path: '/api/workflows/:id/fork',
+      actions: ['fork'],
       handle: async (request) => {
         const fields = await body(request, '{"fromStep": 2, "appVersion": "1.4.2"}');
         checkFields(fields, ['fromStep', 'appVersion', 'id']);
-        const handle = await source().workflows.fork(request.params[0] as string, {
+        const handle = await source().workflows.fork(request.params.id as string, {
           fromStep: fields.fromStep as number | undefined,
           appVersion: fields.appVersion as string | undefined,
           id: fields.id as string | undefined,
         });
-        return { status: 201, body: { workflowId: handle.id }, headers: { Location: `/api/workflows/${encodeURIComponent(handle.id)}` } };
+        return {
+          status: 201,
+          body: { workflowId: handle.id },
+          headers: { Location: `/api/workflows/${encodeURIComponent(handle.id)}` },
+          audit: { fromStep: fields.fromStep, appVersion: fields.appVersion, forkId: handle.id },
+        };
       },
     },
     {
       method: 'DELETE',
-      pattern: ['api', 'workflows', ':id'],
-      handle: async ({ params: [id] }) => {
+      path: '/api/workflows/:id',
+      actions: ['delete'],
+      handle: async ({ params: { id } }) => {
         await source().workflows.delete(id as string);
         return { status: 200, body: { workflowId: id, deleted: true } };
       },
     },
-    { method: 'POST', pattern: ['api', 'bulk', 'cancel'], handle: bulk((w, filter, b) => w.cancelMany(filter, { batchSize: b.batchSize as number | undefined, children: b.children as boolean | undefined })) },
-    { method: 'POST', pattern: ['api', 'bulk', 'resume'], handle: bulk((w, filter, b) => w.resumeMany(filter, { batchSize: b.batchSize as number | undefined })) },
-    { method: 'POST', pattern: ['api', 'bulk', 'delete'], handle: bulk((w, filter, b) => w.deleteMany(filter, { batchSize: b.batchSize as number | undefined })) },
+    { method: 'POST', path: '/api/bulk/cancel', actions: ['bulk', 'cancel'], handle: bulk((w, filter, b) => w.cancelMany(filter, { batchSize: b.batchSize as number | undefined, children: b.children as boolean | undefined })) },
+    { method: 'POST', path: '/api/bulk/resume', actions: ['bulk', 'resume'], handle: bulk((w, filter, b) => w.resumeMany(filter, { batchSize: b.batchSize as number | undefined })) },
+    { method: 'POST', path: '/api/bulk/delete', actions: ['bulk', 'delete'], handle: bulk((w, filter, b) => w.deleteMany(filter, { batchSize: b.batchSize as number | undefined })) },
 
     // ---- queues, executors, versions, schedules
     {
       method: 'GET',
-      pattern: ['api', 'queues'],
+      path: '/api/queues',
       query: ['version'],
       handle: async ({ query }) => {
         const version = optionalString(query, 'version');
@@ -164,42 +178,45 @@ export function adminRoutes(source: () => AdminSource, { maxBodyBytes, readiness
     },
     {
       method: 'PUT',
-      pattern: ['api', 'queues', ':name', 'limits'],
+      path: '/api/queues/:name/limits',
+      actions: ['limits'],
       handle: async (request) => {
         const fields = await body(request, '{"workerConcurrency": 2, "concurrency": 20, "rateLimit": {"limit": 100, "period": "1m"}}');
         checkFields(fields, ['workerConcurrency', 'concurrency', 'rateLimit', 'partitionConcurrency']);
-        const limits = await source().queues.update(request.params[0] as string, fields as QueueOptions);
-        return { status: 200, body: limits };
+        const limits = await source().queues.update(request.params.name as string, fields as QueueOptions);
+        return { status: 200, body: limits, audit: { limits } };
       },
     },
     {
       method: 'GET',
-      pattern: ['api', 'executors'],
+      path: '/api/executors',
       query: ['includeDead'],
       handle: async ({ query }) => ({ status: 200, body: { executors: await source().executors.list({ includeDead: optionalBoolean(query, 'includeDead') ?? false }) } }),
     },
-    { method: 'GET', pattern: ['api', 'versions'], handle: async () => ({ status: 200, body: { versions: await source().versions.list() } }) },
-    { method: 'GET', pattern: ['api', 'schedules'], handle: async () => ({ status: 200, body: { schedules: await schedulesOf(source()).list() } }) },
-    ...(['pause', 'resume'] as const).map((action) => ({
+    { method: 'GET', path: '/api/versions', handle: async () => ({ status: 200, body: { versions: await source().versions.list() } }) },
+    { method: 'GET', path: '/api/schedules', handle: async () => ({ status: 200, body: { schedules: await schedulesOf(source()).list() } }) },
+    ...(['pause', 'resume'] as const).map((action): Route => ({
       method: 'POST',
-      pattern: ['api', 'schedules', ':name', action],
+      path: `/api/schedules/:name/${action}`,
+      actions: ['schedules'],
       handle: async (request: Request): Promise<Reply> => {
         checkFields(await body(request, '{}'), []);
-        return { status: 200, body: await schedulesOf(source())[action](request.params[0] as string) };
+        return { status: 200, body: await schedulesOf(source())[action](request.params.name as string) };
       },
     })),
     {
       method: 'POST',
-      pattern: ['api', 'schedules', ':name', 'trigger'],
+      path: '/api/schedules/:name/trigger',
+      actions: ['schedules'],
       handle: async (request) => {
         checkFields(await body(request, '{}'), []);
-        return { status: 202, body: await schedulesOf(source()).trigger(request.params[0] as string) };
+        return { status: 202, body: await schedulesOf(source()).trigger(request.params.name as string) };
       },
     },
   ];
 }
 
-function schedulesOf(source: AdminSource): ScheduleAdmin {
+function schedulesOf(source: AdminSource): SchedulesApi {
   if (!source.schedules) throw new HttpError(404, 'NOT_FOUND', 'This process has no schedules API.');
   return source.schedules;
 }
@@ -210,8 +227,8 @@ async function readyz(readiness: () => Promise<Readiness>): Promise<Reply> {
   return { status: 503, body: { status: answer.reason }, headers: { 'Retry-After': '1' } };
 }
 
-/** GET /api/workflows query parameters as a WorkflowFilter (the library validates the values). */
-function listFilter(query: URLSearchParams): WorkflowFilter {
+/** GET /api/workflows query parameters (the dashboard's too) as a WorkflowFilter; the library validates the values. */
+export function listFilter(query: URLSearchParams): WorkflowFilter {
   const filter: WorkflowFilter = {};
   const statuses = query.getAll('status').flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean);
   if (statuses.length > 0) filter.status = statuses as WorkflowStatus[];

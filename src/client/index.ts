@@ -12,6 +12,7 @@ import { createAdminHandler, type AdminHandlerOptions, type AdminRequestHandler 
 import type { Readiness } from '../admin/routes.js';
 import { FleetRegistry, type ExecutorsApi, type VersionsApi } from '../fleet/registry.js';
 import { currentTraceContext } from '../telemetry/tracing.js';
+import { WorkflowStats, type StatsApi } from '../telemetry/history.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { queueName, type EnqueueOptions } from '../queues/enqueue.js';
 import { QueueService } from '../queues/service.js';
@@ -61,6 +62,8 @@ export class BallastClient {
   readonly versions: VersionsApi;
   /** The application's schedules: list, get, pause, resume, trigger (a trigger runs on the schedule's version). */
   readonly schedules: SchedulesApi;
+  /** The per-minute history of runs and queue depth the executors record. */
+  readonly stats: StatsApi;
   private readonly store: SystemStore;
   private readonly observer: Observer;
   private readonly telemetry: Telemetry;
@@ -107,6 +110,7 @@ export class BallastClient {
       runningHere: () => 0,
       fleetTotals: () => ({ recovered: 0, deadLettered: 0, adopted: 0, lateCheckpointsRefused: 0 }),
     });
+    this.stats = new WorkflowStats(this.store, config.appName);
     const queues = this.queues;
     this.schedules = new ScheduleService(this.store, config.appName, {
       enqueue: (workflowName, input, options, version) => queues.enqueue(workflowName, input, options, version, null),
@@ -256,4 +260,5 @@ export type { EnqueueOptions } from '../queues/enqueue.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';
 export type { ScheduledRun } from '../schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from '../schedule/service.js';
+export type { History, HistoryOptions, HistoryPoint, QueueDepthPoint, RunCounts, StatsApi, WorkflowTotals } from '../telemetry/history.js';
 export * from '../errors.js';

@@ -3,7 +3,7 @@ import type { Runtime } from '../engine/runtime.js';
 import { requireName } from '../engine/validation.js';
 import { UnknownQueueError } from '../errors.js';
 import type { Lease } from '../store/records.js';
-import type { QueueDepth } from '../store/sql/queues.js';
+import type { QueueDepth, QueueUsage } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
 import { Dispatcher } from './dispatcher.js';
 import { insertQueued, queueName, queuedRow, type Enqueued, type EnqueueOptions } from './enqueue.js';
@@ -133,6 +133,16 @@ export class QueueService {
     await this.store.upsertQueues([limits], true);
     this.limits.invalidate();
     return limits;
+  }
+
+  /**
+   * What the queue uses of its limits now, fleet-wide: starts in the rate window, running workflows
+   * per executor and per partition, when the next delayed workflow falls due.
+   */
+  async usage(queue: string): Promise<QueueUsage & { limits: QueueLimits }> {
+    requireName(queue, 'queue name');
+    const limits = await this.requireQueue(queue);
+    return { ...(await this.store.queueUsage(queue, limits.ratePeriodMs ?? 0)), limits };
   }
 
   async list(): Promise<QueueLimits[]> {

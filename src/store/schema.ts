@@ -202,4 +202,40 @@ export const migrations: Migration[] = [
     // whichever executor, continues the producer's trace. Null when no tracing is set up.
     sql: (s) => `ALTER TABLE ${s}.workflows ADD COLUMN trace_context text;`,
   },
+  {
+    version: 6,
+    name: 'history for the dashboard (per minute and per hour), failed workflows by creation time',
+    // The dashboard's charts read these, never the workflows table. Executors count runs in memory
+    // and add them once a minute (one upsert per executor per minute) to a row of that minute and
+    // one of its hour: short windows read minutes, long ones hours, so a week is 168 rows per key.
+    // Durations are counted in a fixed set of buckets (ROLLUP_BUCKETS_MS) so that percentiles over
+    // any window are exact to the bucket. Queue depth is sampled once a minute (every executor
+    // writes the same fleet-wide numbers; the last one wins). All are pruned by age. Failed and
+    // dead-lettered workflows are rare next to the history, so an index of them alone costs nothing
+    // on the hot path and lets the list find them without walking every finished workflow.
+    sql: (s) => `
+      CREATE TABLE ${s}.workflow_rollups (
+        period_ms integer NOT NULL CHECK (period_ms IN (60000, 3600000)),
+        period_start bigint NOT NULL,
+        app_name text COLLATE "C" NOT NULL,
+        queue text COLLATE "C" NOT NULL,
+        workflow_name text COLLATE "C" NOT NULL,
+        app_version text COLLATE "C" NOT NULL,
+        outcome text COLLATE "C" NOT NULL CHECK (outcome IN ('STARTED', 'SUCCESS', 'ERROR', 'CANCELLED')),
+        n integer NOT NULL,
+        duration_ms_sum bigint NOT NULL,
+        buckets integer[],
+        PRIMARY KEY (period_ms, period_start, app_name, queue, workflow_name, app_version, outcome)
+      );
+      CREATE TABLE ${s}.queue_depth_samples (
+        queue text COLLATE "C" NOT NULL,
+        minute bigint NOT NULL,
+        app_version text COLLATE "C" NOT NULL,
+        status text COLLATE "C" NOT NULL,
+        n integer NOT NULL,
+        PRIMARY KEY (queue, minute, app_version, status)
+      );
+      CREATE INDEX workflows_failed_created ON ${s}.workflows (created_at) WHERE status IN ('ERROR', 'DEAD_LETTER');
+    `,
+  },
 ];

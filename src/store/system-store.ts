@@ -11,6 +11,7 @@ import * as list from './sql/list.js';
 import * as messages from './sql/messages.js';
 import * as queues from './sql/queues.js';
 import * as retention from './sql/retention.js';
+import * as rollups from './sql/rollups.js';
 import * as schedules from './sql/schedules.js';
 import * as takeover from './sql/takeover.js';
 import * as versions from './sql/versions.js';
@@ -105,6 +106,7 @@ export class SystemStore {
   }
 
   listWorkflows(query: list.ListQuery): Promise<WorkflowRecord[]> {
+    if (query.search !== null) return this.retry(() => this.driver.transaction((tx) => list.searchWorkflows(tx, this.s, query)));
     return this.retry(() => list.listWorkflows(this.driver, this.s, query));
   }
 
@@ -220,6 +222,36 @@ export class SystemStore {
 
   versionDepths(): Promise<queues.VersionDepth[]> {
     return this.retry(() => queues.versionDepths(this.driver, this.s));
+  }
+
+  queueUsage(queue: string, ratePeriodMs: number): Promise<queues.QueueUsage> {
+    return this.retry(() => queues.queueUsage(this.driver, this.s, queue, ratePeriodMs));
+  }
+
+  // --- per-minute history (the dashboard's charts) ---
+
+  addRollups(rows: rollups.RollupRow[]): Promise<void> {
+    return this.retry(() => rollups.addRollups(this.driver, this.s, rows));
+  }
+
+  readRollups(query: rollups.RollupQuery): ReturnType<typeof rollups.readRollups> {
+    return this.retry(() => rollups.readRollups(this.driver, this.s, query));
+  }
+
+  readRollupBreakdown(query: Omit<rollups.RollupQuery, 'stepMs'>): Promise<rollups.RollupBreakdownRow[]> {
+    return this.retry(() => rollups.readRollupBreakdown(this.driver, this.s, query));
+  }
+
+  sampleQueueDepths(minute: number): Promise<void> {
+    return this.retry(() => rollups.sampleQueueDepths(this.driver, this.s, minute));
+  }
+
+  readDepthSamples(queue: string, from: number, to: number, stepMs: number): Promise<rollups.DepthSampleRow[]> {
+    return this.retry(() => rollups.readDepthSamples(this.driver, this.s, queue, from, to, stepMs));
+  }
+
+  pruneRollups(minutesBefore: number, hoursBefore: number): Promise<number> {
+    return this.retry(() => rollups.pruneRollups(this.driver, this.s, minutesBefore, hoursBefore));
   }
 
   deleteFinished(cutoff: retention.RetentionCutoff, batch: number): Promise<number> {

@@ -6,6 +6,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Instrumentation, RunDescription, RunEnd, RunProbe, StepProbe } from '../engine/instrumentation.js';
 import type { SystemStore } from '../store/system-store.js';
 import { LocalCounter, LocalHistogram, type CounterSeries, type HistogramSeries } from './local-metrics.js';
+import type { RollupRecorder, RollupSeries } from './rollups.js';
 import { currentTraceContext, endSpan, startRunSpan, startStepSpan, within, type Traced } from './tracing.js';
 
 /** Depth gauges and executor gauges are read from Postgres at most this often. */
@@ -27,6 +28,8 @@ export interface TelemetryOptions {
   executorId: string | null;
   runningHere(): number;
   fleetTotals(): FleetTotals;
+  /** An executor's per-minute history for the dashboard (absent in a client). */
+  rollups?: RollupRecorder;
 }
 
 interface Snapshot {
@@ -88,7 +91,21 @@ export class Telemetry implements Instrumentation {
   runStarted(run: RunDescription): RunProbe {
     const traced = startRunSpan(run);
     const metrics = this.workflowMetrics(run.name);
-    return traced ? new TracedRun(run, metrics, traced) : new Run(metrics);
+    const rollup = this.rollupSeries(metrics, run);
+    return traced ? new TracedRun(run, metrics, traced, rollup) : new Run(metrics, rollup);
+  }
+
+  /** The run's per-minute accumulator, made once per workflow and queue; counts a first run as started. */
+  private rollupSeries(metrics: WorkflowMetrics, run: RunDescription): RollupSeries | undefined {
+    const recorder = this.options.rollups;
+    if (!recorder) return undefined;
+    let series = metrics.rollups.get(run.queue);
+    if (!series) {
+      series = recorder.seriesFor(run.name, run.queue);
+      metrics.rollups.set(run.queue, series);
+    }
+    if (run.attempt === 1) series.started++;
+    return series;
   }
 
   /** The labelled children of a workflow's metrics, made once: labelling on every step costs a hash of the labels. */
@@ -102,6 +119,7 @@ export class Telemetry implements Instrumentation {
         runDuration: { SUCCESS: duration('SUCCESS'), ERROR: duration('ERROR'), CANCELLED: duration('CANCELLED') },
         stepOk: this.stepDuration.labels({ workflow, outcome: 'ok' }),
         stepError: this.stepDuration.labels({ workflow, outcome: 'error' }),
+        rollups: new Map(),
       };
       this.byWorkflow.set(workflow, metrics);
     }
@@ -237,13 +255,18 @@ interface WorkflowMetrics {
   runDuration: Record<Exclude<RunEnd, 'DETACHED'>, { observe(value: number): void }>;
   stepOk: { observe(value: number): void };
   stepError: { observe(value: number): void };
+  /** By queue (null: started directly). */
+  rollups: Map<string | null, RollupSeries>;
 }
 
 /** A run that nothing traces: its outcome and duration only. */
 class Run implements RunProbe {
   private readonly startedAt = performance.now();
 
-  constructor(protected readonly metrics: WorkflowMetrics) {}
+  constructor(
+    protected readonly metrics: WorkflowMetrics,
+    private readonly rollup: RollupSeries | undefined,
+  ) {}
 
   step(_name: string, _attempt: number): StepProbe {
     return new Step(this.metrics);
@@ -251,8 +274,10 @@ class Run implements RunProbe {
 
   ended(end: RunEnd, _error: unknown): void {
     if (end === 'DETACHED') return; // another executor or the next launch has its outcome
+    const ms = performance.now() - this.startedAt;
     this.metrics.finished[end].inc();
-    this.metrics.runDuration[end].observe((performance.now() - this.startedAt) / 1000);
+    this.metrics.runDuration[end].observe(ms / 1000);
+    this.rollup?.finished[end].add(ms);
   }
 }
 
@@ -264,8 +289,9 @@ class TracedRun extends Run {
     private readonly run: RunDescription,
     metrics: WorkflowMetrics,
     private readonly traced: Traced,
+    rollup: RollupSeries | undefined,
   ) {
-    super(metrics);
+    super(metrics, rollup);
     this.within = (fn) => within(traced, fn);
   }
 

@@ -297,6 +297,11 @@ describe('example service: embedded database', () => {
     );
     assert.equal(await queueLength(service), 0);
     assert.ok(existsSync(dataDir), 'the embedded database lives in BALLAST_DATA_DIR');
+    // `npm start` and the console is there, showing the task.
+    const dashboard = await fetch(`${service.url}/dashboard/workflows`);
+    assert.equal(dashboard.status, 200);
+    assert.match(dashboard.headers.get('content-type') ?? '', /^text\/html/);
+    assert.ok((await dashboard.text()).includes(quick), 'the task is listed');
 
     // Kill the process in the middle of a task; the next run (same executor ID) recovers it.
     const long = await postTask(service, { steps: 4, stepMs: 400 });

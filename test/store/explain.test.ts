@@ -19,6 +19,7 @@ import * as takeover from '../../src/store/sql/takeover.js';
 import { versionsStatement } from '../../src/store/sql/versions.js';
 import * as workflows from '../../src/store/sql/workflows.js';
 import { channelFor } from '../../src/store/wakeups.js';
+import { literal as literalOf } from '../support/plans.js';
 import { testDatabase } from '../support/postgres.js';
 
 const SCHEMA = 'ballast';
@@ -110,17 +111,7 @@ describe('hot-path statements use their indexes', () => {
     }
   }
 
-  /** A parameter as an SQL literal, for EXECUTE (arrays in Postgres' array-literal syntax). */
-  function literal(value: unknown): string {
-    if (value === null || value === undefined) return 'NULL';
-    if (Array.isArray(value)) {
-      const items = value.map((item: unknown) =>
-        item === null || item === undefined ? 'NULL' : `"${String(item).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
-      );
-      return client.escapeLiteral(`{${items.join(',')}}`);
-    }
-    return client.escapeLiteral(String(value));
-  }
+  const literal = (value: unknown) => literalOf(client, value);
 
   /**
    * ANALYZE reads a random sample of a big table, so the statistics (and with them the plans) would

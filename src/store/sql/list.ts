@@ -20,6 +20,10 @@ export interface ListQuery {
   withPayloads: boolean;
   /** Keyset cursor: only workflows after this one in the list's order. */
   after: { createdAt: number; id: string } | null;
+  /** Text searched for in input, output and error (case-insensitive); needs createdAfter. */
+  search: string | null;
+  /** Statement timeout of a search. */
+  searchTimeoutMs: number;
 }
 
 /**
@@ -44,7 +48,16 @@ export async function listWorkflows(db: Queryable, s: string, query: ListQuery):
   if (query.executorId !== null) where.push(`owner = ${bind(query.executorId)}`);
   if (query.appVersion !== null) where.push(`app_version = ${bind(query.appVersion)}`);
   if (query.parentId !== null) where.push(`parent_id = ${bind(query.parentId)}`);
-  if (query.idPrefix !== null) where.push(`starts_with(id, ${bind(query.idPrefix)})`);
+  if (query.idPrefix !== null) {
+    // The range lets the planner read the primary key instead of walking the history by creation time.
+    const upper = prefixUpperBound(query.idPrefix);
+    where.push(`starts_with(id, ${bind(query.idPrefix)})`, `id >= ${bind(query.idPrefix)}`);
+    if (upper !== null) where.push(`id < ${bind(upper)}`);
+  }
+  if (query.search !== null) {
+    const pattern = bind(`%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(`(input ILIKE ${pattern} OR output ILIKE ${pattern} OR error ILIKE ${pattern})`);
+  }
   if (query.createdAfter !== null) where.push(`created_at >= ${bind(query.createdAfter)}`);
   if (query.createdBefore !== null) where.push(`created_at < ${bind(query.createdBefore)}`);
   if (query.completedAfter !== null) where.push(`completed_at >= ${bind(query.completedAfter)}`);
@@ -71,4 +84,23 @@ export async function listWorkflows(db: Queryable, s: string, query: ListQuery):
     params,
   );
   return rows;
+}
+
+/**
+ * A search reads payloads, so it runs under a statement timeout (SET LOCAL: the transaction's own),
+ * within the time range its query must give.
+ */
+export async function searchWorkflows(tx: Queryable, s: string, query: ListQuery): Promise<WorkflowRecord[]> {
+  await tx.query(`SELECT set_config('statement_timeout', $1, true)`, [String(query.searchTimeoutMs)]);
+  return listWorkflows(tx, s, query);
+}
+
+/** The smallest string above every string that starts with `prefix` (ids compare byte-wise, COLLATE "C"). */
+function prefixUpperBound(prefix: string): string | null {
+  const chars = [...prefix];
+  const last = chars.pop();
+  if (last === undefined) return null;
+  const code = (last.codePointAt(0) as number) + 1;
+  if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return null;
+  return chars.join('') + String.fromCodePoint(code);
 }

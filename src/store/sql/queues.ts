@@ -266,3 +266,44 @@ export async function versionDepths(db: Queryable, s: string): Promise<VersionDe
   const { rows } = await db.query<VersionDepth>(versionDepthStatement(s), [], 'ballast_version_depths');
   return rows;
 }
+
+/** What a queue uses of its limits now, beyond its depth: for the dashboard's explanation of why work waits. */
+export interface QueueUsage {
+  /** Starts counted in the rate window now, and the oldest of them (the window frees a slot when it ages out). */
+  startedInWindow: number;
+  oldestStartInWindow: number | null;
+  /** When the next DELAYED workflow falls due. */
+  nextDelayedAt: number | null;
+  /** PENDING workflows by owner (null: waiting for adoption). */
+  runningByOwner: Array<{ owner: string | null; n: number }>;
+  /** The partition keys with the most PENDING workflows (at most 20). */
+  busiestPartitions: Array<{ key: string; n: number }>;
+  /** The database's clock when it answered. */
+  now: number;
+}
+
+/** Exported so tests can EXPLAIN exactly what runs: every part reads a partial index of active rows or the small starts table. */
+export function queueUsageStatement(s: string): string {
+  return `SELECT
+     (SELECT count(*)::int4 FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS "startedInWindow",
+     (SELECT min(started_at) FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS "oldestStartInWindow",
+     (SELECT min(available_at) FROM ${s}.workflows WHERE queue = $1 AND status = 'DELAYED') AS "nextDelayedAt",
+     (SELECT COALESCE(json_agg(json_build_object('owner', o.owner, 'n', o.n) ORDER BY o.n DESC), '[]')
+        FROM (SELECT owner, count(*)::int4 AS n FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING' GROUP BY owner) o) AS "runningByOwner",
+     (SELECT COALESCE(json_agg(json_build_object('key', p.key, 'n', p.n) ORDER BY p.n DESC), '[]')
+        FROM (SELECT partition_key AS key, count(*)::int4 AS n FROM ${s}.workflows
+              WHERE queue = $1 AND status = 'PENDING' AND partition_key IS NOT NULL
+              GROUP BY partition_key ORDER BY n DESC LIMIT 20) p) AS "busiestPartitions",
+     ${DB_NOW} AS now`;
+}
+
+export async function queueUsage(db: Queryable, s: string, queue: string, ratePeriodMs: number): Promise<QueueUsage> {
+  const { rows } = await db.query<QueueUsage>(queueUsageStatement(s), [queue, ratePeriodMs]);
+  const row = rows[0] as QueueUsage;
+  return {
+    ...row,
+    oldestStartInWindow: row.oldestStartInWindow === null ? null : Number(row.oldestStartInWindow),
+    nextDelayedAt: row.nextDelayedAt === null ? null : Number(row.nextDelayedAt),
+    now: Number(row.now),
+  };
+}
