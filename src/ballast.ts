@@ -238,6 +238,7 @@ export class Ballast {
       await queues.startDispatching(runtime, this.queueRegistry);
       this.takeover = new FleetTakeover(store, lease, {
         appName: config.name,
+        leaseMs: config.executorLeaseMs,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         maxRecoveryAttempts: config.maxRecoveryAttempts,
         logger: config.logger,

@@ -6,8 +6,6 @@ import type { ExecutorRegistration, SystemStore } from '../store/system-store.js
 
 /** How long shutdown waits for a lease renewal on its way before handing the executor's work back. */
 const HEARTBEAT_LANDING_MS = 2_000;
-/** Heartbeats a peer gets to renew after this executor itself was cut off, before it judges them. */
-const PEER_GRACE_BEATS = 2;
 
 export interface LeaseOptions {
   heartbeatIntervalMs: number;
@@ -29,8 +27,6 @@ export class ExecutorLease implements LeaseGate {
   private confirming: Promise<void> | undefined;
   /** performance.now() until which the lease is surely current (0: not yet registered). */
   private currentUntil = 0;
-  /** performance.now() from which peers' leases may be judged (see mayJudgePeers). */
-  private judgeFrom = Infinity;
   private stopped = false;
 
   constructor(
@@ -49,7 +45,6 @@ export class ExecutorLease implements LeaseGate {
     const sentAt = performance.now();
     await this.store.registerExecutor(this.registration);
     this.currentUntil = sentAt + this.registration.leaseMs;
-    this.judgeFrom = performance.now() + PEER_GRACE_BEATS * this.options.heartbeatIntervalMs;
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
@@ -61,14 +56,12 @@ export class ExecutorLease implements LeaseGate {
   }
 
   /**
-   * Whether this executor may judge other executors dead now. Not before its own lease is current,
-   * and not until peers have had a couple of heartbeats to renew after this executor was itself cut
-   * off (a database outage stops everyone's renewals: the first to reconnect must not take over
-   * the rest of the fleet), nor right after launch.
+   * Whether this executor should look for dead peers now: not while its own lease may have run out.
+   * The database has the last word (see FleetTakeover.judge): it also makes an executor whose lease
+   * was broken, or that just started, wait before it judges anyone.
    */
   mayJudgePeers(): boolean {
-    const now = performance.now();
-    return !this.stopped && now < this.currentUntil && now >= this.judgeFrom;
+    return !this.stopped && performance.now() < this.currentUntil;
   }
 
   /** Stops the heartbeat and lets a renewal on its way land (for at most a couple of seconds). */
@@ -102,7 +95,6 @@ export class ExecutorLease implements LeaseGate {
       this.currentUntil = sentAt + this.registration.leaseMs;
       return;
     }
-    this.judgeFrom = performance.now() + PEER_GRACE_BEATS * this.options.heartbeatIntervalMs;
     this.options.logger.warn(
       `executor ${this.registration.id}: its lease ran out ${Math.round(lapsedFor)} ms before this renewal ` +
         '(the process was paused or could not reach the database); workflows the fleet took over meanwhile stop here',

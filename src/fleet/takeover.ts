@@ -1,7 +1,7 @@
 import { serializeError } from '../codec.js';
 import { StopSwitch } from '../engine/waiters.js';
 import { DeadLetterError } from '../errors.js';
-import type { OwnedWorkflow, Release, SystemStore } from '../store/system-store.js';
+import type { Judge, OwnedWorkflow, Release, SystemStore } from '../store/system-store.js';
 import type { ExecutorLease } from './lease.js';
 
 /** Workflows handed over per transaction: a dead executor with thousands is handed over in a few. */
@@ -16,6 +16,7 @@ const FORGET_EVERY_MS = 10 * 60 * 1_000;
 
 export interface TakeoverOptions {
   appName: string;
+  leaseMs: number;
   heartbeatIntervalMs: number;
   maxRecoveryAttempts: number;
   logger: { info(message: string): void; warn(message: string): void };
@@ -65,7 +66,7 @@ export class FleetTakeover {
   async checkOnce(): Promise<number> {
     if (!this.lease.mayJudgePeers()) return 0;
     let handed = 0;
-    for (const id of await this.store.expiredExecutors(this.options.appName, EXPIRED_PER_CHECK)) {
+    for (const id of await this.store.expiredExecutors(this.options.appName, this.judge(), EXPIRED_PER_CHECK)) {
       if (id === this.lease.executorId || this.stopping.isStopped) continue;
       handed += await this.takeOver(id);
     }
@@ -83,7 +84,7 @@ export class FleetTakeover {
   async handBack(executorId: string): Promise<number> {
     let handed = 0;
     for (;;) {
-      const result = await this.store.handOver(executorId, 'own', HAND_OVER_BATCH, (owned) => owned.map(handBackRelease));
+      const result = await this.store.handOver(executorId, 'self', HAND_OVER_BATCH, (owned) => owned.map(handBackRelease));
       handed += result?.owned.length ?? 0;
       if (!result || result.done) break;
     }
@@ -95,7 +96,7 @@ export class FleetTakeover {
     let handed = 0;
     let deadLettered = 0;
     for (;;) {
-      const result = await this.store.handOver(executorId, 'expired', HAND_OVER_BATCH, (owned) => owned.map((w) => this.recoveryOf(w, executorId)));
+      const result = await this.store.handOver(executorId, this.judge(), HAND_OVER_BATCH, (owned) => owned.map((w) => this.recoveryOf(w, executorId)));
       if (!result) break; // renewed meanwhile, or another executor is handing it over
       handed += result.released.length;
       deadLettered += result.released.filter((release) => release.status === 'DEAD_LETTER').length;
@@ -110,6 +111,17 @@ export class FleetTakeover {
       );
     }
     return handed;
+  }
+
+  /**
+   * This executor as a judge: only once its own lease has been unbroken for a whole lease (checked
+   * by the database, in the takeover's own statements). After a partition of the whole fleet, or
+   * a database outage longer than the lease, every executor finds every other's lease expired; the
+   * first back waits, and the others renew meanwhile. A new executor waits the same before its
+   * first takeover.
+   */
+  private judge(): Judge {
+    return { executorId: this.lease.executorId, unbrokenForMs: this.options.leaseMs };
   }
 
   private recoveryOf(workflow: OwnedWorkflow, executorId: string): Release {

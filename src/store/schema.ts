@@ -238,4 +238,17 @@ export const migrations: Migration[] = [
       CREATE INDEX workflows_failed_created ON ${s}.workflows (created_at) WHERE status IN ('ERROR', 'DEAD_LETTER');
     `,
   },
+  {
+    version: 7,
+    name: 'executors: when the current unbroken lease began',
+    // Set at registration and by a renewal that finds the lease already expired (the executor was
+    // cut off or paused past it). An executor judges others dead only once its own lease has been
+    // unbroken for a while, checked in the takeover's own statement (see sql/takeover.ts): after a
+    // partition of the whole fleet, the first to reconnect must not take over the rest.
+    sql: (s) => `
+      ALTER TABLE ${s}.executors ADD COLUMN lease_started_at bigint;
+      UPDATE ${s}.executors SET lease_started_at = heartbeat_at;
+      ALTER TABLE ${s}.executors ALTER COLUMN lease_started_at SET NOT NULL;
+    `,
+  },
 ];

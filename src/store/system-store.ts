@@ -22,7 +22,7 @@ import { ReadBatcher } from './read-batcher.js';
 
 export type { ExecutorRegistration, ExecutorRow } from './sql/executors.js';
 export type { VersionRow } from './sql/versions.js';
-export type { OwnedWorkflow, Release } from './sql/takeover.js';
+export type { Judge, OwnedWorkflow, Release } from './sql/takeover.js';
 export type { OrphanWorkflow, ScheduleDefinition, ScheduleRow } from './sql/schedules.js';
 
 export interface StoreOptions {
@@ -295,32 +295,33 @@ export class SystemStore {
     return this.retry(() => executors.forgetRecovered(this.driver, this.s, appName, olderThanMs));
   }
 
-  expiredExecutors(appName: string, limit: number): Promise<string[]> {
-    return this.retry(() => takeover.expiredExecutors(this.driver, this.s, appName, limit));
+  expiredExecutors(appName: string, judge: takeover.Judge, limit: number): Promise<string[]> {
+    return this.retry(() => takeover.expiredExecutors(this.driver, this.s, appName, judge, limit));
   }
 
   /**
-   * Hands over up to `batch` PENDING workflows of an executor, in one transaction: `lease: 'expired'`
-   * takes them from an executor the fleet judged dead (locked, so one claimer at a time; nothing
-   * happens if it renewed meanwhile), `lease: 'own'` is a graceful hand-back by the executor itself.
+   * Hands over up to `batch` PENDING workflows of an executor, in one transaction: by a `judge`, it
+   * takes them from an executor whose lease expired (locked, so one claimer at a time; nothing
+   * happens if it renewed meanwhile or the judge may not judge now); by `'self'`, it is a graceful
+   * hand-back by the executor itself.
    * `decide` says what becomes of each. Once none is left, the executor is marked recovered (and,
    * for a hand-back, its lease ended). Returns the workflows handed over, or null if the executor
    * was not ours to take.
    */
   handOver(
     executorId: string,
-    lease: 'expired' | 'own',
+    by: takeover.Judge | 'self',
     batch: number,
     decide: (owned: takeover.OwnedWorkflow[]) => takeover.Release[],
   ): Promise<{ released: takeover.Release[]; owned: takeover.OwnedWorkflow[]; done: boolean } | null> {
     return this.retry(() =>
       this.driver.transaction(async (tx) => {
-        if (lease === 'expired' && !(await takeover.lockExpiredExecutor(tx, this.s, executorId))) return null;
+        if (by !== 'self' && !(await takeover.lockExpiredExecutor(tx, this.s, executorId, by))) return null;
         const owned = await takeover.pendingOwnedBy(tx, this.s, executorId, batch);
         const released = decide(owned);
         await takeover.releaseWorkflows(tx, this.s, released);
         const done = owned.length < batch;
-        if (done) await takeover.markRecovered(tx, this.s, executorId, lease === 'own');
+        if (done) await takeover.markRecovered(tx, this.s, executorId, by === 'self');
         const keys = new Set<string>();
         owned.forEach((workflow, n) => {
           const status = released[n]?.status;

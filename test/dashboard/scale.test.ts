@@ -66,8 +66,8 @@ before(async () => {
                    VALUES ('tasks', 10, 100, NULL, NULL, $1), ('emails', 5, NULL, 100, 60000, $1)`, [now]);
   await sql.query(`INSERT INTO ballast.app_versions VALUES ('app', 'v0', $1, $1), ('app', 'v1', $1, $1)`, [now - 86_400_000]);
   await sql.query(
-    `INSERT INTO ballast.executors (id, app_name, app_version, hostname, pid, started_at, heartbeat_at, lease_expires_at, queues, running)
-     VALUES ('pod-1', 'app', 'v1', 'node-a', 1, $1::int8, $1::int8, $1::int8 + 3600000, '{tasks,emails}', 200)`,
+    `INSERT INTO ballast.executors (id, app_name, app_version, hostname, pid, started_at, heartbeat_at, lease_expires_at, lease_started_at, queues, running)
+     VALUES ('pod-1', 'app', 'v1', 'node-a', 1, $1::int8, $1::int8, $1::int8 + 3600000, $1::int8, '{tasks,emails}', 200)`,
     [now],
   );
   // Per-minute history for a day and per-hour for two weeks, for three workflows; a week of queue depth samples.

@@ -158,8 +158,8 @@ describe('hot-path statements use their indexes', () => {
       FROM generate_series(1, 2000) AS i`);
     // A year of rollouts: thousands of executors whose work was handed over, a few alive, two dead.
     await client.query(`
-      INSERT INTO ${s}.executors (id, app_name, app_version, started_at, heartbeat_at, lease_expires_at, recovered_at)
-      SELECT 'pod-' || i, 'app', 'v' || (i % 40), i, i, i + 10000,
+      INSERT INTO ${s}.executors (id, app_name, app_version, started_at, heartbeat_at, lease_expires_at, lease_started_at, recovered_at)
+      SELECT 'pod-' || i, 'app', 'v' || (i % 40), i, i, i + 10000, i,
              CASE WHEN i <= 5000 THEN i + 20000 END
       FROM generate_series(1, 5005) AS i`);
     await analyze(`${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events, ${s}.executors`);
@@ -290,7 +290,7 @@ describe('hot-path statements use their indexes', () => {
   });
 
   test('fail-over: the check for expired leases reads only the unrecovered executors', async () => {
-    const statement = await capture((q) => takeover.expiredExecutors(q, s, 'app', 20));
+    const statement = await capture((q) => takeover.expiredExecutors(q, s, 'app', { executorId: 'pod-5005', unbrokenForMs: 10_000 }, 20));
     for (const kind of ['custom', 'generic'] as const) {
       const nodes = await explain(statement, kind);
       assert.ok(nodes.some((node) => node['Index Name'] === 'executors_unrecovered'), nodes.map(describeNode).join('\n'));

@@ -42,11 +42,13 @@ export async function registerExecutor(db: Queryable, s: string, e: ExecutorRegi
        INSERT INTO ${s}.app_versions (app_name, version, first_seen_at, last_seen_at) SELECT $2, $3, at, at FROM now
        ON CONFLICT (app_name, version) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at
      )
-     INSERT INTO ${s}.executors (id, app_name, app_version, hostname, pid, queues, running, started_at, heartbeat_at, lease_expires_at, recovered_at)
-     SELECT $1, $2, $3, $4, $5, $6::text[], 0, at, at, at + $7::int8, NULL FROM now
+     INSERT INTO ${s}.executors (id, app_name, app_version, hostname, pid, queues, running, started_at, heartbeat_at, lease_expires_at,
+       lease_started_at, recovered_at)
+     SELECT $1, $2, $3, $4, $5, $6::text[], 0, at, at, at + $7::int8, at, NULL FROM now
      ON CONFLICT (id) DO UPDATE SET app_name = EXCLUDED.app_name, app_version = EXCLUDED.app_version, hostname = EXCLUDED.hostname,
        pid = EXCLUDED.pid, queues = EXCLUDED.queues, running = 0, started_at = EXCLUDED.started_at,
-       heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, recovered_at = NULL`,
+       heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, lease_started_at = EXCLUDED.lease_started_at,
+       recovered_at = NULL`,
     [e.id, e.appName, e.appVersion, e.hostname, e.pid, e.queues, e.leaseMs],
   );
 }
@@ -54,13 +56,16 @@ export async function registerExecutor(db: Queryable, s: string, e: ExecutorRegi
 /**
  * Renews the lease from the database's clock and records how many workflows the executor runs.
  * A renewal after the fleet judged the executor dead revives it (`recovered_at` cleared): whatever
- * was taken over stays taken, and the executor owns what it claims from now on. Returns false if
- * the row vanished (then the caller re-registers).
+ * was taken over stays taken, and the executor owns what it claims from now on. A renewal of a
+ * lease that had already expired starts a new unbroken lease (`lease_started_at`). Returns false
+ * if the row vanished (then the caller re-registers).
  */
 export async function renewLease(db: Queryable, s: string, id: string, leaseMs: number, running: number): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE ${s}.executors SET heartbeat_at = ${DB_NOW}, lease_expires_at = ${DB_NOW} + $2::int8, running = $3::int4, recovered_at = NULL
-     WHERE id = $1`,
+    `WITH now AS (SELECT ${DB_NOW} AS at)
+     UPDATE ${s}.executors SET heartbeat_at = now.at, lease_expires_at = now.at + $2::int8, running = $3::int4, recovered_at = NULL,
+       lease_started_at = CASE WHEN lease_expires_at < now.at THEN now.at ELSE lease_started_at END
+     FROM now WHERE id = $1`,
     [id, leaseMs, running],
     'ballast_renew_lease',
   );

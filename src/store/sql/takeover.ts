@@ -2,16 +2,34 @@ import type { Queryable } from '../driver.js';
 import { RUNNABLE_COLUMNS, type Lease, type RunnableWorkflow } from '../records.js';
 import { DB_NOW } from './clock.js';
 
+/** The executor judging others dead, and how long its own lease must have been unbroken first. */
+export interface Judge {
+  executorId: string;
+  unbrokenForMs: number;
+}
+
+/**
+ * Who may judge, as SQL ($judge, $unbroken): an executor whose own lease is current and has been
+ * unbroken for a while, at the moment the statement runs, on the database's clock. A statement
+ * sent before a partition and run after it, or by an executor that has just come back from one,
+ * judges nobody: its peers, cut off the same way, get the same while to renew.
+ */
+function judgeMay(s: string, judge: string, unbroken: string): string {
+  return `EXISTS (SELECT 1 FROM ${s}.executors me
+     WHERE me.id = ${judge} AND me.lease_expires_at > ${DB_NOW} AND me.lease_started_at <= ${DB_NOW} - ${unbroken})`;
+}
+
 /**
  * Executors of an application whose lease has expired and whose workflows have not been handed
- * over yet, oldest expiry first. Reads only the unrecovered part of the executors index.
+ * over yet, oldest expiry first, if `judge` may judge them (judgeMay). Reads only the unrecovered
+ * part of the executors index.
  */
-export async function expiredExecutors(db: Queryable, s: string, appName: string, limit: number): Promise<string[]> {
+export async function expiredExecutors(db: Queryable, s: string, appName: string, judge: Judge, limit: number): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `SELECT id FROM ${s}.executors
-     WHERE app_name = $1 AND recovered_at IS NULL AND lease_expires_at < ${DB_NOW}
+     WHERE app_name = $1 AND recovered_at IS NULL AND lease_expires_at < ${DB_NOW} AND ${judgeMay(s, '$3::text', '$4::int8')}
      ORDER BY lease_expires_at LIMIT $2`,
-    [appName, limit],
+    [appName, limit, judge.executorId, judge.unbrokenForMs],
     'ballast_expired_executors',
   );
   return rows.map((row) => row.id);
@@ -19,12 +37,15 @@ export async function expiredExecutors(db: Queryable, s: string, appName: string
 
 /**
  * Locks an expired, unrecovered executor for this transaction, so that one claimer at a time hands
- * its workflows over; false when it renewed meanwhile, was recovered, or another claimer has it.
+ * its workflows over; false when it renewed meanwhile, was recovered, another claimer has it, or
+ * `judge` may not judge it now (judgeMay).
  */
-export async function lockExpiredExecutor(tx: Queryable, s: string, id: string): Promise<boolean> {
+export async function lockExpiredExecutor(tx: Queryable, s: string, id: string, judge: Judge): Promise<boolean> {
   const { rows } = await tx.query(
-    `SELECT 1 FROM ${s}.executors WHERE id = $1 AND recovered_at IS NULL AND lease_expires_at < ${DB_NOW} FOR UPDATE SKIP LOCKED`,
-    [id],
+    `SELECT 1 FROM ${s}.executors WHERE id = $1 AND recovered_at IS NULL AND lease_expires_at < ${DB_NOW}
+       AND ${judgeMay(s, '$2::text', '$3::int8')}
+     FOR UPDATE SKIP LOCKED`,
+    [id, judge.executorId, judge.unbrokenForMs],
   );
   return rows.length > 0;
 }

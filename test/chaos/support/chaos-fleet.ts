@@ -203,9 +203,20 @@ export class ChaosFleet {
               WHERE status IN ('ENQUEUED', 'DELAYED', 'PENDING') ORDER BY id LIMIT 20`,
           );
           const { rows: executors } = await this.admin.query(`SELECT id, lease_expires_at - (extract(epoch from clock_timestamp()) * 1000)::int8 AS lease_left_ms, recovered_at FROM ballast.executors`);
+          const ids = stuck.map((row) => String(row.id));
+          const { rows: related } = await this.admin.query(
+            `SELECT w.id, w.status, w.owner, w.epoch, (SELECT array_agg(name ORDER BY idx) FROM ballast.steps WHERE workflow_id = w.id) AS checkpoints,
+                    (SELECT array_agg(topic || ':' || (consumed_at IS NOT NULL)) FROM ballast.messages WHERE destination_id = w.id) AS messages
+               FROM ballast.workflows w WHERE w.id = ANY($1::text[]) OR w.parent_id = ANY($1::text[]) ORDER BY w.id`,
+            [ids],
+          );
+          const mentions = [...this.workers.values()].flatMap((worker) =>
+            worker.child.stderr().split('\n').filter((line) => ids.some((id) => line.includes(id))).map((line) => `${worker.id}: ${line}`),
+          );
           throw new Error(
             `not drained after ${timeoutMs} ms: ${total} workflows, ${active} still active:\n${stuck.map((row) => JSON.stringify(row)).join('\n')}\n` +
-              `executors: ${JSON.stringify(executors)}`,
+              `with their children: ${related.map((row) => JSON.stringify(row)).join('\n')}\n` +
+              `executors: ${JSON.stringify(executors)}\nworker lines naming them:\n${mentions.slice(-40).join('\n')}`,
           );
         }
       } catch (error) {
