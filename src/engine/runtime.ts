@@ -66,6 +66,8 @@ export class Runtime {
   leaseGate: LeaseGate = UNLEASED;
   /** Told of every run and step (metrics, tracing). */
   instrumentation: Instrumentation = NO_INSTRUMENTATION;
+  /** Workflows claimed again here while a run of an earlier ownership winds down (their slot is held). */
+  private readonly successors = new Set<string>();
   /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */
   refusedLateCheckpoints = 0;
 
@@ -284,6 +286,20 @@ export class Runtime {
     history: StepRecord[] | Promise<StepRecord[]>,
     inserting?: Promise<boolean>,
   ): WorkflowExecution | undefined {
+    const stale = this.running.get(record.id);
+    if (stale) {
+      if (stale.lease.epoch >= record.epoch) return stale;
+      // A run of an earlier ownership is still winding down here (this executor lost the workflow,
+      // say while paused past its lease, and has just claimed it again): it stops, and the new run
+      // starts once it has gone, so that the two never share the workflow's slot or its history.
+      if (!stale.isStopped) stale.stop(new OwnershipLostError(record.id, `claimed again here under epoch ${record.epoch}`));
+      // The new run holds its queue slot from now: the dispatcher must not claim past its limit meanwhile.
+      if (record.queue !== null && !this.successors.has(record.id)) this.runningByQueue.set(record.queue, this.runningIn(record.queue) + 1);
+      this.successors.add(record.id);
+      if (!Array.isArray(history)) history.catch(() => undefined); // read by the new run
+      void stale.done.then(() => this.execute(record, input, history, inserting));
+      return undefined;
+    }
     const registration = this.registry.get(record.name);
     if (!registration) {
       this.options.logger.error(
@@ -296,7 +312,8 @@ export class Runtime {
     const execution = new WorkflowExecution(this, lease, record.name, record.queue, record.timeoutMs);
     if (inserting) execution.startBehind(inserting);
     this.running.set(record.id, execution);
-    if (record.queue !== null) this.runningByQueue.set(record.queue, this.runningIn(record.queue) + 1);
+    const slotHeld = this.successors.delete(record.id);
+    if (record.queue !== null && !slotHeld) this.runningByQueue.set(record.queue, this.runningIn(record.queue) + 1);
     // Result waiters in this process switch to the in-memory outcome.
     this.waiters.wake(wakeKey('done', record.id));
     void this.run(execution, registration, record, input, history);
@@ -341,7 +358,7 @@ export class Runtime {
       outcome = { kind: 'detached' };
     } finally {
       clearTimeout(timer);
-      this.running.delete(record.id);
+      if (this.running.get(record.id) === execution) this.running.delete(record.id);
       probe.ended(runEnd(outcome), outcome.kind === 'error' ? outcome.error : undefined);
       if (execution.reason instanceof OwnershipLostError) {
         this.instrumentation.fenced();
@@ -482,7 +499,7 @@ export class Runtime {
    * may have run before replays its history.
    */
   runClaimed(record: RunnableWorkflow, mayHaveRun = record.attempts > 1): void {
-    if (this.running.has(record.id)) return;
+    if ((this.running.get(record.id)?.lease.epoch ?? 0) >= record.epoch) return; // already running that claim
     this.resume(record, mayHaveRun ? this.store.loadSteps(record.id) : []);
   }
 

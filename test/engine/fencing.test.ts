@@ -97,3 +97,50 @@ describe('a taken-over workflow is refused every write, in the same statement', 
     assert.deepEqual(effects, ['fenced-step']);
   });
 });
+
+describe('a workflow claimed again by the executor whose earlier run of it is still winding down', () => {
+  let db: TestDatabase;
+  let admin: pg.Client;
+  let app: Ballast;
+  const runsOfFirst: number[] = [];
+  let release: (() => void) | undefined;
+  let reclaimed: ReturnType<typeof app.workflow<undefined, string>>;
+
+  before(async () => {
+    db = await openTestDatabase('postgres');
+    admin = new pg.Client({ connectionString: db.config.databaseUrl });
+    await admin.connect();
+    app = newBallast(db, { executorId: 'reclaiming-executor', pollIntervalMs: 100 });
+    app.queue('again', { workerConcurrency: 2 });
+    reclaimed = app.workflow('reclaimed', async (ctx: WorkflowContext) => {
+      // Ignores its abort signal, as user code may: the earlier run lingers until it is let go.
+      await ctx.step('first', async () => {
+        runsOfFirst.push(Date.now());
+        if (runsOfFirst.length === 1) await new Promise<void>((resolve) => (release = resolve));
+        return 'first';
+      });
+      return ctx.step('second', () => 'second');
+    });
+    await app.launch();
+  });
+
+  after(async () => {
+    await app.shutdown({ drainMs: 0 });
+    await admin.end();
+    await db.close();
+  });
+
+  test('the new claim runs once the old run has gone, and finishes the workflow', async () => {
+    const handle = await reclaimed.enqueue(undefined, { queue: 'again', id: 'claimed-twice' });
+    await waitFor('the first run is inside its step', () => release !== undefined);
+    // The fleet takes it over (as after a pause past the lease) and returns it to its queue; this
+    // same executor claims it again while its first run is still inside the step.
+    await admin.query(`UPDATE ballast.workflows SET status = 'ENQUEUED', owner = NULL, epoch = epoch + 1 WHERE id = $1`, [handle.id]);
+    await waitFor('claimed again', async () => (await admin.query(`SELECT epoch FROM ballast.workflows WHERE id = $1`, [handle.id])).rows[0]?.epoch === 3);
+    release?.();
+    assert.equal(await handle.result({ timeout: '10s' }), 'second');
+    assert.equal(runsOfFirst.length, 2, 'the step ran again under the new claim (its first run was never checkpointed)');
+    const row = (await admin.query(`SELECT status, owner, epoch FROM ballast.workflows WHERE id = $1`, [handle.id])).rows[0];
+    assert.deepEqual(row, { status: 'SUCCESS', owner: 'reclaiming-executor', epoch: 3 });
+  });
+});
