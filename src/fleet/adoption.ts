@@ -1,5 +1,6 @@
 import type { Runtime } from '../engine/runtime.js';
 import { StopSwitch } from '../engine/waiters.js';
+import type { RunnableWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 
@@ -25,6 +26,8 @@ export interface AdoptionOptions {
 export class OrphanAdoption {
   private readonly stopping = new StopSwitch();
   private loop: Promise<void> | undefined;
+  /** An adoption may have committed without its reply reaching us: run what it gave us first. */
+  private adoptionsUncertain = false;
   adopted = 0;
 
   constructor(
@@ -46,27 +49,37 @@ export class OrphanAdoption {
   async adoptRound(): Promise<boolean> {
     const { runtime } = this;
     if (!runtime.isAccepting) return false;
+    if (this.adoptionsUncertain) {
+      this.adoptionsUncertain = false;
+      for (const record of await this.store.ownPendingIn(null, runtime.executorId)) this.runAdopted(record);
+    }
     const { orphans, executors } = await this.store.orphanShare(this.options.appName, runtime.appVersion);
     if (orphans === 0) return false;
     const share = Math.min(MAX_ADOPT_BATCH, Math.ceil(orphans / Math.max(1, executors)));
     const confirming = runtime.leaseGate.confirm();
     if (confirming) await confirming;
-    const records = await this.store.adoptOrphans({
-      owner: runtime.executorId,
-      appName: this.options.appName,
-      appVersion: runtime.appVersion,
-      names: runtime.registry.names(),
-      limit: share,
-    });
+    const records = await this.store.adoptOrphans(
+      {
+        owner: runtime.executorId,
+        appName: this.options.appName,
+        appVersion: runtime.appVersion,
+        names: runtime.registry.names(),
+        limit: share,
+      },
+      () => (this.adoptionsUncertain = true),
+    );
     this.adopted += records.length;
-    for (const record of records) {
-      try {
-        runtime.runClaimed(record, true);
-      } catch (error) {
-        this.options.logger.warn(`could not run adopted workflow ${record.id}: ${(error as Error).message}`);
-      }
+    for (const record of records) this.runAdopted(record);
+    return this.adoptionsUncertain || (records.length === share && orphans > share);
+  }
+
+  /** Runs a workflow this executor owns (unless it runs that ownership already); a failure to start one stays with it. */
+  private runAdopted(record: RunnableWorkflow): void {
+    try {
+      this.runtime.runClaimed(record, true);
+    } catch (error) {
+      this.options.logger.warn(`could not run adopted workflow ${record.id}: ${(error as Error).message}`);
     }
-    return records.length === share && orphans > share;
   }
 
   private async run(): Promise<void> {

@@ -204,7 +204,7 @@ export class SystemStore {
     return this.retry(() => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey }), onUncertain);
   }
 
-  ownPendingIn(queue: string, owner: string): Promise<WorkflowRecord[]> {
+  ownPendingIn(queue: string | null, owner: string): Promise<WorkflowRecord[]> {
     return this.retry(() => queues.ownPendingIn(this.driver, this.s, queue, owner));
   }
 
@@ -340,8 +340,9 @@ export class SystemStore {
     return this.retry(() => takeover.orphanShare(this.driver, this.s, appName, appVersion));
   }
 
-  adoptOrphans(adoption: Parameters<typeof takeover.adoptOrphans>[2]): Promise<RunnableWorkflow[]> {
-    return this.retry(() => takeover.adoptOrphans(this.driver, this.s, adoption));
+  /** `onUncertain`: an attempt failed after it may have committed (its adoptions are ours, unheard). */
+  adoptOrphans(adoption: Parameters<typeof takeover.adoptOrphans>[2], onUncertain: () => void): Promise<RunnableWorkflow[]> {
+    return this.retry(() => takeover.adoptOrphans(this.driver, this.s, adoption), onUncertain);
   }
 
   heldAmong(leases: Lease[]): Promise<string[]> {

@@ -163,6 +163,22 @@ test('the reply to a claim is lost: the claimed workflow still runs, once', asyn
   assert.equal(stepRuns.get(handle.id), 1);
 });
 
+test('the reply to an adoption of orphaned workflows is lost: they still run, once', async () => {
+  // Another executor of the version hands a waiting workflow back as it shuts down; this one adopts
+  // it, and the reply to the adoption is lost.
+  const other = new Ballast({
+    name: 'fault-lost-reply', databaseUrl: db.url, executorId: 'lost-reply-other', appVersion: 'v1', pollIntervalMs: 60_000, logger: capturingLogger(),
+  });
+  const otherInbox = other.workflow('inbox', async (ctx) => [await ctx.recv<string>('t'), await ctx.recv<string>('t', { timeout: '1s' })]);
+  await other.launch();
+  await otherInbox.start(undefined, { id: 'lost-adoption' });
+  const dropped = proxy.dropNextReply('ballast_adopt_orphans');
+  await other.shutdown({ drainMs: 0 });
+  await dropped;
+  await ballast.send('lost-adoption', 't', 'to the adopter');
+  await expectCompleted('lost-adoption', ['to the adopter', undefined]);
+});
+
 test('nothing was logged as an error', () => {
   assert.deepEqual(logger.errors, []);
 });

@@ -174,13 +174,22 @@ export async function promoteDelayed(db: Queryable, s: string, queue: string, no
   return rows[0] ?? { promoted: 0, nextAt: null };
 }
 
-/** This executor's PENDING workflows of a queue (to adopt claims whose reply was lost). */
-export async function ownPendingIn(db: Queryable, s: string, queue: string, owner: string): Promise<WorkflowRecord[]> {
-  const { rows } = await db.query<WorkflowRecord>(
-    `SELECT ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS} FROM ${s}.workflows WHERE owner = $1 AND status = 'PENDING' AND queue = $2`,
-    [owner, queue],
-    'ballast_own_pending_in',
-  );
+/**
+ * This executor's PENDING workflows of a queue, or its direct ones when `queue` is null: to run
+ * what a claim or an adoption whose reply was lost gave it.
+ */
+export async function ownPendingIn(db: Queryable, s: string, queue: string | null, owner: string): Promise<WorkflowRecord[]> {
+  const { rows } = queue === null
+    ? await db.query<WorkflowRecord>(
+        `SELECT ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS} FROM ${s}.workflows WHERE owner = $1 AND status = 'PENDING' AND queue IS NULL`,
+        [owner],
+        'ballast_own_pending_direct',
+      )
+    : await db.query<WorkflowRecord>(
+        `SELECT ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS} FROM ${s}.workflows WHERE owner = $1 AND status = 'PENDING' AND queue = $2`,
+        [owner, queue],
+        'ballast_own_pending_in',
+      );
   return rows;
 }
 
