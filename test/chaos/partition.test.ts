@@ -97,6 +97,13 @@ for (const [label, partitionMs] of [
       }
     }
     for (const worker of workers) assert.equal(worker.exit, undefined, `${worker.id} is alive`);
+    // No storm: nobody is taken over twice, and no two executors take each other over.
+    const pairs = measured.takeovers.map((line) => line.split(' ')).map(([taker, , , , victim]) => [taker, victim] as const);
+    const victims = pairs.map(([, victim]) => victim);
+    assert.equal(new Set(victims).size, victims.length, `an executor was taken over twice: ${measured.takeovers.join('; ')}`);
+    for (const [taker, victim] of pairs) {
+      assert.ok(!pairs.some(([a, b]) => a === victim && b === taker), `${taker} and ${victim} took each other over`);
+    }
   });
 }
 
