@@ -57,6 +57,8 @@ export interface FleetReport {
   messages: MessageRow[];
   runs: RunLine[];
   workers: ChaosWorker[];
+  /** When each SIGSTOP ended (see invariants: a step caught inside by the pause logs its start late). */
+  resumes: Array<{ executorId: string; at: number }>;
 }
 
 export interface ChaosFleetOptions {
@@ -71,6 +73,7 @@ export class ChaosFleet {
   readonly sampler: RunningSampler;
   readonly admin: pg.Pool;
   readonly runLog: string;
+  readonly resumes: FleetReport['resumes'] = [];
   private producer: ChildHandle | undefined;
   private spawned = 0;
 
@@ -154,6 +157,7 @@ export class ChaosFleet {
   resume(worker: ChaosWorker): void {
     worker.state = 'running';
     worker.child.kill('SIGCONT');
+    this.resumes.push({ executorId: worker.id, at: Date.now() });
   }
 
   startProducer(rate: number, first = 0): void {
@@ -252,6 +256,7 @@ export class ChaosFleet {
       messages,
       runs: this.runs(),
       workers: [...this.workers.values()],
+      resumes: this.resumes,
     };
   }
 

@@ -2,6 +2,8 @@
 // worker processes under steady load from a producer, then the invariants. The same seed replays
 // the same sequence of faults (BALLAST_CHAOS_SEED); what the processes do in between is real
 // timing, so a failure replays its faults, not every instruction.
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChaosFleet, type ChaosWorker } from './chaos-fleet.js';
 import { checkInvariants, type ChaosSummary } from './invariants.js';
@@ -160,4 +162,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
   } finally {
     await fleet.close();
   }
+}
+
+/**
+ * The chaos test itself, short or soak: three workers, 15 orders a second, lease 2 s, faults for
+ * `durationMs`; the seed comes first (on stderr too, so a run cut short still shows it).
+ */
+export async function chaosTest(t: TestContext, name: string, durationMs: number): Promise<void> {
+  const leaseMs = 2_000;
+  const seed = chaosSeed();
+  process.stderr.write(`${name}: seed ${seed} (replay with BALLAST_CHAOS_SEED=${seed})\n`);
+  t.diagnostic(`seed ${seed} (replay with BALLAST_CHAOS_SEED=${seed})`);
+  const outcome = await runChaos({ name, seed, durationMs, leaseMs, workers: 3, rate: 15, log: (line) => t.diagnostic(line) });
+  const { timeline, ...summary } = outcome;
+  t.diagnostic(JSON.stringify(summary));
+  const least = Math.floor(durationMs / 10_000);
+  assert.ok(timeline.length >= least, `at least ${least} faults (${timeline.length})`);
+  assert.ok(outcome.drainedAfterLastFaultMs <= leaseMs + 10_000, `drained ${outcome.drainedAfterLastFaultMs} ms after the last fault`);
 }

@@ -7,6 +7,7 @@
 //        RUN_LOG, LEASE_MS, DRAIN_MS
 import { Ballast } from '../../../src/index.js';
 import { APP_NAME, APP_VERSION, QUEUE, QUEUE_OPTIONS, registerChaosWorkflows } from './chaos-app.js';
+import { runWorker } from '../../support/worker-main.js';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -31,26 +32,4 @@ const ballast = new Ballast({
 ballast.queue(QUEUE, QUEUE_OPTIONS);
 registerChaosWorkflows(ballast, env('RUN_LOG'), executorId);
 
-let stopping = false;
-process.on('SIGTERM', () => {
-  if (stopping) return;
-  stopping = true;
-  ballast.shutdown({ drainMs: Number(env('DRAIN_MS', '2000')) }).then(
-    () => {
-      process.stdout.write('stopped\n');
-      process.exit(0);
-    },
-    (error: Error) => {
-      process.stderr.write(`[error] shutdown: ${error.stack}\n`);
-      process.exit(1);
-    },
-  );
-});
-
-ballast.launch().then(
-  () => process.stdout.write(`ready ${executorId}\n`),
-  (error: Error) => {
-    process.stderr.write(`[error] launch failed: ${error.stack}\n`);
-    process.exit(1);
-  },
-);
+runWorker(ballast, { drainMs: Number(env('DRAIN_MS', '2000')) });

@@ -7,6 +7,7 @@
 //        WORKER_CONCURRENCY, MAX_RECOVERY_ATTEMPTS, DRAIN_MS, START_DIRECT
 import { Ballast } from '../../../src/index.js';
 import { APP_NAME, QUEUE, registerFailoverWorkflows } from './failover-app.js';
+import { runWorker } from '../../support/worker-main.js';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -38,33 +39,12 @@ const { five } = registerFailoverWorkflows(ballast, {
   codeVersion: appVersion,
 });
 
-let stopping = false;
-process.on('SIGTERM', () => {
-  if (stopping) return;
-  stopping = true;
-  ballast.shutdown({ drainMs }).then(
-    () => {
-      process.stdout.write('stopped\n');
-      process.exit(0);
-    },
-    (error: Error) => {
-      process.stderr.write(`[error] shutdown: ${error.stack}\n`);
-      process.exit(1);
-    },
-  );
-});
-
-async function main(): Promise<void> {
-  await ballast.launch();
-  const direct = process.env.START_DIRECT;
-  if (direct) {
+runWorker(ballast, {
+  drainMs,
+  afterLaunch: async () => {
+    const direct = process.env.START_DIRECT;
+    if (!direct) return;
     const [prefix, count] = direct.split(':');
     await Promise.all(Array.from({ length: Number(count) }, (_, n) => five.start(n, { id: `${prefix}-${n}` })));
-  }
-  process.stdout.write(`ready ${executorId}\n`);
-}
-
-main().catch((error: Error) => {
-  process.stderr.write(`[error] worker failed: ${error.stack}\n`);
-  process.exit(1);
+  },
 });

@@ -9,6 +9,7 @@
 import { appendFileSync } from 'node:fs';
 import { Ballast, type ScheduledRun } from '../../../src/index.js';
 import { APP_NAME, EVERY_SECOND } from './schedule-app.js';
+import { runWorker } from '../../support/worker-main.js';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -39,26 +40,4 @@ ballast.schedule('direct', EVERY_SECOND, pulse);
 ballast.schedule('queued', EVERY_SECOND, pulse, { queue: ticks });
 ballast.schedule('catch-up', EVERY_SECOND, pulse, { backfill: true });
 
-let stopping = false;
-process.on('SIGTERM', () => {
-  if (stopping) return;
-  stopping = true;
-  ballast.shutdown({ drainMs: 2_000 }).then(
-    () => {
-      process.stdout.write('stopped\n');
-      process.exit(0);
-    },
-    (error: Error) => {
-      process.stderr.write(`[error] shutdown: ${error.stack}\n`);
-      process.exit(1);
-    },
-  );
-});
-
-ballast.launch().then(
-  () => process.stdout.write(`ready ${executorId}\n`),
-  (error: Error) => {
-    process.stderr.write(`[error] launch failed: ${error.stack}\n`);
-    process.exit(1);
-  },
-);
+runWorker(ballast, { drainMs: 2_000 });
