@@ -101,6 +101,7 @@ export class Context implements WorkflowContext {
       childId: entry.childId,
       startedAt: entry.startedAt,
       completedAt: Date.now(),
+      attempts: entry.attempts,
       message: entry.message,
       event: entry.event,
     };
@@ -137,12 +138,14 @@ export class Context implements WorkflowContext {
           await this.execution.delay(backoffDelay(policy, attempt));
           continue;
         }
-        this.execution.checkpointBehind(this.entry({ idx, name, output: null, error: serializeError(error), childId: null, startedAt }));
+        this.execution.checkpointBehind(
+          this.entry({ idx, name, output: null, error: serializeError(error), childId: null, startedAt, attempts: attempt > 1 ? attempt : undefined }),
+        );
         throw error;
       }
       probe.ended(undefined);
       const output = serialize(value, `output of step "${name}"`);
-      this.execution.checkpointBehind(this.entry({ idx, name, output, error: null, childId: null, startedAt }));
+      this.execution.checkpointBehind(this.entry({ idx, name, output, error: null, childId: null, startedAt, attempts: attempt > 1 ? attempt : undefined }));
       return value;
     }
   }

@@ -87,8 +87,11 @@ export interface StepInfo {
   output?: unknown;
   error?: unknown;
   childWorkflowId: string | null;
+  /** When its first attempt began (null for operations that are instants). */
   startedAt: Date | null;
   completedAt: Date;
+  /** Attempts the step took: more than 1 when it was retried. */
+  attempts: number;
 }
 
 export interface WorkflowHandle<Output> {

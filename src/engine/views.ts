@@ -37,6 +37,7 @@ export function toStepInfo(step: StepRecord): StepInfo {
     childWorkflowId: step.childId,
     startedAt: date(step.startedAt),
     completedAt: new Date(step.completedAt),
+    attempts: step.attempts ?? 1,
   };
   if (step.error !== null) info.error = deserialize(step.error);
   else if (step.output !== null) info.output = deserialize(step.output);

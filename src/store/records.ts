@@ -80,6 +80,8 @@ export interface StepRecord {
   childId: string | null;
   startedAt: number | null;
   completedAt: number;
+  /** Attempts of a step that was retried; null for one. */
+  attempts: number | null;
 }
 
 /** Ownership of a running workflow: checkpoints and completions are fenced on both. */
@@ -97,6 +99,8 @@ export interface NewCheckpoint extends Lease {
   childId: string | null;
   startedAt: number | null;
   completedAt: number;
+  /** A step's attempts, when it was retried. */
+  attempts?: number;
   /** Written in the same transaction, only if the checkpoint is. */
   message?: { destinationId: string; topic: string; payload: string };
   event?: { key: string; value: string };
@@ -124,4 +128,4 @@ export const RUNNABLE_COLUMNS = `id, name, queue, epoch, attempts, timeout_ms AS
 /** What running a workflow needs beyond WORKFLOW_COLUMNS: its input and trace context. */
 export const RUN_COLUMNS = `input, trace_context AS "traceContext"`;
 
-export const STEP_COLUMNS = `idx, name, output, error, child_id AS "childId", started_at AS "startedAt", completed_at AS "completedAt"`;
+export const STEP_COLUMNS = `idx, name, output, error, child_id AS "childId", started_at AS "startedAt", completed_at AS "completedAt", attempts`;

@@ -251,4 +251,10 @@ export const migrations: Migration[] = [
       ALTER TABLE ${s}.executors ALTER COLUMN lease_started_at SET NOT NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'steps: how many attempts a step took',
+    // NULL for one attempt (nearly every step): a checkpoint carries the count only after retries.
+    sql: (s) => `ALTER TABLE ${s}.steps ADD COLUMN attempts integer;`,
+  },
 ];

@@ -222,7 +222,8 @@ describe('every screen renders real workflows', { skip: !browserPath && NO_BROWS
     const failed = await visit(operator, '/dashboard/workflows/flaky-0');
     assert.match(await failed.locator('.payload').innerText(), /card declined <script>alert\(1\)<\/script>/);
     assert.equal(await failed.locator('.payload script').count(), 0);
-    assert.match(await failed.locator('table.waterfall').innerText(), /charge[\s\S]*failed/);
+    assert.match(await failed.locator('table.waterfall').innerText(), /charge[\s\S]*failed after 3 attempts/);
+    assert.equal(await failed.locator('table.waterfall svg.bar .fill.retried').count(), 1);
   });
 
   test('queues: limits against use, and why work waits', async () => {

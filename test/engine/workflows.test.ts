@@ -161,6 +161,10 @@ for (const backend of backends()) {
       const handle = await flaky.start(2);
       assert.equal(await handle.result(), 3);
       assert.equal(calls.get(`flaky:${handle.id}`), 3);
+      const [step] = await ballast.workflows.steps(handle.id);
+      assert.equal(step?.attempts, 3, 'the checkpoint records the attempts the step took');
+      const [once] = await ballast.workflows.steps((await flaky.start(0).then(async (h) => (await h.result(), h))).id);
+      assert.equal(once?.attempts, 1);
     });
 
     test('a step that exhausts its retries fails the workflow with its error', async () => {
@@ -169,6 +173,7 @@ for (const backend of backends()) {
       assert.equal((await handle.status()).status, 'ERROR');
       const [step] = await ballast.workflows.steps(handle.id);
       assert.match(String((step?.error as Error).message), /attempt 4 failed/);
+      assert.equal(step?.attempts, 4);
     });
 
     test('a step timeout aborts the attempt with StepTimeoutError', async () => {

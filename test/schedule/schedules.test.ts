@@ -67,7 +67,7 @@ for (const backend of backends()) {
     let db: TestDatabase;
     let app: App;
     let launchedAt: number;
-    const pause = { from: 0, to: 0 };
+    const pause = { from: 0, to: 0, queuedAt: 0 };
 
     before(async () => {
       db = await openTestDatabase(backend);
@@ -193,6 +193,7 @@ for (const backend of backends()) {
       const ticks = await ticksOf(app.ballast, 'every-second');
       assert.equal(ticks.filter((tick) => tick > pausedAt && tick <= resumedAt).length, 0, 'the ticks of the pause were skipped');
       assert.equal((await app.ballast.schedules.pause('nightly')).paused, true);
+      pause.queuedAt = Date.now();
       assert.equal((await app.ballast.schedules.pause('queued')).paused, true);
     });
 
@@ -200,7 +201,6 @@ for (const backend of backends()) {
       const before = {
         direct: await ticksOf(app.ballast, 'every-second'),
         skipping: await ticksOf(app.ballast, 'skipping'),
-        queued: await ticksOf(app.ballast, 'queued'),
       };
       await app.ballast.shutdown({ drainMs: 1_000 });
       const stoppedAt = Date.now();
@@ -225,7 +225,9 @@ for (const backend of backends()) {
       assert.equal((await app.ballast.schedules.get('nightly'))?.paused, true, 'declaring again at launch did not resume it');
       assert.equal((await app.ballast.schedules.get('queued'))?.paused, true);
       await sleep(1_200);
-      assert.deepEqual(await ticksOf(app.ballast, 'queued'), before.queued, 'a paused schedule did not fire after the re-launch');
+      // As with every-second above, a pass that read the row just before the pause may start its tick.
+      const queuedSincePause = (await ticksOf(app.ballast, 'queued')).filter((tick) => tick > pause.queuedAt);
+      assert.deepEqual(queuedSincePause, [], 'a paused schedule did not fire, before or after the re-launch');
       for (const [id, count] of runs) assert.equal(count, 1, `${id} ran once`);
     });
   });

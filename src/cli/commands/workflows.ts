@@ -189,12 +189,13 @@ function printSteps(context: CommandContext, workflowId: string, steps: StepReco
   }
   const rows = steps.map((step) => {
     const info = toStepInfo(step);
-    const result =
+    const value =
       step.error !== null
         ? `error: ${formatValue(info.error)}`
         : step.output !== null
           ? formatValue(info.output)
           : NONE;
+    const result = info.attempts > 1 ? `${value} (${info.attempts} attempts)` : value;
     return [
       String(info.index),
       info.name,

@@ -194,14 +194,20 @@ function axisOf(workflow: WorkflowInfo, steps: StepInfo[], now: number): Span {
 }
 
 /** A bar (or a mark, for an instant) on the axis, in an SVG 1000 units wide. */
-function Bar({ axis, span, kind, failed }: { axis: Span; span: Span; kind: string; failed: boolean }) {
+function Bar({ axis, span, kind, failed, retried = false }: { axis: Span; span: Span; kind: string; failed: boolean; retried?: boolean }) {
   const scale = (t: number) => Math.max(0, Math.min(1000, ((t - axis.from) / (axis.to - axis.from)) * 1000));
   const x = scale(span.from);
   const width = Math.max(span.to > span.from ? 2 : 3, scale(span.to) - x);
   return (
     <svg class="bar" viewBox="0 0 1000 12" preserveAspectRatio="none" aria-hidden="true" focusable="false">
       <rect class="track" x="0" y="5" width="1000" height="2" />
-      <rect class={`fill kind-${kind}${failed ? ' failed' : ''}${span.to > span.from ? '' : ' mark'}`} x={x.toFixed(1)} y="1" width={width.toFixed(1)} height="10" />
+      <rect
+        class={`fill kind-${kind}${failed ? ' failed' : ''}${retried ? ' retried' : ''}${span.to > span.from ? '' : ' mark'}`}
+        x={x.toFixed(1)}
+        y="1"
+        width={width.toFixed(1)}
+        height="10"
+      />
     </svg>
   );
 }
@@ -213,8 +219,8 @@ function Waterfall({ view, loaded }: { view: View; loaded: Loaded }) {
     <section aria-labelledby="steps-title">
       <h2 id="steps-title">Steps</h2>
       <p class="legend">
-        Bars run from a step's first attempt to its checkpoint (retries included); marks are instants (messages sent, events set,
-        clocks). The axis spans {formatDuration(axis.to - axis.from)} from creation.
+        Bars run from a step's first attempt to its checkpoint (retries included, striped, with their count beside the
+        outcome); marks are instants (messages sent, events set, clocks). The axis spans {formatDuration(axis.to - axis.from)} from creation.
       </p>
       <StepTable view={view} workflow={workflow} steps={steps} axis={axis} children={children} depth={0} />
     </section>
@@ -284,9 +290,12 @@ function StepRow(props: { view: View; workflow: WorkflowInfo; step: StepInfo; ax
         </td>
         <td title={formatTime(span.from)}>+{formatDuration(span.from - axis.from)}</td>
         <td>{span.to > span.from ? formatDuration(span.to - span.from) : <span class="muted">instant</span>}</td>
-        <td>{failed ? <span class="status status-error"><span aria-hidden="true">✕</span> failed</span> : <span class="muted">ok</span>}</td>
+        <td>
+          {failed ? <span class="status status-error"><span aria-hidden="true">✕</span> failed</span> : <span class="muted">ok</span>}
+          {step.attempts > 1 ? <span class="attempts"> after {step.attempts} attempts</span> : null}
+        </td>
         <td class="timeline">
-          <Bar axis={axis} span={span} kind={kind} failed={failed} />
+          <Bar axis={axis} span={span} kind={kind} failed={failed} retried={step.attempts > 1} />
         </td>
       </tr>
       {step.childWorkflowId ? (

@@ -107,11 +107,11 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     if (joined) shape += 'j';
     const startedHere = joined ? `SELECT 1 WHERE u."withStart"\n        UNION ALL\n        ` : '';
     ctes.push(`c AS (
-      INSERT INTO ${schema}.steps (workflow_id, idx, name, output, error, child_id, started_at, completed_at)
-      SELECT u."workflowId", u.idx, u.name, u.output, u.error, u."childId", u."startedAt", u."completedAt"
+      INSERT INTO ${schema}.steps (workflow_id, idx, name, output, error, child_id, started_at, completed_at, attempts)
+      SELECT u."workflowId", u.idx, u.name, u.output, u.error, u."childId", u."startedAt", u."completedAt", u.attempts
       FROM ${rowsOf(rows)}
         AS u("workflowId" text, idx int4, name text, output text, error text, "childId" text, "startedAt" int8, "completedAt" int8,
-             owner text, epoch int4${joined ? ', "withStart" bool' : ''})
+             attempts int4, owner text, epoch int4${joined ? ', "withStart" bool' : ''})
       CROSS JOIN LATERAL (
         ${startedHere}SELECT 1 FROM ${schema}.workflows w
         WHERE w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = ${running()}

@@ -169,8 +169,8 @@ export async function forkWorkflow(
   );
   if (rows.length === 0) return undefined;
   await db.query(
-    `INSERT INTO ${s}.steps (workflow_id, idx, name, output, error, child_id, started_at, completed_at)
-     SELECT $2, idx, name, output, error, child_id, started_at, completed_at FROM ${s}.steps WHERE workflow_id = $1 AND idx < $3`,
+    `INSERT INTO ${s}.steps (workflow_id, idx, name, output, error, child_id, started_at, completed_at, attempts)
+     SELECT $2, idx, name, output, error, child_id, started_at, completed_at, attempts FROM ${s}.steps WHERE workflow_id = $1 AND idx < $3`,
     [sourceId, newId, fromStep],
   );
   return rows[0];
