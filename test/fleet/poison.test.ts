@@ -15,19 +15,20 @@ let fleet: TestFleet;
 let supervising = true;
 let replacements = 0;
 
-/** Replaces a worker that dies (the poison kills it) by a new one under a new executor ID. */
+/**
+ * Replaces a worker that dies (the poison kills it) by a new one under a new executor ID. The poison
+ * may kill a replacement while it launches, before it says it is ready: a SIGKILL is expected at any
+ * point, any other exit while supervising is a failure.
+ */
 function supervise(id: string): void {
-  void fleet
-    .spawn(id)
-    .then((worker) =>
-      worker.child.exited.then(() => {
-        if (supervising) supervise(`poison-w${++replacements + 3}`);
-      }),
-    )
-    .catch((error: unknown) => {
-      // A replacement still starting when the test ends is killed before it is ready: expected then.
-      if (supervising) throw error;
-    });
+  void fleet.spawn(id).catch(() => undefined);
+  const worker = fleet.workers.get(id);
+  assert.ok(worker, `${id} spawned`);
+  void worker.child.exited.then((exit) => {
+    if (!supervising) return;
+    assert.equal(exit.signal, 'SIGKILL', `${id} died only by the poison: ${JSON.stringify(exit)}\n${worker.child.stderr()}`);
+    supervise(`poison-w${++replacements + 3}`);
+  });
 }
 
 before(async () => {
