@@ -1,9 +1,13 @@
 import type { Instrumentation, RunDescription, RunEnd, RunProbe } from '../engine/instrumentation.js';
 import type { Driver, Queryable } from '../store/driver.js';
 
-/** Event-loop turns in a row, and real milliseconds, that an instance must be quiet to count as idle. */
+/** Event-loop turns in a row that an instance must be quiet for to count as idle. */
 const QUIET_TURNS = 3;
-const QUIET_MS = 2;
+/**
+ * And real milliseconds on Postgres, where a notification arrives on its own connection a moment
+ * after the commit it announces (PGlite delivers it with the statement's result).
+ */
+const NOTIFY_QUIET_MS = 2;
 
 export interface RunEnded {
   id: string;
@@ -21,6 +25,7 @@ export class Activity {
   private statements = 0;
   private steps = 0;
   private lastBusyAt = 0;
+  private quietMs = 0;
   /** Told when a run of this process ends (the crash points look for runs that missed theirs). */
   onRunEnded: ((run: RunEnded) => void) | undefined;
 
@@ -39,12 +44,13 @@ export class Activity {
         quietTurns = 0;
         continue;
       }
-      if (++quietTurns >= QUIET_TURNS && Date.now() - this.lastBusyAt >= QUIET_MS) return;
+      if (++quietTurns >= QUIET_TURNS && Date.now() - this.lastBusyAt >= this.quietMs) return;
     }
   }
 
   /** The instance's connection, counting its statements in flight. */
   wrapDriver(driver: Driver): Driver {
+    this.quietMs = driver.kind === 'postgres' ? NOTIFY_QUIET_MS : 0;
     const count = <T>(work: () => Promise<T>): Promise<T> => {
       this.statements++;
       return work().finally(() => {
