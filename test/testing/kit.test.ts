@@ -114,6 +114,8 @@ for (const backend of backends()) {
       assert.ok(timedOut !== undefined && Math.abs(timedOut.at - (from + 29 * DAY)) < 60_000, 'the recv timed out 2 days after the last sleep');
       assert.equal(ticks.length - ticksBefore, 30, 'one scheduled run per midnight');
       assert.ok(t.now().getTime() - from >= 30 * DAY);
+      const executors = await t.ballast.executors.list();
+      assert.deepEqual(executors.map((executor) => executor.alive), [true], 'the lease runs on real time: the jump expired nothing');
     });
 
     test('sleeps of several workflows fire in due order', async () => {
