@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { systemClock, type Clock } from './clock.js';
 import { checkPayloadSize, deserialize, serialize } from './codec.js';
 import { resolveConfig, type BallastConfig, type ResolvedConfig } from './config.js';
 import { optionalDuration } from './durations.js';
@@ -56,6 +57,18 @@ export interface SendOptions {
 }
 
 /**
+ * What the testing kit (ballast/testing) gives an instance beyond its config: a virtual clock, and
+ * a look at its runtime and store once launched. Not part of the public API.
+ * @internal
+ */
+export interface InstanceInternals {
+  clock?: Clock;
+  /** Wraps the connection the instance opens (the kit counts the statements in flight). */
+  wrapDriver?(driver: Driver): Driver;
+  launched?(parts: { runtime: Runtime; store: SystemStore }): void;
+}
+
+/**
  * One Ballast application: its workflows, its connection to the system database, and the executor
  * that runs them. Instances are independent; several can live in one process.
  */
@@ -83,8 +96,15 @@ export class Ballast {
   private scheduler: Scheduler | undefined;
   private scheduleService: ScheduleService | undefined;
 
-  constructor(config: BallastConfig) {
+  private readonly clock: Clock;
+
+  constructor(
+    config: BallastConfig,
+    /** @internal */
+    private readonly internals: InstanceInternals = {},
+  ) {
     this.config = resolveConfig(config);
+    this.clock = internals.clock ?? systemClock;
   }
 
   /** Registers a workflow. Register every workflow before launch(), in every process of the application. */
@@ -148,7 +168,7 @@ export class Ballast {
         this.adminServer = await AdminServer.listen(this.adminHandler(handler), port, host);
         config.logger.info(`admin API listening on port ${this.adminServer.port}`);
       }
-      const driver: Driver = config.databaseUrl
+      const opened: Driver = config.databaseUrl
         ? new PgDriver({
             connectionString: config.databaseUrl,
             poolSize: config.poolSize,
@@ -159,10 +179,12 @@ export class Ballast {
             logger: config.logger,
           })
         : await openEmbedded(config.dataDir);
-      const store = new SystemStore(driver, { schema: config.schema, logger: config.logger });
+      const driver = this.internals.wrapDriver?.(opened) ?? opened;
+      const clock = this.clock;
+      const store = new SystemStore(driver, { schema: config.schema, logger: config.logger, clock });
       this.store = store;
       await store.migrate();
-      const observer = new Observer(store, config.pollIntervalMs, config.logger);
+      const observer = new Observer(store, config.pollIntervalMs, config.logger, clock);
       this.observer = observer;
       const runtime = new Runtime(store, observer, this.registry, {
         appName: config.name,
@@ -170,6 +192,7 @@ export class Ballast {
         pollIntervalMs: config.pollIntervalMs,
         maxRecoveryAttempts: config.maxRecoveryAttempts,
         maxPayloadBytes: config.maxPayloadBytes,
+        clock,
         logger: config.logger,
       });
       this.runtime = runtime;
@@ -180,6 +203,7 @@ export class Ballast {
         logger: config.logger,
         runningIn: (queue) => runtime.runningIn(queue),
         traceContext: currentTraceContext,
+        clock,
       });
       this.queueService = queues;
       runtime.setEnqueuer(async (registration, input, options, parent) => {
@@ -247,7 +271,7 @@ export class Ballast {
       this.adoption = new OrphanAdoption(store, runtime, { appName: config.name, pollIntervalMs: config.pollIntervalMs, logger: config.logger });
       this.adoption.start();
       this.fleet = new FleetRegistry(store, config.name);
-      this.retention = new RetentionJanitor(store, config.retention, config.logger);
+      this.retention = new RetentionJanitor(store, config.retention, config.logger, clock);
       this.retention.start();
       // Schedules start workflows this instance registered (checked at declaration), by name.
       const launcher: WorkflowLauncher = {
@@ -257,8 +281,9 @@ export class Ballast {
       this.scheduleService = new ScheduleService(store, config.name, {
         enqueue: (workflowName, input, options, version) => queues.enqueue(workflowName, input, options, version, null),
         local: { appVersion, launcher, declaration: (name) => this.scheduleRegistry.get(name) },
-      });
-      this.scheduler = new Scheduler(store, this.scheduleRegistry.all(), { appName: config.name, appVersion, launcher, logger: config.logger });
+      }, clock);
+      this.scheduler = new Scheduler(store, this.scheduleRegistry.all(), { appName: config.name, appVersion, launcher, logger: config.logger, clock });
+      this.internals.launched?.({ runtime, store });
       await this.scheduler.start();
       this.state = 'running';
     } catch (error) {

@@ -18,7 +18,7 @@ export interface BallastConfig {
   name: string;
   /** Postgres URL. Default: BALLAST_DATABASE_URL (or DBOS_SYSTEM_DATABASE_URL); absent => embedded PGlite. */
   databaseUrl?: string;
-  /** Directory of the embedded database when no URL is set. Default: ./.ballast */
+  /** Directory of the embedded database when no URL is set ('memory://': in memory, gone at shutdown). Default: ./.ballast */
   dataDir?: string;
   /** Schema that holds all of Ballast's tables. Default: ballast */
   schema?: string;

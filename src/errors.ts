@@ -198,6 +198,20 @@ export class WaitTimeoutError extends BallastError {
 }
 
 /** The instance is not in a state that allows the call (not launched, shutting down, …). */
+/**
+ * The testing kit's crashAfterStep: a run of the targeted workflow ended without recording the
+ * step it was to crash after (no step of that name or position, or the workflow took another path).
+ */
+export class CrashPointMissedError extends BallastError {
+  constructor(workflowId: string, step: string, end: string) {
+    super(
+      'CRASH_POINT_MISSED',
+      `Workflow ${workflowId} ended (${end}) without recording step ${JSON.stringify(step)}, so it never crashed there. ` +
+        'Name a step it records (see ballast.workflows.steps(id)) or its position in that list.',
+    );
+  }
+}
+
 export class LifecycleError extends BallastError {
   constructor(message: string) {
     super('INVALID_STATE', message);

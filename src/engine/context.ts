@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import { deserialize, serialize, serializeError } from '../codec.js';
 import { optionalDuration, parseDuration } from '../durations.js';
 import { NonDeterminismError, OwnershipLostError, StepTimeoutError, ValidationError } from '../errors.js';
@@ -72,6 +73,10 @@ export class Context implements WorkflowContext {
     return this.execution.lease;
   }
 
+  private get clock(): Clock {
+    return this.execution.runtime.clock;
+  }
+
   private position(operation: string, name: string): Position {
     this.execution.assertRunning(operation);
     const idx = this.nextIdx++;
@@ -100,7 +105,7 @@ export class Context implements WorkflowContext {
       error: entry.error,
       childId: entry.childId,
       startedAt: entry.startedAt,
-      completedAt: Date.now(),
+      completedAt: this.clock.now(),
       attempts: entry.attempts,
       message: entry.message,
       event: entry.event,
@@ -124,7 +129,7 @@ export class Context implements WorkflowContext {
       await confirming;
       this.execution.assertRunning('ctx.step');
     }
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       const probe = this.execution.probe.step(name, attempt);
       let value: T;
@@ -173,10 +178,10 @@ export class Context implements WorkflowContext {
     if (recorded) {
       wakeAt = replayed<number>(recorded);
     } else {
-      wakeAt = Date.now() + ms;
+      wakeAt = this.clock.now() + ms;
       await this.checkpoint({ idx, name: OP.sleep, output: serialize(wakeAt, 'sleep deadline'), error: null, childId: null, startedAt: null });
     }
-    await this.execution.delay(wakeAt - Date.now());
+    await this.execution.delay(wakeAt - this.clock.now());
   }
 
   async recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
@@ -190,7 +195,7 @@ export class Context implements WorkflowContext {
       if (recorded) {
         deadline = replayed<number>(recorded);
       } else {
-        deadline = Date.now() + timeoutMs;
+        deadline = this.clock.now() + timeoutMs;
         await this.checkpoint({ idx, name, output: serialize(deadline, 'recv deadline'), error: null, childId: null, startedAt: null });
       }
     }
@@ -199,7 +204,7 @@ export class Context implements WorkflowContext {
     if (recorded) return recorded.output === null ? undefined : replayed<T>(recorded);
 
     await this.execution.settled();
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     const key = wakeKey('message', this.workflowId, topic);
     for (;;) {
       this.execution.assertRunning('ctx.recv');
@@ -211,15 +216,16 @@ export class Context implements WorkflowContext {
       }
       if (outcome.recorded) {
         armed.cancel();
+        this.execution.crashIfAsked({ idx, name });
         return outcome.payload === null ? undefined : (deserialize(outcome.payload) as T);
       }
-      const remaining = deadline === undefined ? Infinity : deadline - Date.now();
+      const remaining = deadline === undefined ? Infinity : deadline - this.clock.now();
       if (remaining <= 0) {
         armed.cancel();
         await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt });
         return undefined;
       }
-      await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution);
+      await armed.wait(this.execution.pollIntervalMs, this.execution, deadline);
     }
   }
 
@@ -272,7 +278,7 @@ export class Context implements WorkflowContext {
   }
 
   async now(): Promise<number> {
-    return this.recordValue('ctx.now', OP.now, () => Date.now());
+    return this.recordValue('ctx.now', OP.now, () => this.clock.now());
   }
 
   async uuid(): Promise<string> {
@@ -321,6 +327,7 @@ export class Context implements WorkflowContext {
     if (recorded?.childId) return this.execution.runtime.handle<Output>(recorded.childId);
     const childId = givenId ?? `${this.workflowId}-${idx}`;
     await this.execution.settled();
+    this.execution.assertRunning(operation);
     let handle: WorkflowHandle<Output>;
     try {
       handle = await create(registration, childId);

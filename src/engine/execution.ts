@@ -1,3 +1,4 @@
+import type { Timer } from '../clock.js';
 import { NotInWorkflowError, OwnershipLostError, WorkflowCancelledError, WorkflowTimeoutError } from '../errors.js';
 import type { Lease, NewCheckpoint } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
@@ -24,6 +25,20 @@ export class HistoryConflictSignal extends Error {
     this.name = 'HistoryConflictSignal';
   }
 }
+
+/**
+ * Ends a run as a crash would, right after one of its checkpoints commits (the testing kit's
+ * crashAfterStep): nothing more of the run is written, and the workflow stays PENDING for recovery.
+ */
+export class SimulatedCrash extends Error {
+  constructor(workflowId: string, idx: number, stepName: string) {
+    super(`Workflow ${workflowId} crashed (simulated) after checkpoint #${idx} "${stepName}"; it resumes from its checkpoints when recovered.`);
+    this.name = 'SimulatedCrash';
+  }
+}
+
+/** Asked of each checkpoint a run records: whether the run then ends as a crash would (the testing kit). */
+export type CrashRule = (workflowId: string, workflowName: string, idx: number, stepName: string) => boolean;
 
 /** Thrown into a workflow whose instance is shutting down; the workflow stays PENDING for recovery. */
 export class ShutdownSignal extends Error {
@@ -63,6 +78,8 @@ export class WorkflowExecution implements Interrupt {
   private unstarted: Promise<boolean> | undefined;
   /** Metrics and tracing of this run (set by the runtime when it starts). */
   probe: RunProbe = NO_RUN_PROBE;
+  /** A checkpoint on its way is to end the run once it commits (see SimulatedCrash). */
+  private crashArmed = false;
 
   constructor(
     readonly runtime: Runtime,
@@ -138,6 +155,16 @@ export class WorkflowExecution implements Interrupt {
     this.assertRunning('checkpoint');
     const applied = await this.store.writer.checkpoint(checkpoint);
     if (!applied) await this.explainRefusal(checkpoint);
+    this.crashIfAsked(checkpoint);
+  }
+
+  /** The checkpoint committed: end the run here if the crash rule says so (the testing kit). */
+  crashIfAsked(checkpoint: Pick<NewCheckpoint, 'idx' | 'name'>): void {
+    const rule = this.runtime.crashRule;
+    if (rule === undefined || !rule(this.lease.workflowId, this.workflowName, checkpoint.idx, checkpoint.name)) return;
+    const crash = new SimulatedCrash(this.lease.workflowId, checkpoint.idx, checkpoint.name);
+    this.stop(crash);
+    throw crash;
   }
 
   /**
@@ -163,6 +190,15 @@ export class WorkflowExecution implements Interrupt {
       const write = () => writer.checkpoint(checkpoint);
       applied = unstarted === undefined || writer.hasQueuedStart(checkpoint.workflowId) ? write() : unstarted.then(write, write);
     }
+    const rule = this.runtime.crashRule;
+    if (rule !== undefined && rule(this.lease.workflowId, this.workflowName, checkpoint.idx, checkpoint.name)) {
+      this.crashArmed = true;
+      const crash = new SimulatedCrash(this.lease.workflowId, checkpoint.idx, checkpoint.name);
+      applied = applied.then((ok) => {
+        if (ok) this.stop(crash);
+        return ok;
+      });
+    }
     applied.catch(() => undefined); // observed by settled(), or superseded by the completion
     if (this.stopReason) void applied.then((ok) => this.runtime.lateCheckpointSettled(this.lease, checkpoint.idx, ok), () => undefined);
     this.behind = { checkpoint, applied, previous };
@@ -173,7 +209,7 @@ export class WorkflowExecution implements Interrupt {
    * completion submitted now joins it in the same statement instead of waiting for it.
    */
   get completionMayJoin(): boolean {
-    return this.behind?.previous === undefined && this.store.writer.hasQueuedCheckpoint(this.lease.workflowId);
+    return !this.crashArmed && this.behind?.previous === undefined && this.store.writer.hasQueuedCheckpoint(this.lease.workflowId);
   }
 
   /**
@@ -235,15 +271,16 @@ export class WorkflowExecution implements Interrupt {
   async delay(ms: number): Promise<void> {
     this.assertRunning('ctx.sleep');
     if (ms <= 0) return;
-    let timer: NodeJS.Timeout | undefined;
+    const clock = this.runtime.clock;
+    let timer: Timer | undefined;
     let unsubscribe: (() => void) | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(resolve, ms);
+        timer = clock.at(clock.now() + ms, resolve);
         unsubscribe = this.onStop(reject);
       });
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       unsubscribe?.();
     }
   }

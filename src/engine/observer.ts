@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import { LifecycleError, WaitTimeoutError, WorkflowNotFoundError } from '../errors.js';
 import { isFinal, type WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
@@ -24,7 +25,7 @@ const DONE_PREFIX = wakeKey('done', '');
  * waits of the process (never a query loop per waiter) and a slow per-wait re-check for events.
  */
 export class Observer {
-  readonly waiters = new Waiters();
+  readonly waiters: Waiters;
   private poller: NodeJS.Timeout | undefined;
   private closed = false;
   /** Bumped by every (re)connection of the listener: a mark from an older one proves nothing. */
@@ -38,7 +39,10 @@ export class Observer {
     private readonly store: SystemStore,
     private readonly pollIntervalMs: number,
     private readonly logger: { warn(message: string): void },
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.waiters = new Waiters(clock);
+  }
 
   /** Connects the hints from LISTEN; returns the function that stops listening. */
   async listen(onWake: (key: string) => void, onReconnect: () => void): Promise<() => Promise<void>> {
@@ -141,9 +145,9 @@ export class Observer {
       this.assertOpen(`the result of workflow ${id}`);
       // Armed before the read: a completion that commits in between still wakes us.
       const armed = this.waiters.arm(wakeKey('done', id));
-      const remainingNow = deadline - Date.now();
+      const remainingNow = deadline - this.clock.now();
       if (remainingNow > 0 && this.unfinishedSince(id, mark)) {
-        await armed.wait(Math.min(remainingNow, 2_147_000_000));
+        await armed.wait(Infinity, undefined, finite(deadline));
         const local = runningHere?.(id);
         if (local) return { local };
         continue;
@@ -157,12 +161,12 @@ export class Observer {
         armed.cancel();
         return { record };
       }
-      const remaining = deadline - Date.now();
+      const remaining = deadline - this.clock.now();
       if (remaining <= 0) {
         armed.cancel();
         throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs);
       }
-      await armed.wait(Math.min(remaining, 2_147_000_000));
+      await armed.wait(Infinity, undefined, finite(deadline));
       const local = runningHere?.(id);
       if (local) return { local };
     }
@@ -170,7 +174,7 @@ export class Observer {
 
   /** The event's stored value, or undefined when `timeoutMs` passes first. */
   async awaitEvent(workflowId: string, key: string, timeoutMs: number): Promise<string | undefined> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       this.assertOpen(`event "${key}" of workflow ${workflowId}`);
       const armed = this.waiters.arm(wakeKey('event', workflowId, key));
@@ -179,12 +183,15 @@ export class Observer {
         armed.cancel();
         return value;
       }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
+      if (deadline <= this.clock.now()) {
         armed.cancel();
         return undefined;
       }
-      await armed.wait(Math.min(remaining, this.pollIntervalMs));
+      await armed.wait(this.pollIntervalMs, undefined, deadline);
     }
   }
+}
+
+function finite(deadline: number): number | undefined {
+  return deadline === Infinity ? undefined : deadline;
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import { newWorkflowId } from '../ids.js';
 import { checkPayloadSize, deserialize, serialize, serializeError } from '../codec.js';
 import { optionalDuration } from '../durations.js';
@@ -15,7 +16,7 @@ import { type Lease, type NewWorkflow, type RunnableWorkflow, type StepRecord, t
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
-import { HistoryConflictSignal, ShutdownSignal, WorkflowExecution, type LocalOutcome } from './execution.js';
+import { HistoryConflictSignal, ShutdownSignal, SimulatedCrash, WorkflowExecution, type CrashRule, type LocalOutcome } from './execution.js';
 import { WorkflowRegistry, type Registration } from './registry.js';
 import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { requireName } from './validation.js';
@@ -43,6 +44,8 @@ export interface RuntimeOptions {
   pollIntervalMs: number;
   maxRecoveryAttempts: number;
   maxPayloadBytes: number;
+  /** Durable time: sleeps, deadlines, timestamps (see Clock). */
+  clock: Clock;
   logger: { warn(message: string): void; error(message: string, error?: unknown): void };
 }
 
@@ -66,6 +69,8 @@ export class Runtime {
   leaseGate: LeaseGate = UNLEASED;
   /** Told of every run and step (metrics, tracing). */
   instrumentation: Instrumentation = NO_INSTRUMENTATION;
+  /** Set only by the testing kit (crashAfterStep). */
+  crashRule: CrashRule | undefined;
   /** Workflows claimed again here while a run of an earlier ownership winds down (their slot is held). */
   private readonly successors = new Set<string>();
   /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */
@@ -84,6 +89,10 @@ export class Runtime {
 
   get pollIntervalMs(): number {
     return this.options.pollIntervalMs;
+  }
+
+  get clock(): Clock {
+    return this.options.clock;
   }
 
   get executorId(): string {
@@ -200,7 +209,7 @@ export class Runtime {
     checkPayloadSize(encodedInput, this.options.maxPayloadBytes, `input of workflow "${registration.name}"`);
     if (this.running.has(id)) return this.handle(id);
 
-    const now = Date.now();
+    const now = this.clock.now();
     const row: NewWorkflow = {
       id,
       name: registration.name,
@@ -357,7 +366,7 @@ export class Runtime {
       if (!execution.isStopped) this.options.logger.error(`workflow ${record.id} could not record its outcome`, error);
       outcome = { kind: 'detached' };
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       if (this.running.get(record.id) === execution) this.running.delete(record.id);
       probe.ended(runEnd(outcome), outcome.kind === 'error' ? outcome.error : undefined);
       if (execution.reason instanceof OwnershipLostError) {
@@ -412,6 +421,7 @@ export class Runtime {
         if (execution.isStopped) return stoppedOutcome(reason);
         throw reason;
       }
+      if (execution.reason instanceof SimulatedCrash) return { kind: 'detached' };
     }
     const applied = await this.store.writer.complete({
       workflowId: lease.workflowId,
@@ -421,7 +431,7 @@ export class Runtime {
       status: failure ? 'ERROR' : 'SUCCESS',
       output,
       error,
-      completedAt: Date.now(),
+      completedAt: this.clock.now(),
     });
     if (!applied) {
       try {
@@ -437,7 +447,7 @@ export class Runtime {
     return failure ? { kind: 'error', error: failure.error } : { kind: 'success', value };
   }
 
-  private armTimeout(execution: WorkflowExecution, record: RunnableWorkflow): NodeJS.Timeout | undefined {
+  private armTimeout(execution: WorkflowExecution, record: RunnableWorkflow): Timer | undefined {
     if (record.deadlineAt === null) return undefined;
     const fire = async () => {
       const error = new WorkflowTimeoutError(record.id, record.timeoutMs ?? 0);
@@ -447,7 +457,7 @@ export class Runtime {
         this.options.logger.warn(`could not record the timeout of workflow ${record.id}: ${(failure as Error).message}`);
       }
     };
-    const timer = setTimeout(() => void fire(), Math.max(0, record.deadlineAt - Date.now()));
+    const timer = this.clock.at(record.deadlineAt, () => void fire());
     timer.unref();
     return timer;
   }
@@ -470,9 +480,10 @@ export class Runtime {
   /**
    * Resumes this executor's own PENDING workflows after a restart (its previous incarnation died
    * with them), from their checkpoints; one recovered too often moves to DEAD_LETTER instead.
+   * `only`: just these (the testing kit recovers the runs it crashed while others run on).
    */
-  async recover(): Promise<number> {
-    const records = await this.store.reclaimOwnPending(this.executorId, this.appVersion);
+  async recover(only: string[] | null = null): Promise<number> {
+    const records = await this.store.reclaimOwnPending(this.executorId, this.appVersion, only);
     let resumed = 0;
     for (const record of records) {
       if (this.running.has(record.id)) continue;
@@ -512,12 +523,12 @@ export class Runtime {
   async result<Output>(id: string, options: ResultOptions = {}, mark?: ActiveMark, slot?: SuccessSlot): Promise<Output> {
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
     if (slot?.success) return slot.success.value as Output;
-    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    const deadline = timeoutMs === undefined ? Infinity : this.clock.now() + timeoutMs;
     for (;;) {
       const local = this.running.get(id)?.done;
       if (local) {
         // Running here: the outcome arrives in memory, no read needed.
-        const outcome = await withDeadline(local, deadline);
+        const outcome = await withDeadline(local, deadline, this.clock);
         if (outcome === undefined) throw new WaitTimeoutError(`the result of workflow ${id}`, timeoutMs ?? 0);
         if (outcome.kind === 'success') return outcome.value as Output;
         if (outcome.kind === 'error') throw outcome.error;
@@ -543,7 +554,7 @@ export class Runtime {
     this.draining = true;
     const deadline = Date.now() + drainMs;
     while (this.running.size > 0 && Date.now() < deadline) {
-      await withDeadline(Promise.race([...this.running.values()].map((execution) => execution.done)), deadline);
+      await withDeadline(Promise.race([...this.running.values()].map((execution) => execution.done)), deadline, systemClock);
     }
     this.draining = false;
     for (const execution of this.running.values()) execution.stop(new ShutdownSignal());
@@ -579,13 +590,13 @@ export function decodeResult<Output>(record: WorkflowRecord): Output {
   }
 }
 
-async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
+async function withDeadline<T>(promise: Promise<T>, deadline: number, clock: Clock): Promise<T | undefined> {
   if (deadline === Infinity) return promise;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   try {
-    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))))]);
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = clock.at(deadline, () => resolve(undefined))))]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 

@@ -1,3 +1,8 @@
+import { systemClock, type Clock, type Timer } from '../clock.js';
+
+/** Longest setTimeout Node takes without firing at once. */
+const MAX_POLL_MS = 2_147_000_000;
+
 /**
  * In-process fan-out of wake-up hints from the one LISTEN connection. A waiter registers before it
  * checks the database, so a hint that arrives between the check and the wait is not lost. Callers
@@ -5,6 +10,8 @@
  */
 export class Waiters {
   private readonly byKey = new Map<string, Set<() => void>>();
+
+  constructor(private readonly clock: Clock = systemClock) {}
 
   /** Registers interest in `key` now; `wait(ms)` resolves on a hint, after `ms`, or on a stop. */
   arm(key: string): ArmedWait {
@@ -26,20 +33,23 @@ export class Waiters {
       if (current?.size === 0) this.byKey.delete(key);
     };
     return {
-      wait: async (ms: number, interrupt?: Interrupt) => {
+      wait: async (ms: number, interrupt?: Interrupt, dueAt?: number) => {
         if (interrupt?.isStopped) return release();
         let timer: NodeJS.Timeout | undefined;
+        let due: Timer | undefined;
         let unsubscribe: (() => void) | undefined;
         // The interrupt is subscribed to for this wait only: a wait must leave nothing behind on
         // something that lives as long as a workflow run or a dispatcher.
         const ended = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(0, ms));
+          if (ms !== Infinity) timer = setTimeout(resolve, Math.min(Math.max(0, ms), MAX_POLL_MS));
+          if (dueAt !== undefined) due = this.clock.at(dueAt, resolve);
           unsubscribe = interrupt?.onStop(() => resolve());
         });
         try {
           await Promise.race([woken, ended]);
         } finally {
           clearTimeout(timer);
+          due?.cancel();
           unsubscribe?.();
           release();
         }
@@ -65,8 +75,11 @@ export class Waiters {
 }
 
 export interface ArmedWait {
-  /** Resolves on a hint, after `ms`, or when `interrupt` stops, whichever comes first. */
-  wait(ms: number, interrupt?: Interrupt): Promise<void>;
+  /**
+   * Resolves on a hint, after `ms` of real time (a fallback look; Infinity for none), when the
+   * instance's clock reaches `dueAt`, or when `interrupt` stops, whichever comes first.
+   */
+  wait(ms: number, interrupt?: Interrupt, dueAt?: number): Promise<void>;
   cancel(): void;
 }
 
@@ -81,6 +94,8 @@ export interface Interrupt {
 export class StopSwitch implements Interrupt {
   private stopped = false;
   private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly clock: Clock = systemClock) {}
 
   get isStopped(): boolean {
     return this.stopped;
@@ -98,16 +113,21 @@ export class StopSwitch implements Interrupt {
     return () => this.listeners.delete(listener);
   }
 
-  /** Resolves after `ms`, or at once when stopped. */
-  async sleep(ms: number): Promise<void> {
+  /** Resolves after `ms` on its clock, or at once when stopped. */
+  sleep(ms: number): Promise<void> {
+    return this.sleepUntil(this.clock.now() + ms);
+  }
+
+  /** Resolves when its clock reaches `dueAt`, or at once when stopped. */
+  async sleepUntil(dueAt: number): Promise<void> {
     if (this.stopped) return;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     let unsubscribe: (() => void) | undefined;
     await new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+      timer = this.clock.at(dueAt, resolve);
       unsubscribe = this.onStop(resolve);
     });
-    clearTimeout(timer);
+    timer?.cancel();
     unsubscribe?.();
   }
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import type { RetentionCutoff } from '../store/sql/retention.js';
 import type { SystemStore } from '../store/system-store.js';
 
@@ -25,6 +26,7 @@ export class RetentionJanitor {
     private readonly store: SystemStore,
     private readonly policy: RetentionPolicy,
     private readonly logger: { warn(message: string): void },
+    private readonly clock: Clock = systemClock,
   ) {}
 
   start(): void {
@@ -50,7 +52,7 @@ export class RetentionJanitor {
   private async pass(): Promise<number> {
     const cutoffs: RetentionCutoff[] = [];
     if (this.policy.maxAgeMs !== null) {
-      const ageCutoff = Date.now() - this.policy.maxAgeMs;
+      const ageCutoff = this.clock.now() - this.policy.maxAgeMs;
       cutoffs.push({ createdBefore: ageCutoff, completedBefore: ageCutoff });
     }
     if (this.policy.maxRows !== null) {

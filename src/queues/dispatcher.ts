@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import type { Runtime } from '../engine/runtime.js';
 import { StopSwitch, type Waiters } from '../engine/waiters.js';
 import type { RunnableWorkflow } from '../store/records.js';
@@ -20,6 +21,7 @@ export interface DispatcherDeps {
   waiters: Waiters;
   limits: QueueLimitsCache;
   pollIntervalMs: number;
+  clock: Clock;
   logger: { warn(message: string): void };
 }
 
@@ -37,7 +39,7 @@ export interface DispatcherDeps {
 export class Dispatcher {
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private readonly stopping = new StopSwitch();
+  private readonly stopping: StopSwitch;
   private nextDelayedAt: number | null = null;
   private lastPromotionAt = 0;
   private idlePolls = 0;
@@ -51,7 +53,9 @@ export class Dispatcher {
   constructor(
     private readonly queue: string,
     private readonly deps: DispatcherDeps,
-  ) {}
+  ) {
+    this.stopping = new StopSwitch(deps.clock);
+  }
 
   start(): void {
     this.loop ??= this.run();
@@ -125,7 +129,9 @@ export class Dispatcher {
     let failures = 0;
     while (!this.stopped) {
       const armed = waiters.arm(key);
-      let wakeAt = Date.now() + this.pollDelay();
+      let pollMs = this.pollDelay();
+      /** When a rate window frees a slot or a delayed workflow falls due, on the instance's clock. */
+      let dueAt = Infinity;
       try {
         const queueLimits = await limits.get(this.queue);
         if (!queueLimits) {
@@ -134,7 +140,7 @@ export class Dispatcher {
         }
         // Orphans are looked for once no claim is on the wire, so none can start twice.
         if (this.claimsUncertain && this.claimingInFlight === 0) await this.adoptOrphans();
-        const now = Date.now();
+        const now = this.deps.clock.now();
         // Due delayed work is promoted when its time comes, and once per poll interval as a safety net.
         if ((this.nextDelayedAt !== null && this.nextDelayedAt <= now) || now - this.lastPromotionAt >= this.deps.pollIntervalMs) {
           this.lastPromotionAt = now;
@@ -170,16 +176,16 @@ export class Dispatcher {
           else this.idlePolls++;
           // Every executor waiting on the rate window wakes at its end; a little jitter makes the
           // first claimer (who takes the window's starts) a random one, not always the quickest.
-          if (retryAt !== null) wakeAt = Math.min(wakeAt, retryAt + Math.random() * RATE_WINDOW_JITTER_MS);
+          if (retryAt !== null) dueAt = retryAt + Math.random() * RATE_WINDOW_JITTER_MS;
         }
-        if (this.nextDelayedAt !== null) wakeAt = Math.min(wakeAt, this.nextDelayedAt);
+        if (this.nextDelayedAt !== null) dueAt = Math.min(dueAt, this.nextDelayedAt);
       } catch (error) {
         if (this.stopped) break;
         failures++;
         logger.warn(`queue "${this.queue}": dispatch failed, retrying: ${(error as Error).message}`);
-        wakeAt = Date.now() + Math.min(this.deps.pollIntervalMs, 100 * 2 ** Math.min(failures, 6));
+        pollMs = Math.min(pollMs, this.deps.pollIntervalMs, 100 * 2 ** Math.min(failures, 6));
       }
-      await armed.wait(wakeAt - Date.now(), this.stopping);
+      await armed.wait(pollMs, this.stopping, dueAt === Infinity ? undefined : dueAt);
       // Completions arrive in bursts (one group commit settles many): let the burst finish so one
       // claim fills all the slots it freed.
       await new Promise((resolve) => setImmediate(resolve));

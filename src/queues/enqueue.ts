@@ -14,6 +14,8 @@ export interface EnqueueTarget {
   maxPayloadBytes: number;
   /** The W3C trace context of the code enqueueing, so the run continues its trace. */
   traceContext: string | null;
+  /** The enqueue's moment on the instance's clock (epoch ms): a delay counts from it. */
+  now: number;
 }
 
 export type { EnqueueOptions };
@@ -61,7 +63,7 @@ export function queuedRow(
   if (timeoutMs === 0) throw new ValidationError('enqueue: timeout must be greater than zero.');
   const encoded = serialize(input, what);
   checkPayloadSize(encoded, target.maxPayloadBytes, what);
-  const now = Date.now();
+  const now = target.now;
   const row: NewWorkflow = {
     id,
     name: target.workflowName,

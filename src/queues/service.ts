@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import { newWorkflowId } from '../ids.js';
 import type { Runtime } from '../engine/runtime.js';
 import { requireName } from '../engine/validation.js';
@@ -41,6 +42,8 @@ export interface QueueServiceOptions {
   runningIn(queue: string): number;
   /** The W3C trace context to record with an enqueue made now (null: none). */
   traceContext(): string | null;
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -58,6 +61,10 @@ export class QueueService {
     this.limits = new QueueLimitsCache(store, LIMITS_MAX_AGE_MS);
   }
 
+  private get clock(): Clock {
+    return this.options.clock ?? systemClock;
+  }
+
   /** Writes the declared limits and starts one dispatcher per declared queue. */
   async startDispatching(runtime: Runtime, registry: QueueRegistry): Promise<void> {
     await this.store.upsertQueues(registry.all(), false);
@@ -68,6 +75,7 @@ export class QueueService {
         waiters: runtime.waiters,
         limits: this.limits,
         pollIntervalMs: this.options.pollIntervalMs,
+        clock: this.clock,
         logger: this.options.logger,
       });
       this.dispatchers.set(limits.name, dispatcher);
@@ -76,6 +84,7 @@ export class QueueService {
     this.store.writer.setRefiller({
       owner: runtime.executorId,
       appVersion: () => runtime.appVersion,
+      virtualNow: () => this.clock.sqlNow(),
       reserve: (queue, completing) => this.dispatchers.get(queue)?.reserve(completing) ?? 0,
       release: (queue, completing, reserved, claimed) => this.dispatchers.get(queue)?.release(completing, reserved, claimed),
       uncertain: (queue) => this.dispatchers.get(queue)?.claimsMayBeLost(),
@@ -98,7 +107,14 @@ export class QueueService {
     // The cached limits when fresh: most enqueues need no wait at all.
     const limits = this.limits.peek(name) ?? (await this.requireQueue(name));
     const row = queuedRow(
-      { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes, traceContext: this.options.traceContext() },
+      {
+        workflowName,
+        appName: this.options.appName,
+        appVersion,
+        maxPayloadBytes: this.options.maxPayloadBytes,
+        traceContext: this.options.traceContext(),
+        now: this.clock.now(),
+      },
       input,
       options,
       limits,

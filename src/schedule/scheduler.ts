@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import { StopSwitch } from '../engine/waiters.js';
 import { UnknownQueueError } from '../errors.js';
 import type { ScheduleDefinition, ScheduleRow, SystemStore } from '../store/system-store.js';
@@ -13,8 +14,6 @@ import {
 
 /** Replicas wake up to this long after a tick, at random: the first to wake fires it, the others see it fired. */
 const MAX_JITTER_MS = 100;
-/** Longest sleep between two looks at the clock, however far the next tick is. */
-const MAX_SLEEP_MS = 60_000;
 const MAX_RETRY_DELAY_MS = 5_000;
 
 export interface SchedulerOptions {
@@ -22,6 +21,8 @@ export interface SchedulerOptions {
   appVersion: string;
   launcher: WorkflowLauncher;
   logger: { info(message: string): void; warn(message: string): void };
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 interface ScheduleState {
@@ -47,7 +48,8 @@ interface ScheduleState {
  * schedule (at launch, on a resume, or when its version takes the schedule over).
  */
 export class Scheduler {
-  private readonly stopping = new StopSwitch();
+  private readonly stopping: StopSwitch;
+  private readonly clock: Clock;
   private readonly states: ScheduleState[];
   private loop: Promise<void> | undefined;
 
@@ -56,7 +58,9 @@ export class Scheduler {
     declarations: ScheduleDeclaration[],
     private readonly options: SchedulerOptions,
   ) {
-    const launchedAt = new Date();
+    this.clock = options.clock ?? systemClock;
+    this.stopping = new StopSwitch(this.clock);
+    const launchedAt = new Date(this.clock.now());
     this.states = declarations.map((declaration) => ({ declaration, definition: toDefinition(declaration), cursor: launchedAt, firing: false }));
   }
 
@@ -95,10 +99,11 @@ export class Scheduler {
     let failures = 0;
     while (!this.stopping.isStopped) {
       const due = this.nextDue();
-      const wakeAt = Math.min(due + Math.random() * MAX_JITTER_MS, Date.now() + MAX_SLEEP_MS);
-      await this.stopping.sleep(Math.max(0, wakeAt - Date.now()));
+      // The clock's timers re-read the wall clock at least once a minute, so a clock that is set
+      // while the scheduler sleeps is noticed.
+      await this.stopping.sleepUntil(due + Math.random() * MAX_JITTER_MS);
       if (this.stopping.isStopped) break;
-      if (Date.now() < due) continue;
+      if (this.clock.now() < due) continue;
       try {
         await this.pass();
         failures = 0;
@@ -123,7 +128,7 @@ export class Scheduler {
 
   /** One look at the rows, and every due tick fired. */
   private async pass(): Promise<void> {
-    const now = new Date();
+    const now = new Date(this.clock.now());
     const { appName, appVersion, logger } = this.options;
     let rows = await this.readRows();
     // Rows nobody alive fires: their version has no live executor, or a process of our own version

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import { serialize } from '../codec.js';
 import { requireName } from '../engine/validation.js';
 import { UnknownScheduleError } from '../errors.js';
@@ -65,16 +66,17 @@ export class ScheduleService implements SchedulesApi {
     private readonly store: SystemStore,
     private readonly appName: string,
     private readonly paths: TriggerPaths,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async list(): Promise<ScheduleInfo[]> {
-    return (await this.store.readSchedules(this.appName)).map(toScheduleInfo);
+    return (await this.store.readSchedules(this.appName)).map((row) => toScheduleInfo(row, this.clock.now()));
   }
 
   async get(name: string): Promise<ScheduleInfo | undefined> {
     requireName(name, 'schedule name');
     const [row] = await this.store.readSchedules(this.appName, name);
-    return row === undefined ? undefined : toScheduleInfo(row);
+    return row === undefined ? undefined : toScheduleInfo(row, this.clock.now());
   }
 
   pause(name: string): Promise<ScheduleInfo> {
@@ -96,7 +98,7 @@ export class ScheduleService implements SchedulesApi {
       );
     }
     const workflowId = manualWorkflowId(name);
-    const input: ScheduledRun = { schedule: name, scheduledAt: new Date() };
+    const input: ScheduledRun = { schedule: name, scheduledAt: new Date(this.clock.now()) };
     const local = this.paths.local;
     const declaration = local?.appVersion === row.appVersion ? local.declaration(name) : undefined;
     if (local && declaration && sameDefinition(row, toDefinition(declaration))) {
@@ -110,7 +112,7 @@ export class ScheduleService implements SchedulesApi {
         appName: this.appName,
         appVersion: row.appVersion,
         input: serialize(input, `input of workflow "${row.workflowName}"`),
-        createdAt: Date.now(),
+        createdAt: this.clock.now(),
       });
     }
     return { workflowId };
@@ -119,7 +121,7 @@ export class ScheduleService implements SchedulesApi {
   private async setPaused(name: string, paused: boolean): Promise<ScheduleInfo> {
     requireName(name, 'schedule name');
     if (!(await this.store.setSchedulePaused(this.appName, name, paused))) throw new UnknownScheduleError(this.appName, name);
-    return toScheduleInfo(await this.require(name));
+    return toScheduleInfo(await this.require(name), this.clock.now());
   }
 
   private async require(name: string): Promise<ScheduleRow> {
@@ -130,7 +132,7 @@ export class ScheduleService implements SchedulesApi {
   }
 }
 
-function toScheduleInfo(row: ScheduleRow): ScheduleInfo {
+function toScheduleInfo(row: ScheduleRow, now: number): ScheduleInfo {
   return {
     name: row.name,
     cron: row.cron,
@@ -142,16 +144,16 @@ function toScheduleInfo(row: ScheduleRow): ScheduleInfo {
     appName: row.appName,
     appVersion: row.appVersion,
     declared: row.declared,
-    nextRunAt: row.paused || !row.declared ? null : nextTick(row),
+    nextRunAt: row.paused || !row.declared ? null : nextTick(row, now),
     lastTickAt: row.lastTickAt === null ? null : new Date(row.lastTickAt),
     lastWorkflowId: row.lastWorkflowId,
     updatedAt: new Date(row.updatedAt),
   };
 }
 
-function nextTick(row: ScheduleRow): Date | null {
+function nextTick(row: ScheduleRow, now: number): Date | null {
   try {
-    return CronSchedule.parse(row.name, row.cron, row.timezone).next(new Date());
+    return CronSchedule.parse(row.name, row.cron, row.timezone).next(new Date(now));
   } catch {
     return null; // written by a version whose cron syntax this one does not read
   }

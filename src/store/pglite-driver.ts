@@ -4,6 +4,9 @@ import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { EmbeddedDatabaseBusyError } from '../errors.js';
 import type { Driver, NotificationHandlers, Queryable, QueryResult } from './driver.js';
 
+/** The dataDir of an embedded database that lives in memory only, gone when the instance closes. */
+export const IN_MEMORY = 'memory://';
+
 const parsers = { [pgliteTypes.INT8]: (value: string) => Number(value) };
 
 /**
@@ -15,10 +18,12 @@ export class PgliteDriver implements Driver {
 
   private constructor(
     private readonly db: PGlite,
-    private readonly lockFile: string,
+    private readonly lockFile: string | undefined,
   ) {}
 
   static async open(dataDir: string): Promise<PgliteDriver> {
+    // In memory: nothing to share with another process, so nothing to lock.
+    if (dataDir.startsWith(IN_MEMORY)) return new PgliteDriver(await PGlite.create(IN_MEMORY, { parsers }), undefined);
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true });
     const lockFile = join(dir, 'ballast.pid');
@@ -66,7 +71,7 @@ export class PgliteDriver implements Driver {
 
   async close(): Promise<void> {
     await this.db.close();
-    rmSync(this.lockFile, { force: true });
+    if (this.lockFile !== undefined) rmSync(this.lockFile, { force: true });
   }
 }
 

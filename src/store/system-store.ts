@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../clock.js';
 import type { QueueLimits } from '../queues/options.js';
 import type { Driver } from './driver.js';
 import { migrate } from './migrate.js';
@@ -28,6 +29,8 @@ export type { OrphanWorkflow, ScheduleDefinition, ScheduleRow } from './sql/sche
 export interface StoreOptions {
   schema: string;
   logger: { warn(message: string): void };
+  /** Stamps rows and judges due times. Default: the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -38,6 +41,7 @@ export class SystemStore {
   readonly writer: GroupCommitWriter;
   readonly channel: string;
   private readonly s: string;
+  private readonly clock: Clock;
   private closed = false;
   private lastOutageLog = 0;
   private readonly workflowReads = new ReadBatcher<WorkflowRecord>((ids) =>
@@ -49,6 +53,7 @@ export class SystemStore {
     private readonly options: StoreOptions,
   ) {
     this.s = quoteIdent(options.schema);
+    this.clock = options.clock ?? systemClock;
     this.channel = channelFor(options.schema);
     this.writer = new GroupCommitWriter(driver, {
       schema: this.s,
@@ -114,12 +119,13 @@ export class SystemStore {
     return this.retry(() => workflows.finishedAmong(this.driver, this.s, ids));
   }
 
-  reclaimOwnPending(owner: string, appVersion: string): Promise<WorkflowRecord[]> {
-    return this.retry(() => workflows.reclaimOwnPending(this.driver, this.s, owner, appVersion, Date.now()));
+  /** `only`: these workflows among them (the testing kit's recover), else all. */
+  reclaimOwnPending(owner: string, appVersion: string, only: string[] | null = null): Promise<WorkflowRecord[]> {
+    return this.retry(() => workflows.reclaimOwnPending(this.driver, this.s, owner, appVersion, this.clock.now(), only));
   }
 
   async moveToDeadLetter(lease: Lease, error: string): Promise<boolean> {
-    const moved = await this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'DEAD_LETTER', error, Date.now()));
+    const moved = await this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'DEAD_LETTER', error, this.clock.now()));
     if (moved) await this.notify([wakeKey('done', lease.workflowId)]);
     return moved;
   }
@@ -130,7 +136,7 @@ export class SystemStore {
 
   /** Cancels a workflow (and, `withChildren`, its active descendants); wakes their runs and waiters. */
   async cancelWorkflows(id: string, withChildren: boolean): Promise<string[]> {
-    const cancelled = await this.retry(() => workflows.cancelWorkflows(this.driver, this.s, id, withChildren, Date.now()));
+    const cancelled = await this.retry(() => workflows.cancelWorkflows(this.driver, this.s, id, withChildren, this.clock.now()));
     if (cancelled.length > 0) await this.notify(cancelled.flatMap((each) => [wakeKey('cancel', each), wakeKey('done', each)]));
     return cancelled;
   }
@@ -140,14 +146,14 @@ export class SystemStore {
   }
 
   async failTimedOut(lease: Lease, error: string): Promise<boolean> {
-    const failed = await this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'ERROR', error, Date.now()));
+    const failed = await this.retry(() => workflows.finishFenced(this.driver, this.s, lease, 'ERROR', error, this.clock.now()));
     if (failed) await this.notify([wakeKey('done', lease.workflowId)]);
     return failed;
   }
 
   /** See workflows.resumeWorkflow; an unowned resume wakes the executors that will take it. */
   async resumeWorkflow(id: string, owner: string | null): Promise<WorkflowRecord | undefined> {
-    const record = await this.retry(() => workflows.resumeWorkflow(this.driver, this.s, id, owner, Date.now()));
+    const record = await this.retry(() => workflows.resumeWorkflow(this.driver, this.s, id, owner, this.clock.now()));
     if (record && (owner === null || record.queue !== null)) {
       await this.notify([record.queue === null ? wakeKey('orphans') : wakeKey('queue', record.queue)]);
     }
@@ -157,14 +163,14 @@ export class SystemStore {
   /** See workflows.forkWorkflow; an unowned fork (for another version) wakes the executors that adopt it. */
   async forkWorkflow(sourceId: string, newId: string, fromStep: number, fields: { owner: string | null; appVersion: string }) {
     const record = await this.retry(() =>
-      this.driver.transaction((tx) => workflows.forkWorkflow(tx, this.s, sourceId, newId, fromStep, { ...fields, now: Date.now() })),
+      this.driver.transaction((tx) => workflows.forkWorkflow(tx, this.s, sourceId, newId, fromStep, { ...fields, now: this.clock.now() })),
     );
     if (record && fields.owner === null) await this.notify([wakeKey('orphans')]);
     return record;
   }
 
   consumeMessage(lease: Lease, step: { idx: number; name: string; topic: string; startedAt: number }): Promise<messages.RecvOutcome> {
-    return this.retry(() => messages.consumeMessage(this.driver, this.s, lease, { ...step, now: Date.now() }));
+    return this.retry(() => messages.consumeMessage(this.driver, this.s, lease, { ...step, now: this.clock.now() }));
   }
 
   /**
@@ -179,7 +185,7 @@ export class SystemStore {
         topic,
         payload,
         idempotencyKey: key,
-        now: Date.now(),
+        now: this.clock.now(),
         wakeKey: wakeKey('message', destinationId, topic),
       }),
     );
@@ -189,8 +195,16 @@ export class SystemStore {
     return this.retry(() => events.readEvent(this.driver, this.s, workflowId, key));
   }
 
+  listEvents(workflowId: string): ReturnType<typeof events.listEvents> {
+    return this.retry(() => events.listEvents(this.driver, this.s, workflowId));
+  }
+
+  listMessages(destinationId: string): Promise<messages.MessageRow[]> {
+    return this.retry(() => messages.listMessages(this.driver, this.s, destinationId));
+  }
+
   async upsertQueues(limits: QueueLimits[], notify: boolean): Promise<void> {
-    await this.retry(() => queues.upsertQueues(this.driver, this.s, limits, Date.now()));
+    await this.retry(() => queues.upsertQueues(this.driver, this.s, limits, this.clock.now()));
     if (notify) await this.notify([wakeKey('limits'), ...limits.map((q) => wakeKey('queue', q.name))]);
   }
 
@@ -199,9 +213,10 @@ export class SystemStore {
   }
 
   /** `onUncertain` hears of each retry: the failed attempt may have claimed rows we never saw. */
-  claimWorkflows(request: Omit<queues.ClaimRequest, 'lockKey'>, onUncertain: () => void): Promise<queues.ClaimResult> {
+  claimWorkflows(request: Omit<queues.ClaimRequest, 'lockKey' | 'virtualNow'>, onUncertain: () => void): Promise<queues.ClaimResult> {
     const lockKey = `ballast:queue:${this.options.schema}:${request.queue}`;
-    return this.retry(() => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey }), onUncertain);
+    const claim = () => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey, virtualNow: this.clock.sqlNow() });
+    return this.retry(claim, onUncertain);
   }
 
   ownPendingIn(queue: string | null, owner: string): Promise<WorkflowRecord[]> {
@@ -209,7 +224,7 @@ export class SystemStore {
   }
 
   promoteDelayed(queue: string): Promise<{ promoted: number; nextAt: number | null }> {
-    return this.retry(() => queues.promoteDelayed(this.driver, this.s, queue, Date.now()));
+    return this.retry(() => queues.promoteDelayed(this.driver, this.s, queue, this.clock.now()));
   }
 
   findActiveByDedup(queue: string, dedupId: string): Promise<string | undefined> {
@@ -356,7 +371,7 @@ export class SystemStore {
    * schedules.declareSchedules) and retires the ones a newer version no longer declares.
    */
   declareSchedules(appName: string, appVersion: string, declared: schedules.ScheduleDefinition[]): Promise<{ written: string[]; retired: string[] }> {
-    const now = Date.now();
+    const now = this.clock.now();
     return this.retry(() =>
       this.driver.transaction(async (tx) => ({
         written: await schedules.declareSchedules(tx, this.s, { appName, appVersion, now, schedules: declared, mode: 'launch' }),
@@ -367,7 +382,7 @@ export class SystemStore {
 
   /** Takes over declared schedules nobody alive fires (see schedules.declareSchedules, mode claim); returns the names taken. */
   claimSchedules(appName: string, appVersion: string, declared: schedules.ScheduleDefinition[]): Promise<string[]> {
-    return this.retry(() => schedules.declareSchedules(this.driver, this.s, { appName, appVersion, now: Date.now(), schedules: declared, mode: 'claim' }));
+    return this.retry(() => schedules.declareSchedules(this.driver, this.s, { appName, appVersion, now: this.clock.now(), schedules: declared, mode: 'claim' }));
   }
 
   readSchedules(appName: string, name: string | null = null): Promise<schedules.ScheduleRow[]> {
@@ -375,11 +390,11 @@ export class SystemStore {
   }
 
   setSchedulePaused(appName: string, name: string, paused: boolean): Promise<boolean> {
-    return this.retry(() => schedules.setPaused(this.driver, this.s, appName, name, paused, Date.now()));
+    return this.retry(() => schedules.setPaused(this.driver, this.s, appName, name, paused, this.clock.now()));
   }
 
   recordScheduleTick(appName: string, name: string, tickAt: number, workflowId: string): Promise<void> {
-    return this.retry(() => schedules.recordTick(this.driver, this.s, { appName, name, tickAt, workflowId, now: Date.now() }));
+    return this.retry(() => schedules.recordTick(this.driver, this.s, { appName, name, tickAt, workflowId, now: this.clock.now() }));
   }
 
   /** Inserts an ownerless PENDING workflow for the executors of its version to adopt (and wakes them). */

@@ -34,6 +34,8 @@ export interface WriterOptions {
 export interface Refiller {
   readonly owner: string;
   appVersion(): string;
+  /** See Clock.sqlNow (absent: the database's clock). */
+  virtualNow?(): number | null;
   /** As a flush is built: how many workflows of `queue` to claim for the `completing` slots it frees. */
   reserve(queue: string, completing: number): number;
   /** The flush is over (`claimed` is empty if it failed); called before its completions resolve. */
@@ -244,7 +246,7 @@ export class GroupCommitWriter {
       refill.reserved = refiller.reserve(refill.queue, refill.completing);
       if (refill.reserved > 0) slots.push({ queue: refill.queue, max: refill.reserved });
     }
-    if (slots.length > 0) batch.claims = { owner: refiller.owner, appVersion: refiller.appVersion(), slots };
+    if (slots.length > 0) batch.claims = { owner: refiller.owner, appVersion: refiller.appVersion(), slots, virtualNow: refiller.virtualNow?.() };
   }
 
   /** Hands the claimed workflows over and frees the reservations; before any completion resolves. */

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowCancelledError, WorkflowTimeoutError, type Ballast } from '../../src/index.js';
-import { backends, newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
+import { createTestBallast, type TestBallast } from '../../src/testing/index.js';
+import { backends } from '../support/backends.js';
+import { testDatabase } from '../support/postgres.js';
+
+const DAY = 86_400_000;
 
 for (const backend of backends()) {
   describe(`durable operations (${backend})`, () => {
-    let db: TestDatabase;
+    let closeDatabase: (() => Promise<void>) | undefined;
+    // On the testing kit: waits that fall due later are reached with t.advance instead of waiting.
+    let t: TestBallast;
     let ballast: Ballast;
     let workflows: ReturnType<typeof register>;
     const stepRuns = new Map<string, number>();
@@ -37,7 +43,7 @@ for (const backend of backends()) {
       });
       const identity = app.workflow('identity', async (ctx) => ({ uuid: await ctx.uuid(), now: await ctx.now() }));
       const timed = app.workflow('timed', async (ctx) => {
-        await ctx.sleep('10s');
+        await ctx.sleep('2d');
         return 'too late';
       });
       const stuckStep = app.workflow('stuck-step', async (ctx) => ctx.step('never', () => new Promise(() => undefined)));
@@ -67,15 +73,21 @@ for (const backend of backends()) {
     }
 
     before(async () => {
-      db = await openTestDatabase(backend);
-      ballast = newBallast(db, { pollIntervalMs: 10_000 });
+      let databaseUrl: string | undefined;
+      if (backend === 'postgres') {
+        const db = await testDatabase('engine');
+        databaseUrl = db.url;
+        closeDatabase = db.close;
+      }
+      t = await createTestBallast({ databaseUrl, config: { pollIntervalMs: 10_000 } });
+      ballast = t.ballast;
       workflows = register(ballast);
-      await ballast.launch();
+      await t.launch();
     });
 
     after(async () => {
-      await ballast.shutdown({ drainMs: 500 });
-      await db.close();
+      await t.close();
+      await closeDatabase?.();
     });
 
     test("a step's checkpoint is durable before the workflow's next durable operation begins", async () => {
@@ -85,10 +97,13 @@ for (const backend of backends()) {
       assert.deepEqual(steps.map((step) => step.name), ['a', 'b', 'c', 'ballast.send:self']);
     });
 
-    test('ctx.sleep waits durably and records its wake-up time', async () => {
-      const handle = await workflows.sleeper.start(200);
+    test('ctx.sleep waits durably and records its wake-up time, also past the 24.8 days a timer can hold', async () => {
+      const handle = await workflows.sleeper.start(30 * DAY);
+      await t.advance('29d');
+      assert.equal((await handle.status()).status, 'PENDING');
+      await t.advance('1d');
       const elapsed = (await handle.result()) as number;
-      assert.ok(elapsed >= 200, `slept ${elapsed} ms`);
+      assert.ok(elapsed >= 30 * DAY, `slept ${elapsed} ms`);
       const steps = await ballast.workflows.steps(handle.id);
       assert.deepEqual(steps.map((s) => s.name), ['ballast.now', 'ballast.sleep', 'ballast.now']);
       assert.equal(typeof steps[1]?.output, 'number');
@@ -117,11 +132,12 @@ for (const backend of backends()) {
     });
 
     test('recv with a timeout returns undefined when nothing arrives', async () => {
-      const handle = await workflows.receiver.start('100ms');
-      const started = Date.now();
+      const handle = await workflows.receiver.start('1h');
+      const started = t.now().getTime();
       await ballast.send(handle.id, 'other-topic', 'ignored');
+      await t.advance('1h');
       assert.deepEqual(await handle.result(), { first: undefined, second: undefined });
-      assert.ok(Date.now() - started >= 100);
+      assert.ok(t.now().getTime() - started >= 3_600_000);
     });
 
     test('getEvent returns undefined after its timeout when the event never comes', async () => {
@@ -147,7 +163,8 @@ for (const backend of backends()) {
     });
 
     test('a workflow timeout fails it with WorkflowTimeoutError, even inside a step that never returns', async () => {
-      const sleeping = await workflows.timed.start(undefined, { timeout: '150ms' });
+      const sleeping = await workflows.timed.start(undefined, { timeout: '1d' });
+      await t.advance('1d');
       await assert.rejects(sleeping.result(), WorkflowTimeoutError);
       const stuck = await workflows.stuckStep.start(undefined, { timeout: 100 });
       await assert.rejects(stuck.result(), WorkflowTimeoutError);

@@ -1,4 +1,5 @@
 import { RUNNABLE_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow } from '../records.js';
+import { nowFor } from './clock.js';
 import { claimableHead, claimAssignments } from './queues.js';
 
 interface Item<T> {
@@ -11,6 +12,8 @@ export interface ClaimPlan {
   owner: string;
   appVersion: string;
   slots: Array<{ queue: string; max: number }>;
+  /** A virtual clock's now for the claims' stamps; absent or null: the database's (see nowFor). */
+  virtualNow?: number | null;
 }
 
 export interface FlushBatch {
@@ -170,8 +173,10 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     shape += 'r';
     const owner = `$${params.push(batch.claims.owner)}::text`;
     const version = `$${params.push(batch.claims.appVersion)}::text`;
+    const virtualNow = batch.claims.virtualNow ?? null;
+    if (virtualNow !== null) shape += 'v';
     ctes.push(`r AS (
-      UPDATE ${schema}.workflows SET ${claimAssignments(owner)}
+      UPDATE ${schema}.workflows SET ${claimAssignments(owner, nowFor(params, virtualNow))}
       FROM (SELECT head.id AS claimed_id FROM ${rowsOf(batch.claims.slots)} AS q(queue text, max int4)
             CROSS JOIN LATERAL (${claimableHead(schema, 'q.queue', version, 'q.max')}) AS head) AS taken
       WHERE id = taken.claimed_id

@@ -65,3 +65,20 @@ export async function insertMessage(
     'ballast_send_message',
   );
 }
+
+export interface MessageRow {
+  topic: string;
+  payload: string;
+  createdAt: number;
+  /** Null while the message waits for a recv. */
+  consumedAt: number | null;
+}
+
+/** Every message sent to a workflow, consumed or not, in the order sent. */
+export async function listMessages(db: Queryable, s: string, destinationId: string): Promise<MessageRow[]> {
+  const { rows } = await db.query<MessageRow>(
+    `SELECT topic, payload, created_at AS "createdAt", consumed_at AS "consumedAt" FROM ${s}.messages WHERE destination_id = $1 ORDER BY id`,
+    [destinationId],
+  );
+  return rows;
+}

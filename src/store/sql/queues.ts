@@ -1,7 +1,7 @@
 import { isFleetWide, type QueueLimits } from '../../queues/options.js';
 import type { Driver, Queryable } from '../driver.js';
 import { RUN_COLUMNS, WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
-import { DB_NOW } from './clock.js';
+import { DB_NOW, nowFor } from './clock.js';
 
 const LIMIT_COLUMNS = `name, worker_concurrency AS "workerConcurrency", concurrency, rate_limit AS "rateLimit",
   rate_period_ms AS "ratePeriodMs", partition_concurrency AS "partitionConcurrency"`;
@@ -47,6 +47,8 @@ export interface ClaimRequest {
   max: number;
   limits: QueueLimits;
   lockKey: string;
+  /** A virtual clock's now, or null for the database's (see nowFor). */
+  virtualNow: number | null;
 }
 
 export interface ClaimResult {
@@ -68,16 +70,18 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
   return driver.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [request.lockKey], 'ballast_queue_lock');
     const rated = limits.rateLimit !== null && limits.ratePeriodMs !== null;
+    const params: unknown[] = [request.queue, limits.ratePeriodMs ?? 0];
+    const now = nowFor(params, request.virtualNow);
     const { rows } = await tx.query<{ running: number; started: number; oldest: number | null }>(
       `WITH expired AS (
-         DELETE FROM ${s}.queue_starts WHERE queue = $1 AND started_at <= ${DB_NOW} - $2::int8
+         DELETE FROM ${s}.queue_starts WHERE queue = $1 AND started_at <= ${now} - $2::int8
        )
        SELECT
          (SELECT count(*)::int4 FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING') AS running,
-         (SELECT count(*)::int4 FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS started,
-         (SELECT min(started_at) FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${DB_NOW} - $2::int8) AS oldest`,
-      [request.queue, limits.ratePeriodMs ?? 0],
-      'ballast_queue_usage',
+         (SELECT count(*)::int4 FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${now} - $2::int8) AS started,
+         (SELECT min(started_at) FROM ${s}.queue_starts WHERE queue = $1 AND started_at > ${now} - $2::int8) AS oldest`,
+      params,
+      request.virtualNow === null ? 'ballast_queue_usage' : 'ballast_queue_usage_at',
     );
     const usage = rows[0] ?? { running: 0, started: 0, oldest: null };
     let room = request.max;
@@ -107,10 +111,10 @@ export async function claimWorkflows(driver: Driver, s: string, request: ClaimRe
  * What a claim sets on each row it takes. Stamped at the claim (the start is the commit's moment).
  * A workflow's timeout counts from its first claim: one handed back to its queue keeps its deadline.
  */
-export function claimAssignments(ownerParam: string): string {
+export function claimAssignments(ownerParam: string, now = DB_NOW): string {
   return `status = 'PENDING', owner = ${ownerParam}, epoch = epoch + 1, attempts = attempts + 1,
-    started_at = ${DB_NOW}, updated_at = ${DB_NOW},
-    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE COALESCE(deadline_at, ${DB_NOW} + timeout_ms) END`;
+    started_at = ${now}, updated_at = ${now},
+    deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE COALESCE(deadline_at, ${now} + timeout_ms) END`;
 }
 
 /** The next `limit` claimable workflows of a queue and version, in priority then arrival order, locked. */
@@ -120,8 +124,8 @@ export function claimableHead(s: string, queue: string, appVersion: string, limi
 }
 
 /** The claim statement; exported so tests can EXPLAIN exactly what runs. */
-export function claimStatement(s: string, partitioned: boolean): string {
-  const set = claimAssignments('$2');
+export function claimStatement(s: string, partitioned: boolean, now = DB_NOW): string {
+  const set = claimAssignments('$2', now);
   if (!partitioned) {
     return `UPDATE ${s}.workflows SET ${set}
        WHERE id IN (${claimableHead(s, '$1', '$3', '$4')})
@@ -150,10 +154,11 @@ async function claimHead(db: Queryable, s: string, request: ClaimRequest, count:
   const params: unknown[] = [request.queue, request.executorId, request.appVersion, count];
   if (partitionConcurrency !== null) params.push(partitionConcurrency, Math.max(1_000, count * 20));
   const partitioned = partitionConcurrency !== null;
+  const now = nowFor(params, request.virtualNow);
   const { rows } = await db.query<WorkflowRecord>(
-    claimStatement(s, partitioned),
+    claimStatement(s, partitioned, now),
     params,
-    partitioned ? 'ballast_claim_partitioned' : 'ballast_claim',
+    `${partitioned ? 'ballast_claim_partitioned' : 'ballast_claim'}${request.virtualNow === null ? '' : '_at'}`,
   );
   return rows;
 }

@@ -45,12 +45,19 @@ export async function finishedAmong(db: Queryable, s: string, ids: string[]): Pr
  * them back): bumping the epoch fences any previous incarnation that might still be writing, and
  * the takeover counts as a recovery.
  */
-export async function reclaimOwnPending(db: Queryable, s: string, owner: string, appVersion: string, now: number): Promise<WorkflowRecord[]> {
+export async function reclaimOwnPending(
+  db: Queryable,
+  s: string,
+  owner: string,
+  appVersion: string,
+  now: number,
+  only: string[] | null = null,
+): Promise<WorkflowRecord[]> {
   const { rows } = await db.query<WorkflowRecord>(
     `UPDATE ${s}.workflows SET epoch = epoch + 1, attempts = attempts + 1, recoveries = recoveries + 1, updated_at = $3
-     WHERE owner = $1 AND status = 'PENDING' AND app_version = $2
+     WHERE owner = $1 AND status = 'PENDING' AND app_version = $2${only === null ? '' : ' AND id = ANY($4::text[])'}
      RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`,
-    [owner, appVersion, now],
+    only === null ? [owner, appVersion, now] : [owner, appVersion, now, only],
   );
   return rows;
 }
