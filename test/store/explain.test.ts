@@ -196,7 +196,7 @@ describe('hot-path statements use their indexes', () => {
   });
   const item = <T>(value: T) => ({ item: value, waiter: { resolve: () => undefined, reject: () => undefined } });
   const flush = (batch: Partial<FlushBatch>): Captured => {
-    const statement = flushStatement(s, channelFor(SCHEMA), { starts: [], checkpoints: [], completions: [], ...batch }, []);
+    const statement = flushStatement(s, channelFor(SCHEMA), { starts: [], checkpoints: [], completions: [], streams: [], ...batch }, []);
     return { sql: statement.text, params: statement.params };
   };
 
