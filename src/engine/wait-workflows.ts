@@ -2,7 +2,7 @@ import { ValidationError, WorkflowNotFoundError } from '../errors.js';
 import { isFinal, type WorkflowRecord } from '../store/records.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { WorkflowExecution } from './execution.js';
-import type { WorkflowHandle, WorkflowOutcome } from './types.js';
+import type { WorkflowOutcome } from './types.js';
 import { describe } from './validation.js';
 import { workflowOutcome } from './views.js';
 
