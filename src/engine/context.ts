@@ -8,7 +8,7 @@ import type { WorkflowExecution } from './execution.js';
 import type { Registration } from './registry.js';
 import { StreamPositions } from './stream-writes.js';
 import { requireName } from './validation.js';
-import { awaitFinished, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
+import { answerOf, awaitFinished, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
 import type {
   Duration,
   EnqueueOptions,
@@ -191,18 +191,7 @@ export class Context implements WorkflowContext {
   async recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
     requireName(topic, 'recv topic');
     const timeoutMs = optionalDuration(options.timeout, 'recv timeout');
-    let deadline: number | undefined;
-    if (timeoutMs !== undefined) {
-      // The deadline is checkpointed so that a recovered workflow keeps its original timeout.
-      const name = OP.recvDeadline(topic);
-      const { idx, recorded } = this.position('ctx.recv', name);
-      if (recorded) {
-        deadline = replayed<number>(recorded);
-      } else {
-        deadline = Date.now() + timeoutMs;
-        await this.checkpoint({ idx, name, output: serialize(deadline, 'recv deadline'), error: null, childId: null, startedAt: null });
-      }
-    }
+    const deadline = await this.deadline('ctx.recv', OP.recvDeadline(topic), timeoutMs);
     const name = OP.recv(topic);
     const { idx, recorded } = this.position('ctx.recv', name);
     if (recorded) return recorded.output === null ? undefined : replayed<T>(recorded);
@@ -230,6 +219,16 @@ export class Context implements WorkflowContext {
       }
       await armed.wait(Math.min(remaining, this.execution.pollIntervalMs), this.execution);
     }
+  }
+
+  /** A wait's deadline, checkpointed so that a recovered workflow keeps its original timeout. */
+  private async deadline(operation: string, name: string, timeoutMs: number | undefined): Promise<number | undefined> {
+    if (timeoutMs === undefined) return undefined;
+    const { idx, recorded } = this.position(operation, name);
+    if (recorded) return replayed<number>(recorded);
+    const deadline = Date.now() + timeoutMs;
+    await this.checkpoint({ idx, name, output: serialize(deadline, name), error: null, childId: null, startedAt: null });
+    return deadline;
   }
 
   async send(destinationId: string, topic: string, message: unknown): Promise<void> {
@@ -337,18 +336,7 @@ export class Context implements WorkflowContext {
     const operation = `ctx.${kind}`;
     const ids = workflowIdsOf(handles, operation);
     if (typeof options !== 'object' || options === null) throw new ValidationError(`${operation}(handles, options): options must be an object such as { timeout: '1h' }.`);
-    const timeoutMs = optionalDuration(options.timeout, `${operation} timeout`);
-    let deadline: number | undefined;
-    if (timeoutMs !== undefined) {
-      const name = OP.waitDeadline(kind);
-      const { idx, recorded } = this.position(operation, name);
-      if (recorded) {
-        deadline = replayed<number>(recorded);
-      } else {
-        deadline = Date.now() + timeoutMs;
-        await this.checkpoint({ idx, name, output: serialize(deadline, `${kind} deadline`), error: null, childId: null, startedAt: null });
-      }
-    }
+    const deadline = await this.deadline(operation, OP.waitDeadline(kind), optionalDuration(options.timeout, `${operation} timeout`));
     const name = OP.wait(kind);
     const { idx, recorded } = this.position(operation, name);
     let finished: FinishedSet;
@@ -360,14 +348,7 @@ export class Context implements WorkflowContext {
       finished = await awaitFinished(this.execution, ids, kind === 'waitFirst' ? 'first' : 'all', deadline);
       await this.checkpoint({ idx, name, output: serialize(finished, `outcomes of ${operation}`), error: null, childId: null, startedAt });
     }
-    const answer: Array<FinishedWorkflow<Output> | undefined> = handles.map(() => undefined);
-    for (const [index, { id, ...outcome }] of finished) {
-      // The list given on replay is the same as the first time, unless the code changed.
-      const given = handles[index];
-      const handle = given?.id === id ? given : this.execution.runtime.handle<Output>(id);
-      answer[index] = { ...outcome, index, handle } as FinishedWorkflow<Output>;
-    }
-    return answer;
+    return answerOf(finished, handles, (id) => this.execution.runtime.handle<Output>(id));
   }
 
   async start<Input, Output>(

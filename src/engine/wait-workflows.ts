@@ -2,7 +2,7 @@ import { ValidationError, WorkflowNotFoundError } from '../errors.js';
 import { isFinal, type WorkflowRecord } from '../store/records.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { WorkflowExecution } from './execution.js';
-import type { WorkflowOutcome } from './types.js';
+import type { FinishedWorkflow, WorkflowHandle, WorkflowOutcome } from './types.js';
 import { describe } from './validation.js';
 import { workflowOutcome } from './views.js';
 
@@ -60,4 +60,19 @@ export async function awaitFinished(execution: WorkflowExecution, ids: string[],
     }
     await armed.wait(Math.min(remaining, execution.pollIntervalMs), execution);
   }
+}
+
+/** The recorded outcomes as the answer, aligned with `handles`: undefined where none finished. */
+export function answerOf<Output>(
+  finished: FinishedSet,
+  handles: readonly WorkflowHandle<Output>[],
+  handleOf: (id: string) => WorkflowHandle<Output>,
+): Array<FinishedWorkflow<Output> | undefined> {
+  const answer: Array<FinishedWorkflow<Output> | undefined> = handles.map(() => undefined);
+  for (const [index, { id, ...outcome }] of finished) {
+    // The list given on replay is the one given the first time, unless the code changed.
+    const given = handles[index];
+    answer[index] = { ...outcome, index, handle: given?.id === id ? given : handleOf(id) } as FinishedWorkflow<Output>;
+  }
+  return answer;
 }
