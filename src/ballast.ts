@@ -8,12 +8,15 @@ import { WorkflowRegistry, type Registration } from './engine/registry.js';
 import type {
   Duration,
   EnqueueOptions,
+  ReadStreamOptions,
   ResultOptions,
   StartOptions,
+  StreamEntry,
   WorkflowDefinition,
   WorkflowFunction,
   WorkflowHandle,
 } from './engine/types.js';
+import { readStreamArguments, streamValues } from './engine/stream-reader.js';
 import { requireName } from './engine/validation.js';
 import { Observer } from './engine/observer.js';
 import { LifecycleError, ValidationError } from './errors.js';
@@ -435,6 +438,22 @@ export class Ballast {
     const timeoutMs = optionalDuration(options.timeout, 'getEvent timeout') ?? 0;
     const value = await this.requireRuntime('getEvent').observer.awaitEvent(workflowId, key, timeoutMs);
     return value === undefined ? undefined : (deserialize(value) as T);
+  }
+
+  /**
+   * The values a workflow writes to its stream `key` (ctx.writeStream), from position `from`
+   * (default 0) on, as they are committed; the iteration ends when the stream is closed or the
+   * workflow has finished. Position n is the (n+1)th value written, so a reader that saw k values
+   * resumes with `{ from: from + k }`.
+   */
+  readStream<T = unknown>(workflowId: string, key: string, options?: ReadStreamOptions): AsyncIterable<T> {
+    return streamValues<T>(this.readStreamEntries(workflowId, key, options));
+  }
+
+  /** readStream with each value's position. */
+  readStreamEntries<T = unknown>(workflowId: string, key: string, options?: ReadStreamOptions): AsyncIterable<StreamEntry<T>> {
+    const { from, signal } = readStreamArguments(workflowId, key, options);
+    return this.requireRuntime('readStream').observer.readStream(workflowId, key, from, signal) as AsyncIterable<StreamEntry<T>>;
   }
 
   /** Waits for a workflow's result by ID (see WorkflowHandle.result). */

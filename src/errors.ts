@@ -197,6 +197,16 @@ export class WaitTimeoutError extends BallastError {
   }
 }
 
+/** A workflow wrote to a stream it had closed. */
+export class StreamClosedError extends BallastError {
+  readonly key: string;
+
+  constructor(workflowId: string, key: string) {
+    super('STREAM_CLOSED', `Workflow ${workflowId} closed its stream "${key}" with ctx.closeStream; a closed stream takes no more values.`);
+    this.key = key;
+  }
+}
+
 /** The instance is not in a state that allows the call (not launched, shutting down, …). */
 /**
  * The testing kit's crashAfterStep: a run of the targeted workflow ended without recording the
@@ -314,6 +324,7 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     WorkflowStateError,
     WorkflowNotFoundError,
     WaitTimeoutError,
+    StreamClosedError,
     LifecycleError,
     EmbeddedDatabaseBusyError,
     OwnershipLostError,

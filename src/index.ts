@@ -18,16 +18,22 @@ export type {
   BackoffOptions,
   Duration,
   EnqueueOptions,
+  FinishedWorkflow,
+  OutputOf,
+  ReadStreamOptions,
   ResultOptions,
   StartOptions,
   StepAttempt,
   StepInfo,
   StepOptions,
+  StreamEntry,
+  WaitOptions,
   WorkflowContext,
   WorkflowDefinition,
   WorkflowFunction,
   WorkflowHandle,
   WorkflowInfo,
+  WorkflowOutcome,
 } from './engine/types.js';
 export type { WorkflowStatus } from './store/records.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from './fleet/registry.js';

@@ -4,9 +4,10 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { methodNotAllowed } from 'hono/method-not-allowed';
+import { streamSSE } from 'hono/streaming';
 import { createDashboard, type DashboardSettings } from '../dashboard/app.js';
 import { auditLine, type AccessPolicy, type Caller } from './access.js';
-import { checkQuery, errorReply, HttpError, internalErrorReply, toResponse, type Route } from './http.js';
+import { checkQuery, errorReply, HttpError, internalErrorReply, toResponse, type Reply, type Route } from './http.js';
 import type { Redact } from './views.js';
 
 export type AdminEnv = { Bindings: HttpBindings };
@@ -62,7 +63,7 @@ export function createAdminApp(settings: AdminAppSettings): Hono<AdminEnv> {
         query,
         payloads: { visible: caller !== undefined && policy.canReadPayloads(caller), redact: settings.redact },
       };
-      if (!route.actions || !caller) return toResponse(await route.handle(request));
+      if (!route.actions || !caller) return respond(c, await route.handle(request), logger);
       const action = `${route.method} ${route.path}`;
       try {
         for (const action of route.actions) policy.requireAction(caller, action);
@@ -89,6 +90,27 @@ export function createAdminApp(settings: AdminAppSettings): Hono<AdminEnv> {
   });
   app.onError((error, c) => answerError(error, c, logger));
   return app;
+}
+
+/** A reply as its Response: JSON, or a stream of Server-Sent Events that ends when the client goes away. */
+function respond(c: Context<AdminEnv>, reply: Reply, logger: Pick<AdminLogger, 'error'>): Response {
+  const events = reply.events;
+  if (!events) return toResponse(reply);
+  const response = streamSSE(
+    c,
+    async (stream) => {
+      const gone = new AbortController();
+      stream.onAbort(() => gone.abort());
+      for await (const event of events(gone.signal)) await stream.writeSSE(event);
+    },
+    async (error, stream) => {
+      const known = errorReply(error);
+      if (!known) logger.error(`${c.req.method} ${c.req.url} failed while streaming`, error);
+      await stream.writeSSE({ event: 'error', data: JSON.stringify((known ?? internalErrorReply(error)).body) });
+    },
+  );
+  response.headers.set('Cache-Control', 'no-store');
+  return response;
 }
 
 /** A typed error as its JSON answer; anything else is logged and answered 500. */

@@ -26,6 +26,14 @@ export interface Reply {
   headers?: Record<string, string>;
   /** What the audit line of a mutation records beyond the route's parameters. */
   audit?: Record<string, unknown>;
+  /** Server-Sent Events instead of a body: the events to send, until they end or `signal` aborts (the client went away). */
+  events?: (signal: AbortSignal) => AsyncIterable<ServerSentEvent>;
+}
+
+export interface ServerSentEvent {
+  data: string;
+  event?: string;
+  id?: string;
 }
 
 export interface Request {

@@ -5,11 +5,12 @@ import type { BulkResult, WorkflowFilter, WorkflowQueries } from '../management.
 import type { QueueOptions } from '../queues/options.js';
 import type { QueueService } from '../queues/service.js';
 import type { SchedulesApi } from '../schedule/service.js';
+import type { ReadStreamOptions, StreamEntry } from '../engine/types.js';
 import type { WorkflowStatus } from '../store/records.js';
 import type { StatsApi } from '../telemetry/history.js';
 import { ForbiddenError } from '../errors.js';
 import { checkFields, describeJson, HttpError, readJsonObject, type Reply, type Request, type Route } from './http.js';
-import { stepJson, workflowJson } from './views.js';
+import { stepJson, stored, visiblePayload, workflowJson } from './views.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
@@ -23,6 +24,8 @@ export interface AdminSource {
   /** The per-minute history (Ballast and BallastClient have it). */
   readonly stats?: StatsApi;
   readiness(): Promise<Readiness>;
+  /** A workflow's stream with positions (Ballast and BallastClient have it). */
+  readStreamEntries(workflowId: string, key: string, options?: ReadStreamOptions): AsyncIterable<StreamEntry>;
   /** The Prometheus text exposition of this process's metrics. */
   prometheusMetrics(): Promise<{ contentType: string; body: string }>;
 }
@@ -104,6 +107,32 @@ export function adminRoutes(source: () => AdminSource, { maxBodyBytes, readiness
         const workflows = source().workflows;
         if (!(await workflows.get(id as string))) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
         return { status: 200, body: { steps: (await workflows.steps(id as string)).map((step) => stepJson(step, id as string, payloads)) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/workflows/:id/streams/:key',
+      query: ['from'],
+      handle: async ({ params: { id, key }, query, payloads, raw }) => {
+        if (!payloads.visible) throw new ForbiddenError(`Stream values are payloads: they need a viewer or operator token. ${PAYLOAD_HELP}`);
+        // A reconnecting EventSource says what it saw last; the URL it reconnects to keeps the first `from`.
+        const lastEventId = raw.headers['last-event-id'];
+        const from =
+          typeof lastEventId === 'string' && lastEventId !== ''
+            ? parseInteger(lastEventId, 'Last-Event-ID header') + 1
+            : parseInteger(optionalString(query, 'from') ?? '0', 'from');
+        const workflows = source();
+        if (!(await workflows.workflows.get(id as string))) throw new HttpError(404, 'WORKFLOW_NOT_FOUND', `No workflow with ID "${id}" exists.`);
+        return {
+          status: 200,
+          events: async function* (signal) {
+            for await (const { position, value } of workflows.readStreamEntries(id as string, key as string, { from, signal })) {
+              const shown = visiblePayload(value, { workflowId: id as string, field: 'stream', stream: { key: key as string, position } }, payloads);
+              yield { id: String(position), data: JSON.stringify(shown === undefined ? null : stored(shown)) };
+            }
+            if (!signal.aborted) yield { event: 'end', data: '' };
+          },
+        };
       },
     },
     {

@@ -4,9 +4,11 @@ import type { StepInfo, WorkflowInfo } from '../engine/types.js';
 /** Where a payload comes from, for a redaction hook. */
 export interface PayloadSite {
   workflowId: string;
-  field: 'input' | 'output' | 'error' | 'step';
+  field: 'input' | 'output' | 'error' | 'step' | 'stream';
   /** The step's index, for field "step". */
   step?: number;
+  /** The stream's key and the value's position, for field "stream". */
+  stream?: { key: string; position: number };
 }
 
 /** Replaces a workflow value before anyone sees it (through the admin API or the dashboard). */

@@ -3,7 +3,8 @@ import { databaseUrlFromEnv, type Logger } from '../config.js';
 import { optionalDuration } from '../durations.js';
 import { Observer } from '../engine/observer.js';
 import { decodeResult } from '../engine/runtime.js';
-import type { Duration, ResultOptions, WorkflowHandle } from '../engine/types.js';
+import { readStreamArguments, streamValues } from '../engine/stream-reader.js';
+import type { Duration, ReadStreamOptions, ResultOptions, StreamEntry, WorkflowHandle } from '../engine/types.js';
 import { requireName } from '../engine/validation.js';
 import { toWorkflowInfo } from '../engine/views.js';
 import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
@@ -184,6 +185,23 @@ export class BallastClient {
     return value === undefined ? undefined : (deserialize(value) as T);
   }
 
+  /** A workflow's stream, as Ballast.readStream reads it. */
+  readStream<T = unknown>(workflowId: string, key: string, options?: ReadStreamOptions): AsyncIterable<T> {
+    return streamValues<T>(this.readStreamEntries(workflowId, key, options));
+  }
+
+  /** readStream with each value's position. */
+  readStreamEntries<T = unknown>(workflowId: string, key: string, options?: ReadStreamOptions): AsyncIterable<StreamEntry<T>> {
+    this.assertOpen();
+    const { from, signal } = readStreamArguments(workflowId, key, options);
+    const listening = this.ensureListening();
+    const observer = this.observer;
+    return (async function* () {
+      await listening;
+      yield* observer.readStream(workflowId, key, from, signal) as AsyncIterable<StreamEntry<T>>;
+    })();
+  }
+
   /** Readiness of this client: the database answers within `timeoutMs`. */
   async readiness(timeoutMs = 2_000): Promise<Readiness> {
     if (this.closed) return { ready: false, reason: 'stopping' };
@@ -254,7 +272,7 @@ export class BallastClient {
 }
 
 export type { WorkflowFilter, GetOptions } from '../management.js';
-export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions } from '../engine/types.js';
+export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions, ReadStreamOptions, StreamEntry } from '../engine/types.js';
 export type { QueueMetrics, MetricsOptions } from '../queues/service.js';
 export type { EnqueueOptions } from '../queues/enqueue.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';

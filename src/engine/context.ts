@@ -1,19 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { deserialize, serialize, serializeError } from '../codec.js';
+import { checkPayloadSize, deserialize, serialize, serializeError } from '../codec.js';
 import { optionalDuration, parseDuration } from '../durations.js';
 import { NonDeterminismError, OwnershipLostError, StepTimeoutError, ValidationError } from '../errors.js';
 import type { Lease, NewCheckpoint, StepRecord } from '../store/records.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { WorkflowExecution } from './execution.js';
 import type { Registration } from './registry.js';
+import { StreamPositions } from './stream-writes.js';
 import { requireName } from './validation.js';
+import { answerOf, awaitFinished, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
 import type {
   Duration,
   EnqueueOptions,
+  FinishedWorkflow,
   StartOptions,
   StepAttempt,
   StepOptions,
+  WaitOptions,
   WorkflowContext,
   WorkflowDefinition,
   WorkflowHandle,
@@ -38,7 +42,11 @@ const OP = {
   start: (name: string) => `ballast.start:${name}`,
   enqueue: (name: string) => `ballast.enqueue:${name}`,
   patch: (name: string) => `ballast.patch:${name}`,
+  waitDeadline: (kind: WaitKind) => `ballast.${kind}-deadline`,
+  wait: (kind: WaitKind) => `ballast.${kind}`,
 };
+
+type WaitKind = 'waitFirst' | 'waitAll';
 
 interface Position {
   idx: number;
@@ -53,6 +61,7 @@ interface Position {
 export class Context implements WorkflowContext {
   private nextIdx = 0;
   private readonly replay: Map<number, StepRecord>;
+  private streams: StreamPositions | undefined;
 
   constructor(
     private readonly execution: WorkflowExecution,
@@ -187,18 +196,7 @@ export class Context implements WorkflowContext {
   async recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
     requireName(topic, 'recv topic');
     const timeoutMs = optionalDuration(options.timeout, 'recv timeout');
-    let deadline: number | undefined;
-    if (timeoutMs !== undefined) {
-      // The deadline is checkpointed so that a recovered workflow keeps its original timeout.
-      const name = OP.recvDeadline(topic);
-      const { idx, recorded } = this.position('ctx.recv', name);
-      if (recorded) {
-        deadline = replayed<number>(recorded);
-      } else {
-        deadline = this.clock.now() + timeoutMs;
-        await this.checkpoint({ idx, name, output: serialize(deadline, 'recv deadline'), error: null, childId: null, startedAt: null });
-      }
-    }
+    const deadline = await this.deadline('ctx.recv', OP.recvDeadline(topic), timeoutMs);
     const name = OP.recv(topic);
     const { idx, recorded } = this.position('ctx.recv', name);
     if (recorded) return recorded.output === null ? undefined : replayed<T>(recorded);
@@ -227,6 +225,16 @@ export class Context implements WorkflowContext {
       }
       await armed.wait(this.execution.pollIntervalMs, this.execution, deadline);
     }
+  }
+
+  /** A wait's deadline, checkpointed so that a recovered workflow keeps its original timeout. */
+  private async deadline(operation: string, name: string, timeoutMs: number | undefined): Promise<number | undefined> {
+    if (timeoutMs === undefined) return undefined;
+    const { idx, recorded } = this.position(operation, name);
+    if (recorded) return replayed<number>(recorded);
+    const deadline = this.clock.now() + timeoutMs;
+    await this.checkpoint({ idx, name, output: serialize(deadline, name), error: null, childId: null, startedAt: null });
+    return deadline;
   }
 
   async send(destinationId: string, topic: string, message: unknown): Promise<void> {
@@ -291,6 +299,62 @@ export class Context implements WorkflowContext {
     const value = make();
     await this.checkpoint({ idx, name, output: serialize(value, name), error: null, childId: null, startedAt: null });
     return value;
+  }
+
+  async writeStream(key: string, value: unknown): Promise<void> {
+    requireName(key, 'stream key');
+    const what = `value of stream "${key}"`;
+    const encoded = serialize(value, what);
+    checkPayloadSize(encoded, this.execution.runtime.maxPayloadBytes, what);
+    this.execution.assertRunning('ctx.writeStream');
+    this.streams ??= new StreamPositions();
+    const position = this.streams.take(this.workflowId, key);
+    this.execution.writeStream({ key, position, value: encoded, writtenAt: this.clock.now() });
+  }
+
+  async closeStream(key: string): Promise<void> {
+    requireName(key, 'stream key');
+    this.execution.assertRunning('ctx.closeStream');
+    this.streams ??= new StreamPositions();
+    const position = this.streams.close(key);
+    if (position !== undefined) this.execution.writeStream({ key, position, value: null, writtenAt: this.clock.now() });
+  }
+
+  waitFirst<Output>(handles: readonly WorkflowHandle<Output>[]): Promise<FinishedWorkflow<Output>>;
+  waitFirst<Output>(handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<FinishedWorkflow<Output> | undefined>;
+  async waitFirst<Output>(handles: readonly WorkflowHandle<Output>[], options: WaitOptions = {}): Promise<FinishedWorkflow<Output> | undefined> {
+    const finished = await this.waitFor<Output>('waitFirst', handles, options);
+    return finished.find((entry) => entry !== undefined);
+  }
+
+  waitAll<Output>(handles: readonly WorkflowHandle<Output>[]): Promise<FinishedWorkflow<Output>[]>;
+  waitAll<Output>(handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<Array<FinishedWorkflow<Output> | undefined>>;
+  async waitAll<Output>(handles: readonly WorkflowHandle<Output>[], options: WaitOptions = {}): Promise<Array<FinishedWorkflow<Output> | undefined>> {
+    return this.waitFor<Output>('waitAll', handles, options);
+  }
+
+  /**
+   * Waits until the first (or every) workflow finished, or the deadline passed, and records which
+   * finished and how, so that a replay answers the same even once those workflows were resumed or
+   * deleted. The answer is aligned with `handles`: undefined where none was recorded.
+   */
+  private async waitFor<Output>(kind: WaitKind, handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<Array<FinishedWorkflow<Output> | undefined>> {
+    const operation = `ctx.${kind}`;
+    const ids = workflowIdsOf(handles, operation);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`${operation}(handles, options): options must be an object such as { timeout: '1h' }.`);
+    const deadline = await this.deadline(operation, OP.waitDeadline(kind), optionalDuration(options.timeout, `${operation} timeout`));
+    const name = OP.wait(kind);
+    const { idx, recorded } = this.position(operation, name);
+    let finished: FinishedSet;
+    if (recorded) {
+      finished = replayed<FinishedSet>(recorded);
+    } else {
+      await this.execution.settled();
+      const startedAt = this.clock.now();
+      finished = await awaitFinished(this.execution, ids, kind === 'waitFirst' ? 'first' : 'all', deadline);
+      await this.checkpoint({ idx, name, output: serialize(finished, `outcomes of ${operation}`), error: null, childId: null, startedAt });
+    }
+    return answerOf(finished, handles, (id) => this.execution.runtime.handle<Output>(id));
   }
 
   async start<Input, Output>(

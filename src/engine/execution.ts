@@ -1,12 +1,14 @@
 import type { Timer } from '../clock.js';
 import { NotInWorkflowError, OwnershipLostError, WorkflowCancelledError, WorkflowTimeoutError } from '../errors.js';
-import type { Lease, NewCheckpoint } from '../store/records.js';
+import type { Lease, NewCheckpoint, StreamRow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import type { Runtime } from './runtime.js';
 import type { Interrupt, Waiters } from './waiters.js';
 import { NO_INSTRUMENTATION, type RunProbe } from './instrumentation.js';
+import { StreamWrites } from './stream-writes.js';
 
 const NO_RUN_PROBE = NO_INSTRUMENTATION.runStarted({ id: '', name: '', queue: null, attempt: 0, traceContext: null });
+const CHECKPOINTS_ONLY = { checkpointsOnly: true } as const;
 
 /** How a local run ended, as seen by callers in this process. */
 export type LocalOutcome =
@@ -76,6 +78,8 @@ export class WorkflowExecution implements Interrupt {
   private behind: BehindWrite | undefined;
   /** The insert of the workflow's own row, when the workflow runs before it commits (see startBehind). */
   private unstarted: Promise<boolean> | undefined;
+  /** Stream values written and not yet committed; made by the first write, as most runs stream nothing. */
+  private streamWrites: StreamWrites | undefined;
   /** Metrics and tracing of this run (set by the runtime when it starts). */
   probe: RunProbe = NO_RUN_PROBE;
   /** A checkpoint on its way is to end the run once it commits (see SimulatedCrash). */
@@ -205,19 +209,43 @@ export class WorkflowExecution implements Interrupt {
   }
 
   /**
+   * Writes a stream row behind the workflow, like a step's checkpoint: the row is sent once the
+   * checkpoints before it have committed, and the next durable operation (or the completion) waits
+   * for it.
+   */
+  writeStream(row: StreamRow): void {
+    if (this.finished) throw new NotInWorkflowError('stream write');
+    this.streamWrites ??= new StreamWrites({
+      before: () => this.settled(CHECKPOINTS_ONLY),
+      send: async (rows) => {
+        const lease = this.lease;
+        const applied = await this.store.writer.appendStream({ workflowId: lease.workflowId, owner: lease.owner, epoch: lease.epoch, rows });
+        if (!applied) await this.explainRefusal(null, 'its stream values were refused');
+      },
+    });
+    this.streamWrites.write(row);
+  }
+
+  /**
    * True when the workflow's writes behind it are one checkpoint still waiting for a flush: a
    * completion submitted now joins it in the same statement instead of waiting for it.
    */
   get completionMayJoin(): boolean {
-    return !this.crashArmed && this.behind?.previous === undefined && this.store.writer.hasQueuedCheckpoint(this.lease.workflowId);
+    return (
+      !this.crashArmed &&
+      this.behind?.previous === undefined &&
+      this.store.writer.hasQueuedCheckpoint(this.lease.workflowId) &&
+      !this.streamWrites?.pending
+    );
   }
 
   /**
-   * Waits for the checkpoint written behind, if any, and for the workflow's own row; throws the
-   * stop reason if either was refused. A step passes `startMayJoin`: its checkpoint may still join
-   * the row's insert, so it need not wait for that.
+   * Waits for the checkpoint written behind, if any, for the workflow's own row and for its stream
+   * values; throws the stop reason if any was refused. A step passes `startMayJoin`: its checkpoint
+   * may still join the row's insert, so it need not wait for that. Stream values wait for
+   * everything but themselves (`checkpointsOnly`).
    */
-  async settled(options?: { startMayJoin: boolean }): Promise<void> {
+  async settled(options?: { startMayJoin?: boolean; checkpointsOnly?: boolean }): Promise<void> {
     const behind = this.behind;
     if (behind) {
       this.behind = undefined;
@@ -235,6 +263,7 @@ export class WorkflowExecution implements Interrupt {
       this.unstarted = undefined;
       if (!(await unstarted)) await this.explainRefusal(null);
     }
+    if (this.streamWrites && !options?.checkpointsOnly) await this.streamWrites.settled();
   }
 
   /**

@@ -4,6 +4,8 @@ import { isFinal, type WorkflowRecord } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { LocalOutcome } from './execution.js';
+import { readStreamEntries } from './stream-reader.js';
+import type { StreamEntry } from './types.js';
 import { Waiters } from './waiters.js';
 
 /**
@@ -20,7 +22,7 @@ const DONE_MEMORY_MS = 30_000;
 const DONE_PREFIX = wakeKey('done', '');
 
 /**
- * Waits on other workflows from one process: results and events. Every wait is woken by the one
+ * Waits on other workflows from one process: results, events and streams. Every wait is woken by the one
  * LISTEN connection; lost notifications are covered by one batched poll per interval for all result
  * waits of the process (never a query loop per waiter) and a slow per-wait re-check for events.
  */
@@ -170,6 +172,12 @@ export class Observer {
       const local = runningHere?.(id);
       if (local) return { local };
     }
+  }
+
+  /** A workflow's stream from position `from` on (see readStreamEntries). */
+  readStream(workflowId: string, key: string, from: number, signal: AbortSignal | undefined): AsyncGenerator<StreamEntry, void, undefined> {
+    const source = { store: this.store, waiters: this.waiters, pollIntervalMs: this.pollIntervalMs, assertOpen: (what: string) => this.assertOpen(what) };
+    return readStreamEntries(source, workflowId, key, from, signal);
   }
 
   /** The event's stored value, or undefined when `timeoutMs` passes first. */

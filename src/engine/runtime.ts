@@ -22,7 +22,7 @@ import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, W
 import { requireName } from './validation.js';
 import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
-import { toWorkflowInfo } from './views.js';
+import { toWorkflowInfo, workflowOutcome } from './views.js';
 import { UNLEASED, type LeaseGate } from './lease-gate.js';
 import { NO_INSTRUMENTATION, type Instrumentation, type RunEnd } from './instrumentation.js';
 
@@ -97,6 +97,10 @@ export class Runtime {
 
   get executorId(): string {
     return this.options.executorId;
+  }
+
+  get maxPayloadBytes(): number {
+    return this.options.maxPayloadBytes;
   }
 
   get appVersion(): string {
@@ -577,17 +581,9 @@ function stoppedOutcome(reason: unknown): LocalOutcome {
 }
 
 export function decodeResult<Output>(record: WorkflowRecord): Output {
-  switch (record.status) {
-    case 'SUCCESS':
-      return (record.output == null ? undefined : deserialize(record.output)) as Output;
-    case 'CANCELLED':
-      throw new WorkflowCancelledError(record.id);
-    case 'ERROR':
-    case 'DEAD_LETTER':
-      throw record.error == null ? new DeadLetterError(record.id, record.recoveries) : deserialize(record.error);
-    default:
-      throw new Error(`workflow ${record.id} is ${record.status}, not finished`);
-  }
+  const outcome = workflowOutcome<Output>(record);
+  if (outcome.status === 'SUCCESS') return outcome.output;
+  throw outcome.error;
 }
 
 async function withDeadline<T>(promise: Promise<T>, deadline: number, clock: Clock): Promise<T | undefined> {

@@ -101,6 +101,40 @@ export interface WorkflowHandle<Output> {
   result(options?: ResultOptions): Promise<Output>;
 }
 
+/** How a workflow ended: its output, or the error its `result()` throws. */
+export type WorkflowOutcome<Output> =
+  | { status: 'SUCCESS'; output: Output; error?: undefined }
+  | { status: 'ERROR' | 'CANCELLED' | 'DEAD_LETTER'; output?: undefined; error: unknown };
+
+/** A workflow that ctx.waitFirst or ctx.waitAll saw finished. */
+export type FinishedWorkflow<Output> = WorkflowOutcome<Output> & {
+  /** Its place in the list of handles waited on. */
+  index: number;
+  handle: WorkflowHandle<Output>;
+};
+
+/** The output type of a workflow handle. */
+export type OutputOf<Handle> = Handle extends WorkflowHandle<infer Output> ? Output : never;
+
+export interface WaitOptions {
+  /** Stop waiting after this long: waitFirst answers undefined, waitAll undefined for each workflow not finished. */
+  timeout?: Duration;
+}
+
+/** Where a stream reader starts, and what stops it early. */
+export interface ReadStreamOptions {
+  /** The first position to read (default 0): the count of values already seen. */
+  from?: number;
+  /** Ends the iteration (and any wait for the next value) when aborted. */
+  signal?: AbortSignal;
+}
+
+/** One value of a stream and its position (0, 1, 2, … in the order written). */
+export interface StreamEntry<T = unknown> {
+  position: number;
+  value: T;
+}
+
 export interface WorkflowContext {
   readonly workflowId: string;
   readonly workflowName: string;
@@ -135,6 +169,26 @@ export interface WorkflowContext {
    * that when no workflow from before this deployment remains, the call can be deleted.
    */
   deprecatePatch(name: string): void;
+  /**
+   * Appends a value to the workflow's stream `key`, exactly once per position across crashes and
+   * replays. Like a step's checkpoint, the write commits before the workflow's next durable
+   * operation; values written faster than a round trip share commits.
+   */
+  writeStream(key: string, value: unknown): Promise<void>;
+  /** Ends the stream `key`: readers stop after its last value. A finished workflow's streams end too. */
+  closeStream(key: string): Promise<void>;
+  /** The first of the workflows to finish (any final status), recorded: a replay answers the same one. */
+  waitFirst<Handle extends WorkflowHandle<unknown>>(handles: readonly Handle[]): Promise<FinishedWorkflow<OutputOf<Handle>>>;
+  waitFirst<Handle extends WorkflowHandle<unknown>>(
+    handles: readonly Handle[],
+    options: WaitOptions,
+  ): Promise<FinishedWorkflow<OutputOf<Handle>> | undefined>;
+  /** Every workflow's outcome, in the order given, once all have finished; recorded like waitFirst. */
+  waitAll<const Handles extends readonly WorkflowHandle<unknown>[]>(handles: Handles): Promise<{ -readonly [K in keyof Handles]: FinishedWorkflow<OutputOf<Handles[K]>> }>;
+  waitAll<const Handles extends readonly WorkflowHandle<unknown>[]>(
+    handles: Handles,
+    options: WaitOptions,
+  ): Promise<{ -readonly [K in keyof Handles]: FinishedWorkflow<OutputOf<Handles[K]>> | undefined }>;
 }
 
 export type WorkflowFunction<Input, Output> = (ctx: WorkflowContext, input: Input) => Promise<Output>;

@@ -1,6 +1,7 @@
 import { deserialize } from '../codec.js';
+import { DeadLetterError, WorkflowCancelledError } from '../errors.js';
 import type { StepRecord, WorkflowRecord } from '../store/records.js';
-import type { StepInfo, WorkflowInfo } from './types.js';
+import type { StepInfo, WorkflowInfo, WorkflowOutcome } from './types.js';
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 const decode = (text: string | null | undefined): unknown => (text == null ? undefined : deserialize(text));
@@ -42,4 +43,19 @@ export function toStepInfo(step: StepRecord): StepInfo {
   if (step.error !== null) info.error = deserialize(step.error);
   else if (step.output !== null) info.output = deserialize(step.output);
   return info;
+}
+
+/** How a finished workflow ended: its output, or the error its result() throws. */
+export function workflowOutcome<Output>(record: WorkflowRecord): WorkflowOutcome<Output> {
+  switch (record.status) {
+    case 'SUCCESS':
+      return { status: 'SUCCESS', output: decode(record.output) as Output };
+    case 'CANCELLED':
+      return { status: 'CANCELLED', error: new WorkflowCancelledError(record.id) };
+    case 'ERROR':
+    case 'DEAD_LETTER':
+      return { status: record.status, error: record.error == null ? new DeadLetterError(record.id, record.recoveries) : deserialize(record.error) };
+    default:
+      throw new Error(`workflow ${record.id} is ${record.status}, not finished`);
+  }
 }

@@ -13,8 +13,8 @@ export class Waiters {
 
   constructor(private readonly clock: Clock = systemClock) {}
 
-  /** Registers interest in `key` now; `wait(ms)` resolves on a hint, after `ms`, or on a stop. */
-  arm(key: string): ArmedWait {
+  /** Registers interest in `key` (or any of several) now; `wait(ms)` resolves on a hint, after `ms`, or on a stop. */
+  arm(key: string | readonly string[]): ArmedWait {
     let wake!: () => void;
     let settled = false;
     const woken = new Promise<void>((resolve) => {
@@ -24,13 +24,18 @@ export class Waiters {
         resolve();
       };
     });
-    let set = this.byKey.get(key);
-    if (!set) this.byKey.set(key, (set = new Set()));
-    set.add(wake);
+    const keys = typeof key === 'string' ? [key] : key;
+    for (const each of keys) {
+      let set = this.byKey.get(each);
+      if (!set) this.byKey.set(each, (set = new Set()));
+      set.add(wake);
+    }
     const release = () => {
-      const current = this.byKey.get(key);
-      current?.delete(wake);
-      if (current?.size === 0) this.byKey.delete(key);
+      for (const each of keys) {
+        const current = this.byKey.get(each);
+        current?.delete(wake);
+        if (current?.size === 0) this.byKey.delete(each);
+      }
     };
     return {
       wait: async (ms: number, interrupt?: Interrupt, dueAt?: number) => {

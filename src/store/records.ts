@@ -108,6 +108,19 @@ export interface NewCheckpoint extends Lease {
   withStart?: true;
 }
 
+/** One position of a workflow's stream: a value, or (value null) the end that closeStream marks. */
+export interface StreamRow {
+  key: string;
+  position: number;
+  value: string | null;
+  writtenAt: number;
+}
+
+/** Stream rows of one workflow written together, fenced like its checkpoints. */
+export interface StreamAppend extends Lease {
+  rows: StreamRow[];
+}
+
 export interface Completion extends Lease {
   /** The workflow's queue, if any: its completion frees a slot there. */
   queue: string | null;

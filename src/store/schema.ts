@@ -257,4 +257,21 @@ export const migrations: Migration[] = [
     // NULL for one attempt (nearly every step): a checkpoint carries the count only after retries.
     sql: (s) => `ALTER TABLE ${s}.steps ADD COLUMN attempts integer;`,
   },
+  {
+    version: 10,
+    name: 'streams: ordered values a workflow writes, read while it runs',
+    // One row per position of a workflow's stream; a NULL value marks where closeStream ended it.
+    // A position is written once (the primary key): a replay writing it again changes nothing.
+    // Rows go with their workflow (retention and delete), like steps and events.
+    sql: (s) => `
+      CREATE TABLE ${s}.streams (
+        workflow_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        position integer NOT NULL,
+        value text,
+        written_at bigint NOT NULL,
+        PRIMARY KEY (workflow_id, key, position)
+      );
+    `,
+  },
 ];

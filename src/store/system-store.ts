@@ -14,6 +14,7 @@ import * as queues from './sql/queues.js';
 import * as retention from './sql/retention.js';
 import * as rollups from './sql/rollups.js';
 import * as schedules from './sql/schedules.js';
+import * as streams from './sql/streams.js';
 import * as takeover from './sql/takeover.js';
 import * as versions from './sql/versions.js';
 import * as workflows from './sql/workflows.js';
@@ -201,6 +202,10 @@ export class SystemStore {
 
   listMessages(destinationId: string): Promise<messages.MessageRow[]> {
     return this.retry(() => messages.listMessages(this.driver, this.s, destinationId));
+  }
+
+  readStreamPage(workflowId: string, key: string, from: number, limit: number): Promise<streams.StreamPage> {
+    return this.retry(() => streams.readStreamPage(this.driver, this.s, workflowId, key, from, limit));
   }
 
   async upsertQueues(limits: QueueLimits[], notify: boolean): Promise<void> {

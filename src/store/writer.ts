@@ -1,5 +1,5 @@
 import type { Driver } from './driver.js';
-import type { Completion, NewCheckpoint, NewWorkflow, RunnableWorkflow } from './records.js';
+import type { Completion, NewCheckpoint, NewWorkflow, RunnableWorkflow, StreamAppend } from './records.js';
 import { isTransientError } from './retry.js';
 import { flushStatement, type FlushBatch } from './sql/flush.js';
 import { packWakeKeys, wakeKey } from './wakeups.js';
@@ -69,9 +69,9 @@ interface WriterBatch extends FlushBatch {
 }
 
 /**
- * Group commit. Starts, checkpoints and completions submitted while flushes are in flight queue up
- * and are written together by the next flush: one statement, one transaction, one commit for all
- * of them. An idle writer flushes at once, so a lone workflow pays a single round trip per write.
+ * Group commit. Starts, checkpoints, completions and stream appends submitted while flushes are in
+ * flight queue up and are written together by the next flush: one statement, one transaction, one
+ * commit for all of them. An idle writer flushes at once, so a lone workflow pays a single round trip per write.
  * Each caller learns whether its own row was applied (fencing may refuse it). A workflow has at
  * most one write outstanding, except that its completion joins its last checkpoint if that still
  * waits for a flush, and its first checkpoint joins its own row (a direct start) likewise: the two
@@ -81,6 +81,7 @@ export class GroupCommitWriter {
   private starts: Pending<NewWorkflow>[] = [];
   private checkpoints: PendingCheckpoint[] = [];
   private completions: PendingCompletion[] = [];
+  private streams: Pending<StreamAppend>[] = [];
   /** Direct starts still waiting for a flush, so that their workflow's first checkpoint can join them. */
   private readonly queuedStarts = new Map<string, Pending<NewWorkflow>>();
   /** Each workflow's checkpoint still waiting for a flush, so that its completion can join it. */
@@ -152,6 +153,15 @@ export class GroupCommitWriter {
     return this.submit(this.completions, { item: completion, checkpoint } as PendingCompletion);
   }
 
+  /**
+   * Writes stream rows of a running workflow; resolves false when the workflow is no longer
+   * PENDING under this owner and epoch. The caller has at most one append of a workflow
+   * outstanding, so that a workflow's rows commit in the order it wrote them.
+   */
+  appendStream(append: StreamAppend): Promise<boolean> {
+    return this.submit(this.streams, { item: append } as Pending<StreamAppend>);
+  }
+
   setRefiller(refiller: Refiller | undefined): void {
     this.refiller = refiller;
   }
@@ -171,7 +181,7 @@ export class GroupCommitWriter {
   }
 
   private size(): number {
-    return this.starts.length + this.checkpoints.length + this.completions.length;
+    return this.starts.length + this.checkpoints.length + this.completions.length + this.streams.length;
   }
 
   private schedule(): void {
@@ -204,6 +214,7 @@ export class GroupCommitWriter {
       starts: take(this.starts, split),
       checkpoints: take(this.checkpoints, split),
       completions: take(this.completions, split),
+      streams: take(this.streams, split),
       refills: [],
     };
     for (const { item } of batch.starts) this.queuedStarts.delete(item.id);
@@ -300,7 +311,7 @@ export class GroupCommitWriter {
         // A checkpoint whose position is already written (see flushStatement) is refused, like a
         // fenced-out one: the caller finds out why. What shares its unit is refused with it.
         const refused = isPositionTaken(error);
-        for (const list of [batch.starts, batch.checkpoints, batch.completions] as Pending<unknown>[][]) {
+        for (const list of [batch.starts, batch.checkpoints, batch.completions, batch.streams] as Pending<unknown>[][]) {
           for (const pending of list) {
             if (refused) pending.waiter.resolve(false);
             else pending.waiter.reject(error);
@@ -310,7 +321,7 @@ export class GroupCommitWriter {
       }
     }
     this.releaseRefills(batch, rows);
-    this.onFlushed?.(batch.starts.length + batch.checkpoints.length + batch.completions.length);
+    this.onFlushed?.(batch.starts.length + batch.checkpoints.length + batch.completions.length + batch.streams.length);
     settle(batch, rows);
   }
 
@@ -323,6 +334,9 @@ export class GroupCommitWriter {
     for (const { item } of batch.checkpoints) {
       if (item.message) keys.add(wakeKey('message', item.message.destinationId, item.message.topic));
       if (item.event) keys.add(wakeKey('event', item.workflowId, item.event.key));
+    }
+    for (const { item } of batch.streams) {
+      for (const row of item.rows) keys.add(wakeKey('stream', item.workflowId, row.key));
     }
     for (const { item } of batch.starts) {
       if (item.queue === null || item.status === 'PENDING') continue;
@@ -346,7 +360,7 @@ function isPositionTaken(error: unknown): boolean {
  * they go through the pool and may run at the same time as a progress batch.
  */
 function isProgress(batch: FlushBatch): boolean {
-  return batch.checkpoints.length > 0 || batch.completions.length > 0 || batch.starts.some(({ item }) => item.status === 'PENDING');
+  return batch.checkpoints.length > 0 || batch.completions.length > 0 || batch.streams.length > 0 || batch.starts.some(({ item }) => item.status === 'PENDING');
 }
 
 /** One row of a flush's answer: what kind (k), which workflow (a), which step (b), a claimed row (w). */
@@ -365,16 +379,18 @@ function singles(batch: WriterBatch): WriterBatch[] {
   const paired = new Set(batch.completions.map((completion) => completion.checkpoint));
   const carried = new Set(batch.checkpoints.map((checkpoint) => checkpoint.start));
   return [
-    ...batch.starts.filter((start) => !carried.has(start)).map((start) => ({ starts: [start], checkpoints: [], completions: [], refills: [] })),
+    ...batch.starts.filter((start) => !carried.has(start)).map((start) => ({ starts: [start], checkpoints: [], completions: [], streams: [], refills: [] })),
     ...batch.checkpoints
       .filter((checkpoint) => !paired.has(checkpoint))
-      .map((checkpoint) => ({ starts: checkpoint.start ? [checkpoint.start] : [], checkpoints: [checkpoint], completions: [], refills: [] })),
+      .map((checkpoint) => ({ starts: checkpoint.start ? [checkpoint.start] : [], checkpoints: [checkpoint], completions: [], streams: [], refills: [] })),
     ...batch.completions.map((completion) => ({
       starts: [],
       checkpoints: completion.checkpoint ? [completion.checkpoint] : [],
       completions: [completion],
+      streams: [],
       refills: [],
     })),
+    ...batch.streams.map((append) => ({ starts: [], checkpoints: [], completions: [], streams: [append], refills: [] })),
   ];
 }
 
@@ -387,13 +403,16 @@ function settle(batch: FlushBatch, rows: FlushRow[]): void {
   const started = new Set<string>();
   const checkpointed = new Set<string>();
   const completed = new Set<string>();
+  const appended = new Set<string>();
   for (const row of rows) {
     if (row.k === 's') started.add(row.a as string);
     else if (row.k === 'c') checkpointed.add(`${row.a}\u0000${row.b}`);
     else if (row.k === 'd') completed.add(row.a as string);
+    else if (row.k === 't') appended.add(row.a as string);
   }
   // Two starts of one ID in one batch insert it once: only the first is told it did.
   for (const { item, waiter } of batch.starts) waiter.resolve(started.delete(item.id));
   for (const { item, waiter } of batch.checkpoints) waiter.resolve(checkpointed.has(`${item.workflowId}\u0000${item.idx}`));
   for (const { item, waiter } of batch.completions) waiter.resolve(completed.has(item.workflowId));
+  for (const { item, waiter } of batch.streams) waiter.resolve(appended.has(item.workflowId));
 }

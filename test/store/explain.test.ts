@@ -15,6 +15,7 @@ import { flushStatement, type FlushBatch } from '../../src/store/sql/flush.js';
 import { quoteIdent } from '../../src/store/sql/identifiers.js';
 import * as messages from '../../src/store/sql/messages.js';
 import * as queues from '../../src/store/sql/queues.js';
+import * as streams from '../../src/store/sql/streams.js';
 import * as takeover from '../../src/store/sql/takeover.js';
 import { versionsStatement } from '../../src/store/sql/versions.js';
 import * as workflows from '../../src/store/sql/workflows.js';
@@ -62,7 +63,7 @@ function nodesOf(plan: PlanNode): PlanNode[] {
 }
 
 const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan']);
-const BIG_TABLES = new Set(['workflows', 'steps', 'messages', 'events']);
+const BIG_TABLES = new Set(['streams', 'workflows', 'steps', 'messages', 'events']);
 
 describe('hot-path statements use their indexes', () => {
   let db: { url: string; close(): Promise<void> };
@@ -162,7 +163,11 @@ describe('hot-path statements use their indexes', () => {
       SELECT 'pod-' || i, 'app', 'v' || (i % 40), i, i, i + 10000, i,
              CASE WHEN i <= 5000 THEN i + 20000 END
       FROM generate_series(1, 5005) AS i`);
-    await analyze(`${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events, ${s}.executors`);
+    // Streams of every hundredth workflow, 200 values each.
+    await client.query(`
+      INSERT INTO ${s}.streams (workflow_id, key, position, value, written_at)
+      SELECT 'wf-' || (i * 100), 'tokens', j, '"t"', i FROM generate_series(1, 500) AS i, generate_series(0, 199) AS j`);
+    await analyze(`${s}.workflows, ${s}.steps, ${s}.messages, ${s}.events, ${s}.executors, ${s}.streams`);
   });
 
   after(async () => {
@@ -196,7 +201,7 @@ describe('hot-path statements use their indexes', () => {
   });
   const item = <T>(value: T) => ({ item: value, waiter: { resolve: () => undefined, reject: () => undefined } });
   const flush = (batch: Partial<FlushBatch>): Captured => {
-    const statement = flushStatement(s, channelFor(SCHEMA), { starts: [], checkpoints: [], completions: [], ...batch }, []);
+    const statement = flushStatement(s, channelFor(SCHEMA), { starts: [], checkpoints: [], completions: [], streams: [], ...batch }, []);
     return { sql: statement.text, params: statement.params };
   };
 
@@ -261,6 +266,18 @@ describe('hot-path statements use their indexes', () => {
     for (const withPayloads of [false, true]) {
       await assertIndexes(await capture((q) => workflows.getWorkflow(q, s, 'wf-123', withPayloads)), ['workflows_pkey']);
     }
+  });
+
+  test('flush: stream appends are fenced on their workflow rows by primary key', async () => {
+    const appends = Array.from({ length: 20 }, (_, i) =>
+      item({ workflowId: pending(i + 1), owner: 'executor-0', epoch: 1, rows: Array.from({ length: 50 }, (_, n) => ({ key: 'tokens', position: n, value: '1', writtenAt: 1 })) }),
+    );
+    await assertIndexes(flush({ streams: appends }), ['workflows_pkey'], ['generic']);
+    await assertIndexes(flush({ streams: appends.slice(0, 1) }), ['workflows_pkey']);
+  });
+
+  test("readStreamPage reads the workflow and the stream's rows from a position by primary key", async () => {
+    await assertIndexes(await capture((q) => streams.readStreamPage(q, s, 'wf-200', 'tokens', 150, 1_000)), ['workflows_pkey', 'streams_pkey']);
   });
 
   test('loadSteps uses steps_pkey', async () => {

@@ -1,4 +1,4 @@
-import { RUNNABLE_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow } from '../records.js';
+import { RUNNABLE_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow, type StreamAppend } from '../records.js';
 import { nowFor } from './clock.js';
 import { claimableHead, claimAssignments } from './queues.js';
 
@@ -20,6 +20,7 @@ export interface FlushBatch {
   starts: Item<NewWorkflow>[];
   checkpoints: Item<NewCheckpoint>[];
   completions: Item<Completion>[];
+  streams: Item<StreamAppend>[];
   claims?: ClaimPlan;
 }
 
@@ -55,6 +56,10 @@ export interface Statement {
  * checkpoint did, so a workflow never finishes on a step output that was not recorded.
  * Messages and events ride on their checkpoint: they are inserted only for checkpoints that were.
  * Claims taking the slots that the batch's completions free come back as JSON rows (column w).
+ * Stream rows are fenced once per workflow's append, by the same lookup as a checkpoint, and
+ * inserted ON CONFLICT DO NOTHING: a replay (or a retry after a lost reply) writes positions that
+ * exist already, and the first value written at a position stays. An append is answered by whether
+ * its workflow was still ours ('t'), whatever its rows found.
  */
 export function flushStatement(schema: string, channel: string, batch: FlushBatch, wakePayloads: string[]): Statement {
   const params: unknown[] = [];
@@ -167,6 +172,25 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       WHERE w.id = ANY(${ids}) AND w.id = u."workflowId" AND w.owner = u.owner AND w.epoch = u.epoch AND w.status = ${running()}${withCheckpoint}
       RETURNING w.id)`);
     selects.push(`SELECT 'd' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM d`);
+  }
+
+  if (batch.streams.length > 0) {
+    shape += 't';
+    const appends = batch.streams.map(({ item }) => ({ workflowId: item.workflowId, owner: item.owner, epoch: item.epoch }));
+    const rows = batch.streams.flatMap(({ item }) => item.rows.map((row) => ({ workflowId: item.workflowId, ...row })));
+    ctes.push(`t AS (
+      SELECT a."workflowId" FROM ${rowsOf(appends)} AS a("workflowId" text, owner text, epoch int4)
+      CROSS JOIN LATERAL (
+        SELECT 1 FROM ${schema}.workflows w
+        WHERE w.id = a."workflowId" AND w.owner = a.owner AND w.epoch = a.epoch AND w.status = ${running()}
+        LIMIT 1) AS owned)`);
+    ctes.push(`tv AS (
+      INSERT INTO ${schema}.streams (workflow_id, key, position, value, written_at)
+      SELECT u."workflowId", u.key, u.position, u.value, u."writtenAt"
+      FROM ${rowsOf(rows)} AS u("workflowId" text, key text, position int4, value text, "writtenAt" int8)
+      JOIN t ON t."workflowId" = u."workflowId"
+      ON CONFLICT DO NOTHING)`);
+    selects.push(`SELECT 't' AS k, "workflowId" AS a, NULL::int4 AS b, NULL::text AS w FROM t`);
   }
 
   if (batch.claims && batch.claims.slots.length > 0) {

@@ -8,14 +8,14 @@ export interface RetentionCutoff {
 }
 
 /**
- * Deletes up to `batch` finished workflows within `cutoff`, with their checkpoints, events and
- * unread messages, in one short statement. SKIP LOCKED lets several executors run retention at
+ * Deletes up to `batch` finished workflows within `cutoff`, with their checkpoints, events, streams
+ * and unread messages, in one short statement. SKIP LOCKED lets several executors run retention at
  * once without waiting on each other. The scan walks finished workflows in creation order (their
  * only time index); an age limit bounds both times, since a workflow completes after it is created.
  */
 /**
  * A statement deleting the workflows a `doomed` query selects (`SELECT id …`), with their
- * checkpoints, events and the messages sent to them; `select` reads the deleted IDs from `gone`.
+ * checkpoints, events, streams and the messages sent to them; `select` reads the deleted IDs from `gone`.
  */
 export function deleteWithHistory(s: string, doomed: string, select: string): string {
   return `WITH doomed AS (
@@ -24,6 +24,8 @@ export function deleteWithHistory(s: string, doomed: string, select: string): st
        DELETE FROM ${s}.steps WHERE workflow_id IN (SELECT id FROM doomed)
      ), events AS (
        DELETE FROM ${s}.events WHERE workflow_id IN (SELECT id FROM doomed)
+     ), streams AS (
+       DELETE FROM ${s}.streams WHERE workflow_id IN (SELECT id FROM doomed)
      ), messages AS (
        DELETE FROM ${s}.messages WHERE destination_id IN (SELECT id FROM doomed)
      ), gone AS (
