@@ -3,7 +3,7 @@ import { databaseUrlFromEnv, type Logger } from '../config.js';
 import { optionalDuration } from '../durations.js';
 import { Observer } from '../engine/observer.js';
 import { decodeResult } from '../engine/runtime.js';
-import type { Duration, ResultOptions, WorkflowHandle } from '../engine/types.js';
+import type { DebounceOptions, Duration, ResultOptions, WorkflowHandle } from '../engine/types.js';
 import { requireName } from '../engine/validation.js';
 import { toWorkflowInfo } from '../engine/views.js';
 import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
@@ -44,6 +44,11 @@ export interface BallastClientConfig {
 }
 
 export interface ClientEnqueueOptions extends EnqueueOptions {
+  /** Application version that should run it (default: see BallastClientConfig.appVersion). */
+  appVersion?: string;
+}
+
+export interface ClientDebounceOptions extends DebounceOptions {
   /** Application version that should run it (default: see BallastClientConfig.appVersion). */
   appVersion?: string;
 }
@@ -124,6 +129,18 @@ export class BallastClient {
     const version = await this.versionFor(options?.appVersion, options?.queue);
     const { id } = await this.queues.enqueue(workflowName, input, options, version, null);
     return this.handle<Output>(id);
+  }
+
+  /**
+   * Debounces a workflow by name: calls with the same key collapse into one workflow that starts
+   * with the last call's input once the key has been quiet for `delay` (see WorkflowDefinition.debounce).
+   */
+  async debounce<Output = unknown>(workflowName: string, key: string, input: unknown, options: ClientDebounceOptions): Promise<WorkflowHandle<Output>> {
+    this.assertOpen();
+    requireName(workflowName, 'workflow name');
+    const { appVersion, ...debounceOptions } = options ?? ({} as ClientDebounceOptions);
+    const version = await this.versionFor(appVersion, debounceOptions.queue);
+    return this.handle<Output>(await this.queues.debounce(workflowName, key, input, debounceOptions, version));
   }
 
   /** Enqueues many workflows in one round trip (they share one group-commit flush). */
@@ -257,6 +274,8 @@ export type { WorkflowFilter, GetOptions } from '../management.js';
 export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions } from '../engine/types.js';
 export type { QueueMetrics, MetricsOptions } from '../queues/service.js';
 export type { EnqueueOptions } from '../queues/enqueue.js';
+export type { DebounceOptions } from '../engine/types.js';
+export type { WorkflowAttributes } from '../engine/attributes.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';
 export type { ScheduledRun } from '../schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from '../schedule/service.js';

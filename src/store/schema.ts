@@ -257,4 +257,21 @@ export const migrations: Migration[] = [
     // NULL for one attempt (nearly every step): a checkpoint carries the count only after retries.
     sql: (s) => `ALTER TABLE ${s}.steps ADD COLUMN attempts integer;`,
   },
+  {
+    version: 11,
+    name: 'workflow attributes, debounced workflows',
+    // Attributes are NULL for a workflow without any, which then enters no attribute index entry: a
+    // start pays nothing for the feature it does not use. jsonb_path_ops indexes each key/value pair,
+    // which is what a containment filter (attributes @> '{"tenant":"acme"}') looks up.
+    // A debounced workflow waits as a DELAYED row that each call for its key replaces; the unique
+    // index over those rows alone is what makes every call for one key, from any process, land on
+    // the same row (see docs/decisions/0009-debounce-on-a-delayed-row.md).
+    sql: (s) => `
+      ALTER TABLE ${s}.workflows ADD COLUMN attributes jsonb;
+      ALTER TABLE ${s}.workflows ADD COLUMN debounce_key text COLLATE "C";
+      CREATE INDEX workflows_attributes ON ${s}.workflows USING gin (attributes jsonb_path_ops) WHERE attributes IS NOT NULL;
+      CREATE UNIQUE INDEX workflows_debounce ON ${s}.workflows (app_name, name, debounce_key)
+        WHERE status = 'DELAYED' AND debounce_key IS NOT NULL;
+    `,
+  },
 ];

@@ -10,6 +10,8 @@ export interface ListQuery {
   appVersion: string | null;
   parentId: string | null;
   idPrefix: string | null;
+  /** Workflows that carry every one of these attributes. */
+  attributes: Record<string, string> | null;
   createdAfter: number | null;
   createdBefore: number | null;
   completedAfter: number | null;
@@ -54,6 +56,8 @@ export async function listWorkflows(db: Queryable, s: string, query: ListQuery):
     where.push(`starts_with(id, ${bind(query.idPrefix)})`, `id >= ${bind(query.idPrefix)}`);
     if (upper !== null) where.push(`id < ${bind(upper)}`);
   }
+  // Containment, which the GIN index of attributes (workflows_attributes) answers.
+  if (query.attributes !== null) where.push(`attributes @> ${bind(JSON.stringify(query.attributes))}::jsonb`);
   if (query.search !== null) {
     const pattern = bind(`%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`(input ILIKE ${pattern} OR output ILIKE ${pattern} OR error ILIKE ${pattern})`);
