@@ -56,6 +56,10 @@ for (const backend of backends()) {
       assert.deepEqual(await ids({ attributes: { tenant: 'globex' }, queue: 'tasks', status: 'SUCCESS' }), ['attr-queued']);
       assert.deepEqual(await ids({ attributes: { tenant: 'globex' }, status: 'ERROR' }), []);
       assert.deepEqual(await ids({ attributes: { tenant: 'initech' } }), []);
+      const quoted = `O'Brien "\\" ' OR true --`;
+      await echo.start('q', { id: 'attr-quoted', attributes: { owner: quoted } }).then((h) => h.result());
+      assert.deepEqual(await ids({ attributes: { owner: quoted } }), ['attr-quoted']);
+      assert.deepEqual(await ids({ attributes: { owner: "O'Brien" } }), []);
     });
 
     test('bulk cancel, resume and delete take the same attribute filter', async () => {
