@@ -6,6 +6,7 @@ import { optionalDuration } from './durations.js';
 import { Runtime } from './engine/runtime.js';
 import { WorkflowRegistry, type Registration } from './engine/registry.js';
 import type {
+  DebounceOptions,
   Duration,
   EnqueueOptions,
   ReadStreamOptions,
@@ -119,6 +120,11 @@ export class Ballast {
       start: (input: Input, options?: StartOptions) => this.startRegistered<Input, Output>(registration, input, options),
       enqueue: (input: Input, options: EnqueueOptions) =>
         this.requireRuntime(`${name}.enqueue`).enqueue<Output>(registration, input, options, null),
+      debounce: async (key: string, input: Input, options: DebounceOptions) => {
+        const runtime = this.requireRuntime(`${name}.debounce`);
+        const id = await (this.queueService as QueueService).debounce(name, key, input, options, runtime.appVersion);
+        return runtime.handle<Output>(id);
+      },
       enqueueMany: async (inputs: Input[], options: Omit<EnqueueOptions, 'id' | 'dedupId'>) => {
         if (!Array.isArray(inputs)) throw new ValidationError(`${name}.enqueueMany(inputs, options): inputs must be an array.`);
         const runtime = this.requireRuntime(`${name}.enqueueMany`);

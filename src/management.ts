@@ -1,6 +1,7 @@
 import { newWorkflowId } from './ids.js';
 import type { Runtime } from './engine/runtime.js';
 import type { StepInfo, WorkflowHandle, WorkflowInfo } from './engine/types.js';
+import { toAttributes, type WorkflowAttributes } from './engine/attributes.js';
 import { describe, requireName } from './engine/validation.js';
 import { toStepInfo, toWorkflowInfo } from './engine/views.js';
 import {
@@ -32,6 +33,8 @@ export interface WorkflowFilter {
   appVersion?: string;
   parentId?: string;
   idPrefix?: string;
+  /** Only workflows that carry all of these attributes (same rules as the attributes of a start). */
+  attributes?: WorkflowAttributes;
   createdAfter?: Date | number;
   createdBefore?: Date | number;
   completedAfter?: Date | number;
@@ -390,6 +393,7 @@ export function toListQuery(filter: WorkflowFilter): ListQuery {
     appVersion: optionalName(filter.appVersion, 'appVersion'),
     parentId: optionalName(filter.parentId, 'parentId'),
     idPrefix: optionalName(filter.idPrefix, 'idPrefix'),
+    attributes: toAttributes(filter.attributes, 'list filter') ?? null,
     createdAfter,
     createdBefore: optionalTime(filter.createdBefore, 'createdBefore'),
     completedAfter: optionalTime(filter.completedAfter, 'completedAfter'),

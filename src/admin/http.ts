@@ -56,11 +56,12 @@ export interface Route {
   handle(request: Request): Promise<Reply>;
 }
 
-/** Refuses query parameters the route does not know, and repeated ones. */
+/** Refuses query parameters the route does not know, and repeated ones. `attr.*` accepts every `attr.KEY`. */
 export function checkQuery(query: URLSearchParams, accepted: readonly string[] = []): void {
   const seen = new Set<string>();
+  const prefixes = accepted.filter((name) => name.endsWith('.*')).map((name) => name.slice(0, -1));
   for (const key of query.keys()) {
-    if (!accepted.includes(key)) {
+    if (!accepted.includes(key) && !prefixes.some((prefix) => key.startsWith(prefix) && key.length > prefix.length)) {
       const known = accepted.length === 0 ? 'This route takes no query parameters.' : `Known: ${accepted.join(', ')}.`;
       throw new HttpError(400, 'INVALID_ARGUMENT', `Unknown query parameter "${key}". ${known}`);
     }

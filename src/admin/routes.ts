@@ -30,13 +30,16 @@ export interface AdminSource {
   prometheusMetrics(): Promise<{ contentType: string; body: string }>;
 }
 
+/** `?attr.tenant=acme`: a workflow attribute to filter by. */
+const ATTRIBUTE_PARAMETER = 'attr.';
 export const LIST_PARAMETERS = [
   'status', 'queue', 'name', 'version', 'executor', 'parent', 'idPrefix', 'createdAfter', 'createdBefore',
-  'completedAfter', 'completedBefore', 'queuedOnly', 'limit', 'offset', 'order', 'withPayloads',
+  'completedAfter', 'completedBefore', 'queuedOnly', 'limit', 'offset', 'order', 'withPayloads', `${ATTRIBUTE_PARAMETER}*`,
 ] as const;
 const PAYLOAD_HELP = 'Send "Authorization: Bearer <BALLAST_VIEWER_TOKEN>" (or the admin token), or make payloads public with the admin option publicPayloads.';
 export const FILTER_FIELDS = [
-  'status', 'queue', 'name', 'appVersion', 'executorId', 'parentId', 'idPrefix', 'createdAfter', 'createdBefore', 'completedAfter', 'completedBefore',
+  'status', 'queue', 'name', 'appVersion', 'executorId', 'parentId', 'idPrefix', 'attributes', 'createdAfter', 'createdBefore', 'completedAfter',
+  'completedBefore',
 ] as const;
 
 export interface RouteOptions {
@@ -276,6 +279,11 @@ export function listFilter(query: URLSearchParams): WorkflowFilter {
     const value = optionalString(query, field);
     if (value !== undefined) filter[field] = parseInteger(value, field);
   }
+  const attributes: Record<string, string> = {};
+  for (const [parameter, value] of query) {
+    if (parameter.startsWith(ATTRIBUTE_PARAMETER)) attributes[parameter.slice(ATTRIBUTE_PARAMETER.length)] = value;
+  }
+  if (Object.keys(attributes).length > 0) filter.attributes = attributes;
   const order = optionalString(query, 'order');
   if (order !== undefined) filter.order = order as 'asc' | 'desc';
   const queuedOnly = optionalBoolean(query, 'queuedOnly');

@@ -11,6 +11,13 @@ export function collectList(value: string, previous: string[] | undefined): stri
   return [...(previous ?? []), ...value.split(',').map((part) => part.trim())];
 }
 
+/** A repeatable `key=value` (the value may contain `=`); the library checks keys and values. */
+export function collectAttribute(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('expected key=value, such as tenant=acme.');
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+}
+
 /** A whole number (sign allowed: the library says what range it accepts). */
 export function parseInteger(value: string): number {
   if (!/^[-+]?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number.');

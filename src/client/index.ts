@@ -4,7 +4,7 @@ import { optionalDuration } from '../durations.js';
 import { Observer } from '../engine/observer.js';
 import { decodeResult } from '../engine/runtime.js';
 import { readStreamArguments, streamValues } from '../engine/stream-reader.js';
-import type { Duration, ReadStreamOptions, ResultOptions, StreamEntry, WorkflowHandle } from '../engine/types.js';
+import type { DebounceOptions, Duration, ReadStreamOptions, ResultOptions, StreamEntry, WorkflowHandle } from '../engine/types.js';
 import { requireName } from '../engine/validation.js';
 import { toWorkflowInfo } from '../engine/views.js';
 import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
@@ -45,6 +45,11 @@ export interface BallastClientConfig {
 }
 
 export interface ClientEnqueueOptions extends EnqueueOptions {
+  /** Application version that should run it (default: see BallastClientConfig.appVersion). */
+  appVersion?: string;
+}
+
+export interface ClientDebounceOptions extends DebounceOptions {
   /** Application version that should run it (default: see BallastClientConfig.appVersion). */
   appVersion?: string;
 }
@@ -125,6 +130,18 @@ export class BallastClient {
     const version = await this.versionFor(options?.appVersion, options?.queue);
     const { id } = await this.queues.enqueue(workflowName, input, options, version, null);
     return this.handle<Output>(id);
+  }
+
+  /**
+   * Debounces a workflow by name: calls with the same key collapse into one workflow that starts
+   * with the last call's input once the key has been quiet for `delay` (see WorkflowDefinition.debounce).
+   */
+  async debounce<Output = unknown>(workflowName: string, key: string, input: unknown, options: ClientDebounceOptions): Promise<WorkflowHandle<Output>> {
+    this.assertOpen();
+    requireName(workflowName, 'workflow name');
+    const { appVersion, ...debounceOptions } = options ?? ({} as ClientDebounceOptions);
+    const version = await this.versionFor(appVersion, debounceOptions.queue);
+    return this.handle<Output>(await this.queues.debounce(workflowName, key, input, debounceOptions, version));
   }
 
   /** Enqueues many workflows in one round trip (they share one group-commit flush). */
@@ -272,9 +289,10 @@ export class BallastClient {
 }
 
 export type { WorkflowFilter, GetOptions } from '../management.js';
-export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions, ReadStreamOptions, StreamEntry } from '../engine/types.js';
+export type { WorkflowHandle, WorkflowInfo, StepInfo, ResultOptions, ReadStreamOptions, StreamEntry, DebounceOptions } from '../engine/types.js';
 export type { QueueMetrics, MetricsOptions } from '../queues/service.js';
 export type { EnqueueOptions } from '../queues/enqueue.js';
+export type { WorkflowAttributes } from '../engine/attributes.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from '../fleet/registry.js';
 export type { ScheduledRun } from '../schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from '../schedule/service.js';

@@ -19,6 +19,7 @@ import { Context } from './context.js';
 import { HistoryConflictSignal, ShutdownSignal, SimulatedCrash, WorkflowExecution, type CrashRule, type LocalOutcome } from './execution.js';
 import { WorkflowRegistry, type Registration } from './registry.js';
 import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
+import { toAttributes } from './attributes.js';
 import { requireName } from './validation.js';
 import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
@@ -209,6 +210,7 @@ export class Runtime {
     const id = options.id ?? newWorkflowId();
     requireName(id, 'workflow ID');
     const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${registration.name}"`);
+    const attributes = toAttributes(options.attributes, `start of workflow "${registration.name}"`);
     const encodedInput = serialize(input, `input of workflow "${registration.name}"`);
     checkPayloadSize(encodedInput, this.options.maxPayloadBytes, `input of workflow "${registration.name}"`);
     if (this.running.has(id)) return this.handle(id);
@@ -237,6 +239,7 @@ export class Runtime {
     // Set only when there is one: the row travels as JSON, and most have none.
     const traceContext = this.instrumentation.currentTraceContext();
     if (traceContext !== null) row.traceContext = traceContext;
+    if (attributes !== undefined) row.attributes = attributes;
     if (parent) {
       row.parentOwner = parent.owner;
       row.parentEpoch = parent.epoch;

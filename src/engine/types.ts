@@ -1,4 +1,5 @@
 import type { WorkflowStatus } from '../store/records.js';
+import type { WorkflowAttributes } from './attributes.js';
 
 /** Milliseconds, or a string such as '500ms', '10s', '5m', '1h', '1d'. */
 export type Duration = number | string;
@@ -32,6 +33,8 @@ export interface StartOptions {
   id?: string;
   /** The workflow fails with WorkflowTimeoutError if it has not finished this long after it starts. */
   timeout?: Duration;
+  /** String key/values stored with the workflow, to filter lists by (docs/workflows.md#attributes). */
+  attributes?: WorkflowAttributes;
 }
 
 /** Options of `enqueue` (validated by the queue layer, src/queues/enqueue.ts). */
@@ -52,6 +55,23 @@ export interface EnqueueOptions {
   delay?: Duration;
   /** Counted from the moment the workflow is dequeued. */
   timeout?: Duration;
+  /** String key/values stored with the workflow, to filter lists by (docs/workflows.md#attributes). */
+  attributes?: WorkflowAttributes;
+}
+
+/** Options of `debounce` (src/queues/debounce.ts; docs/queues.md#debounce). */
+export interface DebounceOptions {
+  /** The queue the workflow runs from once due, by handle or by name. */
+  queue: { readonly name: string } | string;
+  /** The workflow starts once no call for its key has come for this long. */
+  delay: Duration;
+  /** …or this long after the first call of the window at the latest, even if calls keep coming. */
+  maxWait?: Duration;
+  /** As for enqueue; the last call's value applies. */
+  priority?: number;
+  partitionKey?: string;
+  timeout?: Duration;
+  attributes?: WorkflowAttributes;
 }
 
 export interface ResultOptions {
@@ -75,6 +95,8 @@ export interface WorkflowInfo {
   createdAt: Date;
   startedAt: Date | null;
   completedAt: Date | null;
+  /** Its attributes ({} when it has none). */
+  attributes: WorkflowAttributes;
   /** Present when requested (`withPayloads`), or for finished workflows' output and error. */
   input?: unknown;
   output?: unknown;
@@ -199,6 +221,12 @@ export interface WorkflowDefinition<Input, Output> {
   start(input: Input, options?: StartOptions): Promise<WorkflowHandle<Output>>;
   /** Puts the workflow on a queue; any executor of this application version may run it. */
   enqueue(input: Input, options: EnqueueOptions): Promise<WorkflowHandle<Output>>;
+  /**
+   * Collapses calls with the same key into one workflow that starts, with the last call's input,
+   * once the key has been quiet for `delay` (or `maxWait` after the first call at the latest).
+   * Returns a handle to that workflow (see docs/queues.md#debounce).
+   */
+  debounce(key: string, input: Input, options: DebounceOptions): Promise<WorkflowHandle<Output>>;
   /** Enqueues many workflows with the same options in one round trip (IDs are generated). */
   enqueueMany(inputs: Input[], options: Omit<EnqueueOptions, 'id' | 'dedupId'>): Promise<WorkflowHandle<Output>[]>;
 }

@@ -22,6 +22,7 @@ export function toWorkflowInfo(record: WorkflowRecord, withPayloads: boolean): W
     createdAt: new Date(record.createdAt),
     startedAt: date(record.startedAt),
     completedAt: date(record.completedAt),
+    attributes: record.attributes ?? {},
   };
   if (withPayloads) {
     info.input = decode(record.input);

@@ -67,9 +67,13 @@ export class Dispatcher {
     await this.loop;
   }
 
-  /** A delayed workflow was enqueued here or elsewhere: look at due times again. */
+  /**
+   * A delayed workflow was enqueued (or debounced) here or elsewhere: look at due times again,
+   * unless one due earlier is already awaited (a burst of debounce calls wakes nobody).
+   */
   delayedEnqueued(availableAt = 0): void {
-    if (this.nextDelayedAt === null || availableAt < this.nextDelayedAt) this.nextDelayedAt = availableAt;
+    if (this.nextDelayedAt !== null && availableAt >= this.nextDelayedAt) return;
+    this.nextDelayedAt = availableAt;
     this.deps.waiters.wake(wakeKey('queue', this.queue));
   }
 

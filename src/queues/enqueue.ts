@@ -1,6 +1,7 @@
 import { checkPayloadSize, serialize } from '../codec.js';
 import { optionalDuration } from '../durations.js';
 import type { EnqueueOptions } from '../engine/types.js';
+import { toAttributes } from '../engine/attributes.js';
 import { describe, requireName } from '../engine/validation.js';
 import { DuplicateWorkflowError, OwnershipLostError, ValidationError } from '../errors.js';
 import type { Lease, NewWorkflow } from '../store/records.js';
@@ -61,6 +62,7 @@ export function queuedRow(
   const delayMs = optionalDuration(options.delay, 'enqueue delay') ?? 0;
   const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${target.workflowName}"`);
   if (timeoutMs === 0) throw new ValidationError('enqueue: timeout must be greater than zero.');
+  const attributes = toAttributes(options.attributes, `enqueue of workflow "${target.workflowName}"`);
   const encoded = serialize(input, what);
   checkPayloadSize(encoded, target.maxPayloadBytes, what);
   const now = target.now;
@@ -86,6 +88,7 @@ export function queuedRow(
   };
   // Set only when there is one: the row travels as JSON, and most have none.
   if (target.traceContext !== null) row.traceContext = target.traceContext;
+  if (attributes !== undefined) row.attributes = attributes;
   if (parent) {
     // A child's insert is fenced on its parent's lease (see flushStatement).
     row.parentOwner = parent.owner;

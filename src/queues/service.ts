@@ -7,7 +7,8 @@ import type { Lease } from '../store/records.js';
 import type { QueueDepth, QueueUsage } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
 import { Dispatcher } from './dispatcher.js';
-import { insertQueued, queueName, queuedRow, type Enqueued, type EnqueueOptions } from './enqueue.js';
+import { debounceTiming, type DebounceOptions } from './debounce.js';
+import { insertQueued, queueName, queuedRow, type Enqueued, type EnqueueOptions, type EnqueueTarget } from './enqueue.js';
 import { QueueLimitsCache } from './limits-cache.js';
 import { toQueueLimits, type QueueLimits, type QueueOptions } from './options.js';
 import type { QueueRegistry } from './registry.js';
@@ -103,27 +104,36 @@ export class QueueService {
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
   async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parent: Lease | null): Promise<Enqueued> {
-    const name = queueName(options?.queue);
-    // The cached limits when fresh: most enqueues need no wait at all.
-    const limits = this.limits.peek(name) ?? (await this.requireQueue(name));
-    const row = queuedRow(
-      {
-        workflowName,
-        appName: this.options.appName,
-        appVersion,
-        maxPayloadBytes: this.options.maxPayloadBytes,
-        traceContext: this.options.traceContext(),
-        now: this.clock.now(),
-      },
-      input,
-      options,
-      limits,
-      options.id ?? newWorkflowId(),
-      parent,
-    );
+    const limits = await this.limitsOf(options?.queue);
+    const row = queuedRow(this.target(workflowName, appVersion), input, options, limits, options.id ?? newWorkflowId(), parent);
     const enqueued = await insertQueued(this.store, row, options.onDuplicate);
     if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
     return enqueued;
+  }
+
+  /**
+   * One debounce call: creates the key's waiting workflow or replaces its input and due time (see
+   * debounceWorkflow); returns the ID of the workflow that will run.
+   */
+  async debounce(workflowName: string, key: string, input: unknown, options: DebounceOptions, appVersion: string): Promise<string> {
+    const timing = debounceTiming(workflowName, key, options);
+    const limits = await this.limitsOf(options.queue);
+    const { delay: _delay, maxWait: _maxWait, ...enqueueOptions } = options;
+    const row = queuedRow(this.target(workflowName, appVersion), input, enqueueOptions, limits, newWorkflowId(), null);
+    const debounced = await this.store.debounceWorkflow({ row, key, ...timing });
+    this.dispatchers.get(limits.name)?.delayedEnqueued(debounced.availableAt);
+    return debounced.id;
+  }
+
+  private target(workflowName: string, appVersion: string): EnqueueTarget {
+    const { appName, maxPayloadBytes } = this.options;
+    return { workflowName, appName, appVersion, maxPayloadBytes, traceContext: this.options.traceContext(), now: this.clock.now() };
+  }
+
+  /** The cached limits when fresh: most enqueues need no wait at all. */
+  private async limitsOf(queue: unknown): Promise<QueueLimits> {
+    const name = queueName(queue);
+    return this.limits.peek(name) ?? (await this.requireQueue(name));
   }
 
   async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {

@@ -41,6 +41,8 @@ export interface NewWorkflow {
   parentEpoch?: number;
   /** The W3C trace context of the code that started or enqueued it (null or absent: none). */
   traceContext?: string | null;
+  /** Its attributes (absent or null: none). */
+  attributes?: Record<string, string> | null;
 }
 
 export interface WorkflowRecord extends Omit<NewWorkflow, 'status' | 'input' | 'parentOwner' | 'parentEpoch'> {
@@ -133,7 +135,7 @@ export interface Completion extends Lease {
 export const WORKFLOW_COLUMNS = `id, seq, name, status, app_name AS "appName", app_version AS "appVersion", queue,
   partition_key AS "partitionKey", dedup_id AS "dedupId", priority, owner, epoch, attempts, recoveries, parent_id AS "parentId",
   timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", available_at AS "availableAt", created_at AS "createdAt",
-  started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt"`;
+  started_at AS "startedAt", completed_at AS "completedAt", updated_at AS "updatedAt", attributes`;
 
 export const RUNNABLE_COLUMNS = `id, name, queue, epoch, attempts, timeout_ms AS "timeoutMs", deadline_at AS "deadlineAt", input,
   trace_context AS "traceContext"`;

@@ -258,7 +258,7 @@ export const migrations: Migration[] = [
     sql: (s) => `ALTER TABLE ${s}.steps ADD COLUMN attempts integer;`,
   },
   {
-    version: 10,
+    version: 9,
     name: 'streams: ordered values a workflow writes, read while it runs',
     // One row per position of a workflow's stream; a NULL value marks where closeStream ended it.
     // A position is written once (the primary key): a replay writing it again changes nothing.
@@ -272,6 +272,23 @@ export const migrations: Migration[] = [
         written_at bigint NOT NULL,
         PRIMARY KEY (workflow_id, key, position)
       );
+    `,
+  },
+  {
+    version: 10,
+    name: 'workflow attributes, debounced workflows',
+    // Attributes are NULL for a workflow without any, which then enters no attribute index entry: a
+    // start pays nothing for the feature it does not use. jsonb_path_ops indexes each key/value pair,
+    // which is what a containment filter (attributes @> '{"tenant":"acme"}') looks up.
+    // A debounced workflow waits as a DELAYED row that each call for its key replaces; the unique
+    // index over those rows alone is what makes every call for one key, from any process, land on
+    // the same row (see docs/decisions/0009-debounce-on-a-delayed-row.md).
+    sql: (s) => `
+      ALTER TABLE ${s}.workflows ADD COLUMN attributes jsonb;
+      ALTER TABLE ${s}.workflows ADD COLUMN debounce_key text COLLATE "C";
+      CREATE INDEX workflows_attributes ON ${s}.workflows USING gin (attributes jsonb_path_ops) WHERE attributes IS NOT NULL;
+      CREATE UNIQUE INDEX workflows_debounce ON ${s}.workflows (app_name, name, debounce_key)
+        WHERE status = 'DELAYED' AND debounce_key IS NOT NULL;
     `,
   },
 ];

@@ -5,6 +5,7 @@ import type { Driver } from './driver.js';
 import { migrate } from './migrate.js';
 import type { Lease, RunnableWorkflow, StepRecord, WorkflowRecord } from './records.js';
 import { withRetry } from './retry.js';
+import * as debounce from './sql/debounce.js';
 import * as events from './sql/events.js';
 import * as executors from './sql/executors.js';
 import { quoteIdent } from './sql/identifiers.js';
@@ -230,6 +231,13 @@ export class SystemStore {
 
   promoteDelayed(queue: string): Promise<{ promoted: number; nextAt: number | null }> {
     return this.retry(() => queues.promoteDelayed(this.driver, this.s, queue, this.clock.now()));
+  }
+
+  /** See debounce.debounceWorkflow; a call that opens a key's window wakes the queue's dispatchers to its due time. */
+  async debounceWorkflow(call: debounce.DebounceCall): Promise<debounce.Debounced> {
+    const debounced = await this.retry(() => debounce.debounceWorkflow(this.driver, this.s, call, this.clock.sqlNow()));
+    if (debounced.opened) await this.notify([wakeKey('delayed', call.row.queue as string)]);
+    return debounced;
   }
 
   findActiveByDedup(queue: string, dedupId: string): Promise<string | undefined> {

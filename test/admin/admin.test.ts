@@ -197,6 +197,23 @@ describe('management routes', () => {
     assert.deepEqual(steps.map((step) => [step.index, step.name, step.output]), [[0, 'double', 42]]);
   });
 
+  test('attributes: returned with a workflow, filtered by ?attr.KEY=VALUE, and by the bulk routes\' filter', async () => {
+    for (const [id, tenant] of [['admin-attr-1', 'acme'], ['admin-attr-2', 'acme'], ['admin-attr-3', 'globex']] as const) {
+      await (await defs.ok.start(1, { id, attributes: { tenant, 'order.id': id } })).result();
+    }
+    const ids = async (query: string) =>
+      ((await call('GET', `/api/workflows?${query}`)).body.workflows as Array<Record<string, unknown>>).map((w) => w.id);
+    assert.deepEqual(await ids('attr.tenant=acme&order=asc'), ['admin-attr-1', 'admin-attr-2']);
+    assert.deepEqual(await ids('attr.tenant=acme&attr.order.id=admin-attr-2'), ['admin-attr-2']);
+    assert.deepEqual(await ids('attr.tenant=globex&status=SUCCESS&name=ok'), ['admin-attr-3']);
+    assert.deepEqual(await ids('attr.tenant=initech'), []);
+    assert.deepEqual((await call('GET', '/api/workflows/admin-attr-3')).body.attributes, { tenant: 'globex', 'order.id': 'admin-attr-3' });
+    const deleted = await call('POST', '/api/bulk/delete', { body: JSON.stringify({ filter: { attributes: { tenant: 'acme' } } }) });
+    assert.equal(deleted.status, 200, deleted.text);
+    assert.deepEqual((deleted.body as { applied: string[] }).applied, ['admin-attr-1', 'admin-attr-2']);
+    assert.deepEqual(await ids('attr.tenant=acme'), []);
+  });
+
   test('resume of a CANCELLED and of a DEAD_LETTER workflow continues from its checkpoint', async () => {
     for (const how of ['CANCELLED', 'DEAD_LETTER'] as const) {
       const handle = await defs.three.start(undefined, { id: `admin-resume-${how}` });
@@ -311,6 +328,11 @@ describe('bad input is a JSON 4xx with a stable code, and changes nothing', () =
       ['GET', '/api/workflows?stauts=ERROR', {}, 400, 'INVALID_ARGUMENT'],
       ['GET', '/api/workflows?status=FINISHED', {}, 400, 'INVALID_ARGUMENT'],
       ['GET', '/api/workflows?limit=lots', {}, 400, 'INVALID_ARGUMENT'],
+      ['GET', '/api/workflows?attr.=acme', {}, 400, 'INVALID_ARGUMENT'],
+      ['GET', '/api/workflows?attr.bad%20key=acme', {}, 400, 'INVALID_ARGUMENT'],
+      ['GET', `/api/workflows?attr.tenant=${'x'.repeat(300)}`, {}, 400, 'INVALID_ARGUMENT'],
+      ['GET', '/api/workflows?attr.tenant=a&attr.tenant=b', {}, 400, 'INVALID_ARGUMENT'],
+      ['POST', '/api/bulk/cancel', { body: '{"filter": {"attributes": {"tenant": 1}}}' }, 400, 'INVALID_ARGUMENT'],
       ['GET', '/api/workflows/admin-running/steps?x=1', {}, 400, 'INVALID_ARGUMENT'],
       ['POST', '/api/bulk/resume', { body: '{"filter": {"status": "ERROR", "limit": 5}}' }, 400, 'INVALID_ARGUMENT'],
       ['PUT', '/api/queues/work/limits', { body: '{"workerConcurrency": 0}' }, 400, 'INVALID_ARGUMENT'],

@@ -96,6 +96,20 @@ describe('BallastClient: enqueue by name, list, metrics and management from anot
     for (const h of [first, second]) await client.workflows.cancel(h.id);
   });
 
+  test('enqueue by name stores attributes; list and bulk operations filter by them', async () => {
+    const tagged = await client.enqueue('send-email', 'grace@example.com', { queue: 'emails', id: 'email-acme', attributes: { tenant: 'acme', orderId: '42' } });
+    await client.enqueue('send-email', 'linus@example.com', { queue: 'emails', id: 'email-globex', attributes: { tenant: 'globex' } });
+    await tagged.result({ timeout: '10s' });
+    assert.deepEqual((await client.workflows.get('email-acme'))?.attributes, { tenant: 'acme', orderId: '42' });
+    const listed = await client.workflows.list({ attributes: { tenant: 'acme' } });
+    assert.deepEqual(listed.map((info) => [info.id, info.attributes]), [['email-acme', { tenant: 'acme', orderId: '42' }]]);
+    await client.enqueue('nap', undefined, { queue: 'slow', id: 'nap-acme', delay: '1h', attributes: { tenant: 'acme' } });
+    const cancelled = await client.workflows.cancelMany({ attributes: { tenant: 'acme' } });
+    assert.deepEqual(cancelled.applied, ['nap-acme']);
+    await assert.rejects(client.enqueue('send-email', 'x', { queue: 'emails', attributes: { tenant: 7 as never } }), ValidationError);
+    await assert.rejects(client.workflows.list({ attributes: { 'bad key': 'x' } }), ValidationError);
+  });
+
   test('bad input gets typed errors', async () => {
     await assert.rejects(client.enqueue('send-email', 'x', { queue: 'no-such-queue' }), UnknownQueueError);
     await assert.rejects(client.enqueue('', 'x', { queue: 'emails' }), ValidationError);

@@ -48,7 +48,7 @@ async function listStatement(query: Partial<ListQuery>): Promise<{ sql: string; 
     },
     async exec() {},
   };
-  const none = { statuses: null, name: null, queue: null, executorId: null, appVersion: null, parentId: null, idPrefix: null };
+  const none = { statuses: null, name: null, queue: null, executorId: null, appVersion: null, parentId: null, idPrefix: null, attributes: null };
   const times = { createdAfter: null, createdBefore: null, completedAfter: null, completedBefore: null };
   await listWorkflows(recorder, '"ballast"', { ...none, ...times, limit: 50, offset: 0, order: 'desc', withPayloads: false, after: null, search: null, searchTimeoutMs: 2_000, ...query });
   assert.ok(captured);

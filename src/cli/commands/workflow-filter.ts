@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { WorkflowFilter } from '../../management.js';
 import type { WorkflowStatus } from '../../store/records.js';
-import { collectList, parseTime } from '../parse.js';
+import { collectAttribute, collectList, parseTime } from '../parse.js';
 
 /**
  * The options that choose workflows, declared once for `workflows list` and for the operations that
@@ -17,6 +17,7 @@ export interface FilterOptions {
   appVersion?: string;
   parent?: string;
   idPrefix?: string;
+  attr?: Record<string, string>;
   createdAfter?: number;
   createdBefore?: number;
   completedAfter?: number;
@@ -24,7 +25,7 @@ export interface FilterOptions {
 }
 
 const FILTER_KEYS: readonly (keyof FilterOptions)[] = [
-  'status', 'name', 'queue', 'queuedOnly', 'executor', 'appVersion', 'parent', 'idPrefix',
+  'status', 'name', 'queue', 'queuedOnly', 'executor', 'appVersion', 'parent', 'idPrefix', 'attr',
   'createdAfter', 'createdBefore', 'completedAfter', 'completedBefore',
 ];
 
@@ -42,6 +43,7 @@ export function addFilterOptions(command: Command): Command {
     .option('--app-version <version>', 'only workflows of this application version')
     .option('--parent <id>', 'only children of this workflow')
     .option('--id-prefix <prefix>', 'only IDs that start with this')
+    .option('--attr <key=value>', 'only workflows with this attribute (repeat for several: all must match)', collectAttribute)
     .option('--created-after <time>', 'created at or after this time (ISO 8601 or epoch ms)', parseTime)
     .option('--created-before <time>', 'created before this time', parseTime)
     .option('--completed-after <time>', 'completed at or after this time', parseTime)
@@ -65,6 +67,7 @@ export function toFilter(options: FilterOptions): WorkflowFilter {
     appVersion: options.appVersion,
     parentId: options.parent,
     idPrefix: options.idPrefix,
+    attributes: options.attr,
     createdAfter: options.createdAfter,
     createdBefore: options.createdBefore,
     completedAfter: options.completedAfter,

@@ -160,6 +160,7 @@ function printWorkflow(context: CommandContext, record: WorkflowRecord, withInpu
     ['Executor', info.executorId ?? NONE],
     ['Application', `${info.appName} (version ${info.appVersion})`],
     ['Parent', info.parentId ?? NONE],
+    ['Attributes', formatAttributes(info.attributes)],
     ['Attempts', String(info.attempts)],
     ['Created', formatTime(info.createdAt)],
     ['Started', formatTime(info.startedAt)],
@@ -221,4 +222,10 @@ function printSteps(context: CommandContext, workflowId: string, steps: StepReco
 /** `{ [key]: value as stored }`, or nothing when the column is empty. */
 function stored(key: string, text: string | null | undefined): Record<string, unknown> {
   return text == null ? {} : { [key]: JSON.parse(text) as unknown };
+}
+
+/** `tenant=acme orderId=42`, as `--attr` takes them. */
+function formatAttributes(attributes: Record<string, string>): string {
+  const pairs = Object.entries(attributes).map(([key, value]) => `${key}=${value}`);
+  return pairs.length === 0 ? NONE : pairs.join(' ');
 }

@@ -122,6 +122,7 @@ function Summary({ view, workflow }: { view: View; workflow: WorkflowInfo }) {
         {row('Version', workflow.appVersion)}
         {row('Executor', workflow.executorId)}
         {row('Parent', workflow.parentId ? <a href={view.href(`/workflows/${encodeURIComponent(workflow.parentId)}`)}>{workflow.parentId}</a> : null)}
+        {row('Attributes', Object.keys(workflow.attributes).length > 0 ? <Attributes view={view} attributes={workflow.attributes} /> : null)}
         {row('Created', <Time at={workflow.createdAt} now={view.now} />)}
         {row('Started', <Time at={workflow.startedAt} now={view.now} />)}
         {row('Completed', <Time at={workflow.completedAt} now={view.now} />)}
@@ -130,6 +131,20 @@ function Summary({ view, workflow }: { view: View; workflow: WorkflowInfo }) {
         {row('Recoveries', workflow.recoveries)}
       </dl>
     </section>
+  );
+}
+
+/** Each attribute links to the list of workflows that carry it. */
+function Attributes({ view, attributes }: { view: View; attributes: WorkflowInfo['attributes'] }) {
+  return (
+    <>
+      {Object.entries(attributes).map(([key, value], i) => (
+        <>
+          {i > 0 ? ' ' : ''}
+          <a href={view.href('/workflows', { [`attr.${key}`]: value })}>{`${key}=${value}`}</a>
+        </>
+      ))}
+    </>
   );
 }
 

@@ -17,7 +17,10 @@ const FILTER_PARAMETERS = LIST_PARAMETERS.filter((name) => !['limit', 'offset', 
 /** The page's query as a library filter (what a bulk action by filter applies to). */
 export function pageFilter(query: URLSearchParams, now: number): WorkflowFilter {
   const listed = new URLSearchParams();
-  for (const [key, value] of query) if ((FILTER_PARAMETERS as readonly string[]).includes(key) && value.trim() !== '') listed.append(key, value);
+  for (const [key, value] of query) {
+    const listable = (FILTER_PARAMETERS as readonly string[]).includes(key) || key.startsWith('attr.');
+    if (listable && value.trim() !== '') listed.append(key, value);
+  }
   const filter = listFilter(listed);
   const since = query.get('since');
   if (since && SINCE[since] !== undefined && filter.createdAfter === undefined) filter.createdAfter = now - SINCE[since];

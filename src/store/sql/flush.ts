@@ -84,6 +84,9 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
     const fenced = batch.starts.some((entry) => entry.item.parentOwner !== undefined);
     if (fenced) shape += 'f';
     const parentColumns = fenced ? `, "parentOwner" text, "parentEpoch" int4` : '';
+    // Only batches that carry attributes name the column: the statement of every other batch stays as it was.
+    const attributed = batch.starts.some((entry) => entry.item.attributes != null);
+    if (attributed) shape += 'a';
     const parentFence = fenced
       ? `
       WHERE u."parentOwner" IS NULL OR COALESCE((
@@ -93,14 +96,14 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       : '';
     ctes.push(`s AS (
       INSERT INTO ${schema}.workflows (id, name, status, app_name, app_version, queue, partition_key, dedup_id, priority,
-        owner, epoch, attempts, input, parent_id, timeout_ms, deadline_at, available_at, created_at, started_at, updated_at, trace_context)
+        owner, epoch, attempts, input, parent_id, timeout_ms, deadline_at, available_at, created_at, started_at, updated_at, trace_context${attributed ? ', attributes' : ''})
       SELECT u.id, u.name, u.status, u."appName", u."appVersion", u.queue, u."partitionKey", u."dedupId", u.priority,
         u.owner, u.epoch, CASE WHEN u.status = 'PENDING' THEN 1 ELSE 0 END, u.input, u."parentId", u."timeoutMs",
-        u."deadlineAt", u."availableAt", u."createdAt", u."startedAt", u."createdAt", u."traceContext"
+        u."deadlineAt", u."availableAt", u."createdAt", u."startedAt", u."createdAt", u."traceContext"${attributed ? ', u.attributes' : ''}
       FROM ${rowsOf(batch.starts.map((entry) => entry.item))}
         AS u(id text, name text, status text, "appName" text, "appVersion" text, queue text, "partitionKey" text, "dedupId" text,
              priority int4, owner text, epoch int4, input text, "parentId" text, "timeoutMs" int8, "deadlineAt" int8,
-             "availableAt" int8, "createdAt" int8, "startedAt" int8, "traceContext" text${parentColumns})${parentFence}
+             "availableAt" int8, "createdAt" int8, "startedAt" int8, "traceContext" text${parentColumns}${attributed ? ', attributes jsonb' : ''})${parentFence}
       ON CONFLICT DO NOTHING
       RETURNING id)`);
     selects.push(`SELECT 's' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM s`);

@@ -10,6 +10,8 @@ export interface ListQuery {
   appVersion: string | null;
   parentId: string | null;
   idPrefix: string | null;
+  /** Workflows that carry every one of these attributes. */
+  attributes: Record<string, string> | null;
   createdAfter: number | null;
   createdBefore: number | null;
   completedAfter: number | null;
@@ -54,6 +56,10 @@ export async function listWorkflows(db: Queryable, s: string, query: ListQuery):
     where.push(`starts_with(id, ${bind(query.idPrefix)})`, `id >= ${bind(query.idPrefix)}`);
     if (upper !== null) where.push(`id < ${bind(upper)}`);
   }
+  // Containment, which the GIN index of attributes (workflows_attributes) answers. A literal, not a
+  // parameter: Ballast's connections plan generically, and a generic plan cannot tell how few rows a
+  // containment matches, so it would walk the whole history by creation time instead of the index.
+  if (query.attributes !== null) where.push(`attributes @> ${jsonbLiteral(query.attributes)}`);
   if (query.search !== null) {
     const pattern = bind(`%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`(input ILIKE ${pattern} OR output ILIKE ${pattern} OR error ILIKE ${pattern})`);
@@ -103,4 +109,9 @@ function prefixUpperBound(prefix: string): string | null {
   const code = (last.codePointAt(0) as number) + 1;
   if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return null;
   return chars.join('') + String.fromCodePoint(code);
+}
+
+/** A JSON value as an SQL literal (standard_conforming_strings: only the quote is special). */
+function jsonbLiteral(value: unknown): string {
+  return `'${JSON.stringify(value).replace(/'/g, "''")}'::jsonb`;
 }

@@ -167,9 +167,9 @@ export async function forkWorkflow(
 ): Promise<WorkflowRecord | undefined> {
   const { rows } = await db.query<WorkflowRecord>(
     `INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, queue, priority, owner, epoch, attempts, parent_id,
-       input, timeout_ms, deadline_at, created_at, started_at, updated_at)
+       input, timeout_ms, deadline_at, created_at, started_at, updated_at, attributes)
      SELECT $2, name, 'PENDING', app_name, $4, NULL, priority, $3::text, 1, CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END, parent_id,
-       input, timeout_ms, CASE WHEN timeout_ms IS NULL THEN NULL ELSE $5 + timeout_ms END, $5, $5, $5
+       input, timeout_ms, CASE WHEN timeout_ms IS NULL THEN NULL ELSE $5 + timeout_ms END, $5, $5, $5, attributes
      FROM ${s}.workflows WHERE id = $1
      RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`,
     [sourceId, newId, fields.owner, fields.appVersion, fields.now],
