@@ -16,6 +16,7 @@ export type {
 export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, WorkflowQueries } from './management.js';
 export type {
   BackoffOptions,
+  CallerTransaction,
   Duration,
   EnqueueOptions,
   ResultOptions,
@@ -23,6 +24,9 @@ export type {
   StepAttempt,
   StepInfo,
   StepOptions,
+  IsolationLevel,
+  Transaction,
+  TransactionOptions,
   WorkflowContext,
   WorkflowDefinition,
   WorkflowFunction,
@@ -30,6 +34,7 @@ export type {
   WorkflowInfo,
 } from './engine/types.js';
 export type { WorkflowStatus } from './store/records.js';
+export type { DataSourceOptions } from './store/data-sources.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from './fleet/registry.js';
 export type { QueueOptions, RateLimit } from './queues/options.js';
 export type { Queue } from './queues/registry.js';

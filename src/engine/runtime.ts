@@ -12,6 +12,7 @@ import {
   WorkflowTimeoutError,
 } from '../errors.js';
 import { type Lease, type NewWorkflow, type RunnableWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
+import { DataSources } from '../store/data-sources.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
@@ -66,6 +67,8 @@ export class Runtime {
   leaseGate: LeaseGate = UNLEASED;
   /** Told of every run and step (metrics, tracing). */
   instrumentation: Instrumentation = NO_INSTRUMENTATION;
+  /** The application databases of `ctx.transaction(…, { dataSource })`. */
+  dataSources: DataSources = new DataSources();
   /** Workflows claimed again here while a run of an earlier ownership winds down (their slot is held). */
   private readonly successors = new Set<string>();
   /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */

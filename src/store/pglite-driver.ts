@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { EmbeddedDatabaseBusyError } from '../errors.js';
-import type { Driver, NotificationHandlers, Queryable, QueryResult } from './driver.js';
+import { transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
 
 const parsers = { [pgliteTypes.INT8]: (value: string) => Number(value) };
 
@@ -46,9 +46,17 @@ export class PgliteDriver implements Driver {
     await this.db.exec(sql);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) =>
-      fn({
+  /**
+   * PGlite holds its transaction lock for the whole of `fn`: every other statement (the
+   * group-commit writer's flushes included) waits until it commits, so nothing interleaves with a
+   * transaction on the single connection.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: BeginOptions = {}): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      const characteristics = transactionCharacteristics(options);
+      if (characteristics) await tx.query(`SET TRANSACTION ${characteristics}`);
+      return fn({
+        client: tx,
         async query<Row>(sql: string, params?: unknown[]) {
           const result = await tx.query<Row>(sql, params);
           return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
@@ -56,8 +64,8 @@ export class PgliteDriver implements Driver {
         async exec(sql: string) {
           await tx.exec(sql);
         },
-      }),
-    );
+      });
+    });
   }
 
   async listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>> {
