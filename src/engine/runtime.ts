@@ -10,6 +10,7 @@ import {
   OwnershipLostError,
   WorkflowNotFoundError,
   WorkflowTimeoutError,
+  ValidationError,
 } from '../errors.js';
 import { type Lease, type NewWorkflow, type RunnableWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
 import { DataSources } from '../store/data-sources.js';
@@ -201,6 +202,16 @@ export class Runtime {
     const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${registration.name}"`);
     const encodedInput = serialize(input, `input of workflow "${registration.name}"`);
     checkPayloadSize(encodedInput, this.options.maxPayloadBytes, `input of workflow "${registration.name}"`);
+    if (options.transaction !== undefined) {
+      if (parent) {
+        throw new ValidationError(`ctx.start of "${registration.name}": a workflow's children start exactly once already; the transaction option is for code outside workflows.`);
+      }
+      // This process cannot know when, or whether, the caller commits: the row is written ownerless
+      // in the caller's transaction, and after the commit an executor of this version adopts it.
+      const orphan = { id, name: registration.name, appName: this.options.appName, appVersion: this.appVersion, input: encodedInput, createdAt: Date.now(), timeoutMs: timeoutMs ?? null };
+      await this.store.insertOrphanInTransaction(options.transaction, `start of "${registration.name}"`, orphan);
+      return this.handle(id);
+    }
     if (this.running.has(id)) return this.handle(id);
 
     const now = Date.now();

@@ -1,7 +1,8 @@
 import { newWorkflowId } from '../ids.js';
 import type { Runtime } from '../engine/runtime.js';
 import { requireName } from '../engine/validation.js';
-import { UnknownQueueError } from '../errors.js';
+import { UnknownQueueError, ValidationError } from '../errors.js';
+import type { OutboxInserts } from '../store/outbox.js';
 import type { Lease } from '../store/records.js';
 import type { QueueDepth, QueueUsage } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
@@ -95,8 +96,11 @@ export class QueueService {
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
   async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parent: Lease | null): Promise<Enqueued> {
     const name = queueName(options?.queue);
+    // Outbox: the row goes in with the caller's transaction (validated before anything is written).
+    const inserts = options.transaction === undefined ? undefined : this.outboxInserts(options.transaction, workflowName, parent);
     // The cached limits when fresh: most enqueues need no wait at all.
-    const limits = this.limits.peek(name) ?? (await this.requireQueue(name));
+    const limits = this.limits.peek(name) ?? (inserts ? await inserts.queueLimits(name) : await this.requireQueue(name));
+    if (!limits) throw new UnknownQueueError(name);
     const row = queuedRow(
       { workflowName, appName: this.options.appName, appVersion, maxPayloadBytes: this.options.maxPayloadBytes, traceContext: this.options.traceContext() },
       input,
@@ -105,9 +109,16 @@ export class QueueService {
       options.id ?? newWorkflowId(),
       parent,
     );
-    const enqueued = await insertQueued(this.store, row, options.onDuplicate);
+    const enqueued = await insertQueued(this.store, row, options.onDuplicate, inserts);
     if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
     return enqueued;
+  }
+
+  private outboxInserts(transaction: unknown, workflowName: string, parent: Lease | null): OutboxInserts {
+    if (parent !== null) {
+      throw new ValidationError(`ctx.enqueue of "${workflowName}": a workflow's enqueues are exactly once already; the transaction option is for code outside workflows.`);
+    }
+    return this.store.outboxInserts(transaction, `enqueue of "${workflowName}"`);
   }
 
   async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {

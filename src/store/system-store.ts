@@ -19,6 +19,7 @@ import * as versions from './sql/versions.js';
 import * as workflows from './sql/workflows.js';
 import { channelFor, packWakeKeys, unpackWakeKeys, wakeKey } from './wakeups.js';
 import { GroupCommitWriter, isPositionTaken } from './writer.js';
+import { callerTransaction, insertOrphanIn, outboxInserts, type OutboxInserts } from './outbox.js';
 import { ReadBatcher } from './read-batcher.js';
 
 export type { ExecutorRegistration, ExecutorRow } from './sql/executors.js';
@@ -417,6 +418,19 @@ export class SystemStore {
 
   recordScheduleTick(appName: string, name: string, tickAt: number, workflowId: string): Promise<void> {
     return this.retry(() => schedules.recordTick(this.driver, this.s, { appName, name, tickAt, workflowId, now: Date.now() }));
+  }
+
+  /**
+   * Inserts in the caller's own open transaction (the outbox option of enqueue); throws
+   * ValidationError, naming `what`, if `transaction` is not a client in a transaction.
+   */
+  outboxInserts(transaction: unknown, what: string): OutboxInserts {
+    return outboxInserts(callerTransaction(transaction, what), this.s, this.channel);
+  }
+
+  /** insertOrphanWorkflow, in the caller's own open transaction (the outbox option of start). */
+  insertOrphanInTransaction(transaction: unknown, what: string, orphan: schedules.OrphanWorkflow): Promise<boolean> {
+    return insertOrphanIn(callerTransaction(transaction, what), this.s, this.channel, orphan);
   }
 
   /** Inserts an ownerless PENDING workflow for the executors of its version to adopt (and wakes them). */
