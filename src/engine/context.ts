@@ -120,7 +120,8 @@ export class Context implements WorkflowContext {
     // The previous step's checkpoint is durable before this step's effects begin (the workflow's own
     // row may still be on its way: this step's checkpoint joins or follows it).
     await this.execution.settled(STEP_SETTLING);
-    await this.leaseConfirmed('ctx.step');
+    const confirming = this.leaseConfirmed('ctx.step');
+    if (confirming) await confirming;
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       const probe = this.execution.probe.step(name, attempt);
@@ -151,12 +152,9 @@ export class Context implements WorkflowContext {
    * This executor's lease is current: a process that was paused past its lease finds out whether
    * the workflow is still its own before it runs anything more.
    */
-  private async leaseConfirmed(operation: string): Promise<void> {
-    const confirming = this.execution.runtime.leaseGate.confirm();
-    if (confirming) {
-      await confirming;
-      this.execution.assertRunning(operation);
-    }
+  private leaseConfirmed(operation: string): Promise<void> | undefined {
+    // undefined, not a resolved promise, when the lease is current: a step awaits nothing more.
+    return this.execution.runtime.leaseGate.confirm()?.then(() => this.execution.assertRunning(operation));
   }
 
   async transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {

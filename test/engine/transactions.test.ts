@@ -19,6 +19,20 @@ import { waitFor } from '../support/wait.js';
 
 type Rows = Record<string, unknown>[];
 
+/** Lets two callers through once both have arrived. */
+function barrier(parties: number) {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return {
+    arrive: () => {
+      if (++arrived === parties) open();
+      return opened;
+    },
+  };
+}
+const skewBarrier = barrier(2);
+
 for (const backend of backends()) {
   describe(`ctx.transaction on the system database (${backend})`, () => {
     let db: TestDatabase;
@@ -86,6 +100,16 @@ for (const backend of backends()) {
             return (await tx.query('SELECT count(*)::int AS n FROM orders WHERE workflow_id = $1', [ctx.workflowId])).rows[0];
           }),
         ),
+        writeSkew: app.workflow('write-skew', async (ctx) =>
+          ctx.transaction('read-then-insert', async (tx) => {
+            ran('write-skew');
+            const { rows } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE sku = 'skew'`);
+            // The first two runs both read before either writes: a real read/write conflict.
+            if ((runs.get('write-skew') ?? 0) <= 2) await skewBarrier.arrive();
+            await tx.query(`INSERT INTO orders (workflow_id, sku) VALUES ($1, 'skew')`, [ctx.workflowId]);
+            return rows[0]?.n;
+          }, { isolation: 'serializable' }),
+        ),
         badInput: app.workflow('bad-input', async (ctx, input: { fn?: unknown; options?: unknown }) => {
           try {
             await ctx.transaction('bad', (input.fn ?? (async () => 1)) as (tx: Transaction) => Promise<number>, input.options as object);
@@ -149,6 +173,17 @@ for (const backend of backends()) {
       assert.equal(runs.get(`conflicted:${handle.id}`), 2);
       assert.deepEqual(await ordersOf(handle.id), ['c']);
     });
+
+    if (backend === 'postgres') {
+      test('two serializable transactions in a real read/write conflict: one is retried, both commit once', async () => {
+        const [a, b] = await Promise.all([workflows.writeSkew.start(undefined), workflows.writeSkew.start(undefined)]);
+        const counts = (await Promise.all([a.result(), b.result()])).sort();
+        assert.deepEqual(counts, [0, 1], 'the retried one saw the other\'s row');
+        assert.equal(runs.get('write-skew'), 3);
+        assert.deepEqual(await ordersOf(a.id), ['skew']);
+        assert.deepEqual(await ordersOf(b.id), ['skew']);
+      });
+    }
 
     test('other failures retry as a step does with retries; only the last attempt commits', async () => {
       const handle = await workflows.retried.start(undefined);

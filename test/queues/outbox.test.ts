@@ -19,12 +19,23 @@ describe('outbox on Postgres: the workflow exists if and only if the caller comm
   let pool: pg.Pool;
   const notifications: string[] = [];
   let greet: WorkflowDefinition<string, string>;
+  let refusing: WorkflowDefinition<'enqueue' | 'start', string>;
 
   before(async () => {
     db = await openTestDatabase('postgres');
     app = newBallast(db, { name: 'shop', appVersion: 'v1', pollIntervalMs: 60_000 });
     app.queue('outbox', { workerConcurrency: 4 });
     greet = app.workflow('greet', async (ctx, name: string) => ctx.step('greet', () => `hello ${name}`));
+    refusing = app.workflow('refusing', async (ctx, kind: 'enqueue' | 'start') => {
+      const transaction = { query: async () => ({ rows: [] }) };
+      try {
+        if (kind === 'enqueue') await ctx.enqueue(greet, 'x', { queue: 'outbox', transaction });
+        else await ctx.start(greet, 'x', { transaction });
+        return 'accepted';
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    });
     await app.launch();
     client = new BallastClient({ appName: 'shop', databaseUrl: db.config.databaseUrl, pollIntervalMs: 60_000 });
     caller = new pg.Client({ connectionString: db.config.databaseUrl });
@@ -113,6 +124,8 @@ describe('outbox on Postgres: the workflow exists if and only if the caller comm
       await assert.rejects(greet.start('x', { transaction: transaction as never }), ValidationError);
     }
     await assert.rejects(greet.enqueue('x', { queue: 'outbox', transaction: pool }), /is a pool or a database, not a transaction/);
+    assert.match(await (await refusing.start('enqueue')).result(), /^ValidationError: ctx\.enqueue of "greet": a workflow's enqueues are exactly once already/);
+    assert.match(await (await refusing.start('start')).result(), /^ValidationError: ctx\.start of "greet": a workflow's children start exactly once already/);
   });
 
   test("a client on another database (no Ballast tables) is a ValidationError", async () => {
