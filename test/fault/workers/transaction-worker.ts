@@ -14,6 +14,7 @@
 //           shut down and exit 0
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ballast } from '../../../src/index.js';
+import { requiredEnv } from '../../support/worker-main.js';
 
 const mode = process.argv[2];
 const target = process.env.TX_TARGET ?? 'system';
@@ -99,12 +100,6 @@ async function main(): Promise<void> {
     default:
       throw new Error(`unknown mode ${String(mode)}`);
   }
-}
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
 }
 
 main().catch((error: unknown) => {
