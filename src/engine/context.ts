@@ -113,7 +113,7 @@ export class Context implements WorkflowContext {
   async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
     requireName(name, 'step name');
     if (typeof fn !== 'function') throw new ValidationError(`ctx.step("${name}", fn): fn must be a function.`);
-    const policy = stepPolicy(`ctx.step("${name}")`, name, options);
+    const policy = stepPolicy('ctx.step', name, options);
     const { idx, recorded } = this.position('ctx.step', name);
     if (recorded) return replayed<T>(recorded);
 

@@ -13,18 +13,18 @@ export interface StepPolicy {
   max: number;
 }
 
-/** `operation` names the call in error messages, such as `ctx.step("charge")`. */
-export function stepPolicy(operation: string, name: string, options: StepOptions): StepPolicy {
+/** `kind` names the call in error messages: `ctx.step("charge"): …`. */
+export function stepPolicy(kind: 'ctx.step' | 'ctx.transaction', name: string, options: StepOptions): StepPolicy {
   const retries = options.retries ?? 0;
   if (!Number.isInteger(retries) || retries < 0) {
-    throw new ValidationError(`${operation}: retries must be a non-negative integer, got ${String(options.retries)}.`);
+    throw new ValidationError(`${kind}("${name}"): retries must be a non-negative integer, got ${String(options.retries)}.`);
   }
   const factor = options.backoff?.factor ?? DEFAULT_BACKOFF.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
-    throw new ValidationError(`${operation}: backoff.factor must be a number >= 1, got ${String(factor)}.`);
+    throw new ValidationError(`${kind}("${name}"): backoff.factor must be a number >= 1, got ${String(factor)}.`);
   }
   const timeoutMs = optionalDuration(options.timeout, `timeout of step "${name}"`);
-  if (timeoutMs === 0) throw new ValidationError(`${operation}: timeout must be greater than zero.`);
+  if (timeoutMs === 0) throw new ValidationError(`${kind}("${name}"): timeout must be greater than zero.`);
   return {
     retries,
     timeoutMs,

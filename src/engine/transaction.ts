@@ -35,7 +35,7 @@ export function transactionPlan(name: string, options: unknown): TransactionPlan
     throw new ValidationError(`${operation}: isolation must be one of ${ISOLATION_LEVELS.map((level) => `'${level}'`).join(', ')}, got ${describe(isolation)}.`);
   }
   if (readOnly !== undefined && typeof readOnly !== 'boolean') throw new ValidationError(`${operation}: readOnly must be true or false, got ${describe(readOnly)}.`);
-  return { dataSource, begin: { isolation, readOnly }, policy: stepPolicy(operation, name, given as TransactionOptions) };
+  return { dataSource, begin: { isolation, readOnly }, policy: stepPolicy('ctx.transaction', name, given as TransactionOptions) };
 }
 
 /**

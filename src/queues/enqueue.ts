@@ -93,13 +93,19 @@ export function queuedRow(
   return row;
 }
 
-/** Inserts through the group-commit writer. */
+const systemInsertsOf = new WeakMap<SystemStore, WorkflowInserts>();
+
+/** Inserts through the group-commit writer (one object per store: this is on every enqueue's path). */
 function systemInserts(store: SystemStore): WorkflowInserts {
-  return {
+  let inserts = systemInsertsOf.get(store);
+  if (inserts) return inserts;
+  inserts = {
     insert: (row) => store.writer.insertWorkflow(row),
     exists: async (id) => (await store.getWorkflow(id)) !== undefined,
     activeByDedup: (queue, dedupId) => store.findActiveByDedup(queue, dedupId),
   };
+  systemInsertsOf.set(store, inserts);
+  return inserts;
 }
 
 /** The workflow an enqueue hands back, and whether it was known to be unfinished at that moment. */
@@ -113,7 +119,12 @@ export interface Enqueued {
  * new one, the existing one with the same ID (idempotent), or — with onDuplicate "existing" — the
  * active one with the same dedupId.
  */
-export async function insertQueued(store: SystemStore, row: NewWorkflow, onDuplicate: 'reject' | 'existing' = 'reject', inserts = systemInserts(store)): Promise<Enqueued> {
+export async function insertQueued(
+  store: SystemStore,
+  row: NewWorkflow,
+  onDuplicate: 'reject' | 'existing' = 'reject',
+  inserts: WorkflowInserts = systemInserts(store),
+): Promise<Enqueued> {
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await inserts.insert(row)) return { id: row.id, active: true };
     if (await inserts.exists(row.id)) return { id: row.id, active: false };
