@@ -39,6 +39,14 @@ export interface Transaction extends Queryable {
   readonly client: unknown;
 }
 
+/**
+ * Rows a PGlite statement affected or returned, as node-postgres counts them: PGlite reports 0
+ * affected rows for a SELECT (one over a data-modifying CTE included) whatever it returned.
+ */
+export function pgliteRowCount(result: { rows: unknown[]; affectedRows?: number }): number {
+  return Math.max(result.affectedRows ?? 0, result.rows.length);
+}
+
 /** `SET TRANSACTION` characteristics for `options`, or undefined for the defaults. */
 export function transactionCharacteristics(options: BeginOptions): string | undefined {
   const parts: string[] = [];

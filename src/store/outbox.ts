@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors.js';
-import type { Queryable, QueryResult } from './driver.js';
+import { pgliteRowCount, type Queryable, type QueryResult } from './driver.js';
 import type { QueueLimits } from '../queues/options.js';
 import type { NewWorkflow } from './records.js';
 import { flushStatement } from './sql/flush.js';
@@ -48,7 +48,7 @@ export function callerTransaction(value: unknown, what: string): Queryable {
         }
         throw error;
       }
-      return { rows: result.rows as Row[], rowCount: result.rowCount ?? result.affectedRows ?? result.rows.length };
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? pgliteRowCount(result) };
     },
     exec: () => Promise.reject(new Error('not used on a caller transaction')),
   };

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { EmbeddedDatabaseBusyError } from '../errors.js';
-import { transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
+import { pgliteRowCount, transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
 
 const parsers = { [pgliteTypes.INT8]: (value: string) => Number(value) };
 
@@ -34,7 +34,7 @@ export class PgliteDriver implements Driver {
 
   async query<Row>(sql: string, params?: unknown[]): Promise<QueryResult<Row>> {
     const result = await this.db.query<Row>(sql, params);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    return { rows: result.rows, rowCount: pgliteRowCount(result) };
   }
 
   /** PGlite runs one statement at a time anyway. */
@@ -59,7 +59,7 @@ export class PgliteDriver implements Driver {
         client: tx,
         async query<Row>(sql: string, params?: unknown[]) {
           const result = await tx.query<Row>(sql, params);
-          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+          return { rows: result.rows, rowCount: pgliteRowCount(result) };
         },
         async exec(sql: string) {
           await tx.exec(sql);

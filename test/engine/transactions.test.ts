@@ -97,7 +97,9 @@ for (const backend of backends()) {
             // The driver's own client, inside the same transaction: what a query builder wraps.
             const client = tx.client as { query(text: string, params: unknown[]): Promise<{ rows: Rows }> };
             await client.query('INSERT INTO orders (workflow_id, sku) VALUES ($1, $2)', [ctx.workflowId, 'raw']);
-            return (await tx.query('SELECT count(*)::int AS n FROM orders WHERE workflow_id = $1', [ctx.workflowId])).rows[0];
+            const counted = (await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE workflow_id = $1', [ctx.workflowId])).rows[0];
+            // rowCount counts the rows a SELECT returned, on both drivers, as node-postgres does.
+            return { ...counted, selected: (await tx.query('SELECT 1 UNION ALL SELECT 2')).rowCount };
           }),
         ),
         writeSkew: app.workflow('write-skew', async (ctx) =>
@@ -202,7 +204,7 @@ for (const backend of backends()) {
 
     test("tx.client is the driver's client in the same transaction", async () => {
       const handle = await workflows.rawClient.start(undefined);
-      assert.deepEqual(await handle.result(), { n: 1 });
+      assert.deepEqual(await handle.result(), { n: 1, selected: 2 });
       assert.deepEqual(await ordersOf(handle.id), ['raw']);
     });
 

@@ -156,7 +156,9 @@ describe('outbox on the embedded database: in a ctx.transaction, with tx.client'
     parent = app.workflow('parent', async (ctx, input: { commit: boolean; id: string }) => {
       try {
         await ctx.transaction('enqueue-and-start', async (tx) => {
-          await child.enqueue(21, { queue: 'outbox', id: `${input.id}-queued`, transaction: tx.client as never });
+          const queued = await child.enqueue(21, { queue: 'outbox', id: `${input.id}-queued`, transaction: tx.client as never });
+          const again = await child.enqueue(21, { queue: 'outbox', id: `${input.id}-queued`, transaction: tx.client as never });
+          assert.equal(again.id, queued.id, 'the same ID enqueued twice is one workflow');
           await child.start(4, { id: `${input.id}-started`, transaction: tx.client as never });
           if (!input.commit) throw new Error('roll back');
         });
