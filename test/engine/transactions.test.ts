@@ -33,12 +33,25 @@ function barrier(parties: number) {
 }
 const skewBarrier = barrier(2);
 
+/** Where a transaction waits inside itself until the test releases it. */
+function gate() {
+  let enter!: () => void;
+  let release!: () => void;
+  return {
+    entered: new Promise<void>((resolve) => (enter = resolve)),
+    released: new Promise<void>((resolve) => (release = resolve)),
+    enter: () => enter(),
+    release: () => release(),
+  };
+}
+
 for (const backend of backends()) {
   describe(`ctx.transaction on the system database (${backend})`, () => {
     let db: TestDatabase;
     let ballast: Ballast;
     const runs = new Map<string, number>();
     const ran = (key: string) => runs.set(key, (runs.get(key) ?? 0) + 1);
+    const held = gate();
     let workflows: ReturnType<typeof define>;
 
     function define(app: Ballast) {
@@ -111,6 +124,14 @@ for (const backend of backends()) {
             await tx.query(`INSERT INTO orders (workflow_id, sku) VALUES ($1, 'skew')`, [ctx.workflowId]);
             return rows[0]?.n;
           }, { isolation: 'serializable' }),
+        ),
+        holding: app.workflow('holding', async (ctx) =>
+          ctx.transaction('hold-then-roll-back', async (tx) => {
+            await tx.query(`INSERT INTO orders (workflow_id, sku) VALUES ($1, 'held')`, [ctx.workflowId]);
+            held.enter();
+            await held.released;
+            throw new Error('rolled back while others ran');
+          }),
         ),
         badInput: app.workflow('bad-input', async (ctx, input: { fn?: unknown; options?: unknown }) => {
           try {
@@ -186,6 +207,23 @@ for (const backend of backends()) {
         assert.deepEqual(await ordersOf(b.id), ['skew']);
       });
     }
+
+    test('other workflows started while a transaction is open are written outside it: its rollback loses none of them', async () => {
+      const holder = await workflows.holding.start(undefined);
+      await held.entered;
+      // On the embedded database these wait for the open transaction; on Postgres they run beside it.
+      const others = Promise.all(['i-1', 'i-2', 'i-3'].map(async (sku) => (await workflows.order.start(sku)).id));
+      // Let the writer send their rows (a flush goes on the next turn of the event loop) before the rollback.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      held.release();
+      await assert.rejects(holder.result(), /rolled back while others ran/);
+      for (const id of await others) {
+        await ballast.result(id);
+        assert.equal((await ordersOf(id)).length, 1, `${id} wrote its row once`);
+        assert.deepEqual((await stepsOf(id)).map((step) => step.name), ['insert-order', 'after']);
+      }
+      assert.deepEqual(await ordersOf(holder.id), []);
+    });
 
     test('other failures retry as a step does with retries; only the last attempt commits', async () => {
       const handle = await workflows.retried.start(undefined);
