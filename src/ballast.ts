@@ -20,7 +20,7 @@ import type {
 import { readStreamArguments, streamValues } from './engine/stream-reader.js';
 import { requireName } from './engine/validation.js';
 import { Observer } from './engine/observer.js';
-import { LifecycleError, ValidationError } from './errors.js';
+import { DuplicateRegistrationError, LifecycleError, ValidationError } from './errors.js';
 import { OrphanAdoption } from './fleet/adoption.js';
 import { ExecutorLease } from './fleet/lease.js';
 import { FleetRegistry, type ExecutorsApi, type VersionsApi } from './fleet/registry.js';
@@ -33,6 +33,7 @@ import { QueueService } from './queues/service.js';
 import { ScheduleRegistry, type ScheduledRun, type ScheduleOptions, type WorkflowLauncher } from './schedule/declaration.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { ScheduleService, type SchedulesApi } from './schedule/service.js';
+import { DataSources, type DataSourceOptions } from './store/data-sources.js';
 import type { Driver } from './store/driver.js';
 import { PgDriver } from './store/pg-driver.js';
 import { SystemStore } from './store/system-store.js';
@@ -97,6 +98,7 @@ export class Ballast {
   private statsApi: StatsApi | undefined;
   private adminServer: AdminServer | undefined;
   private readonly scheduleRegistry = new ScheduleRegistry();
+  private readonly dataSources = new DataSources();
   private scheduler: Scheduler | undefined;
   private scheduleService: ScheduleService | undefined;
 
@@ -147,6 +149,29 @@ export class Ballast {
   schedule(name: string, cron: string, workflow: WorkflowDefinition<ScheduledRun, unknown>, options?: ScheduleOptions): void {
     if (this.state !== 'new') throw new LifecycleError(`Declare schedule "${name}" before launch().`);
     this.scheduleRegistry.declare(name, cron, workflow, options, (workflowName) => this.registry.get(workflowName) !== undefined);
+  }
+
+  /**
+   * Declares an application database (another Postgres) for `ctx.transaction(name, fn, { dataSource })`.
+   * At launch Ballast connects to it and creates the table where such transactions record their
+   * completion (`<schema>.transaction_completions`, see docs/workflows.md). Declare before launch().
+   */
+  dataSource(name: string, options: DataSourceOptions): void {
+    if (this.state !== 'new') throw new LifecycleError(`Declare data source "${name}" before launch().`);
+    requireName(name, 'data source name');
+    const what = `ballast.dataSource("${name}", options)`;
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`${what}: options must be an object such as { databaseUrl: process.env.APP_DATABASE_URL }.`);
+    for (const key of Object.keys(options)) {
+      if (key !== 'databaseUrl' && key !== 'poolSize') throw new ValidationError(`${what}: unknown option "${key}"; the options are databaseUrl and poolSize.`);
+    }
+    if (typeof options.databaseUrl !== 'string' || options.databaseUrl === '') {
+      throw new ValidationError(`${what}: databaseUrl must be the Postgres URL of the application database, got ${String(options.databaseUrl)}.`);
+    }
+    if (options.poolSize !== undefined && (!Number.isInteger(options.poolSize) || options.poolSize < 1)) {
+      throw new ValidationError(`${what}: poolSize must be a positive integer, got ${String(options.poolSize)}.`);
+    }
+    if (this.dataSources.has(name)) throw new DuplicateRegistrationError('data source', name);
+    this.dataSources.declare(name, { ...options });
   }
 
   get executorId(): string {
@@ -205,6 +230,15 @@ export class Ballast {
         logger: config.logger,
       });
       this.runtime = runtime;
+      // Open before recovery: a recovered workflow may be in a transaction on one.
+      await this.dataSources.open({
+        schema: config.schema,
+        applicationName: `ballast:${config.name}@${config.executorId}`.slice(0, 48),
+        statementTimeoutMs: config.statementTimeoutMs,
+        logger: config.logger,
+        isClosed: () => this.state !== 'launching' && this.state !== 'running',
+      });
+      runtime.dataSources = this.dataSources;
       const queues = new QueueService(store, {
         appName: config.name,
         maxPayloadBytes: config.maxPayloadBytes,
@@ -501,6 +535,7 @@ export class Ballast {
     this.observer?.close();
     await this.stopListening?.().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
+    await this.dataSources.close().catch(() => undefined);
     await this.adminServer?.close();
   }
 }

@@ -71,6 +71,20 @@ export class UnknownQueueError extends BallastError {
   }
 }
 
+/** A transaction named a data source that was not declared with ballast.dataSource(name, options). */
+export class UnknownDataSourceError extends BallastError {
+  readonly dataSource: string;
+
+  constructor(dataSource: string, declared: string[]) {
+    super(
+      'UNKNOWN_DATA_SOURCE',
+      `No data source named "${dataSource}" is declared${declared.length > 0 ? ` (declared: ${declared.map((name) => `"${name}"`).join(', ')})` : ''}. ` +
+        `Declare it with ballast.dataSource("${dataSource}", { databaseUrl }) before launch(), or leave dataSource out to use the system database.`,
+    );
+    this.dataSource = dataSource;
+  }
+}
+
 /** An enqueue whose dedupId matches a workflow still active in the same queue. */
 export class DuplicateWorkflowError extends BallastError {
   readonly existingWorkflowId: string;
@@ -313,6 +327,7 @@ const BALLAST_ERROR_CLASSES: ReadonlyMap<string, { prototype: BallastError }> = 
     DuplicateRegistrationError,
     UnknownWorkflowError,
     UnknownQueueError,
+    UnknownDataSourceError,
     DuplicateWorkflowError,
     NotInWorkflowError,
     NonDeterminismError,

@@ -16,6 +16,7 @@ export type {
 export type { ForkOptions, GetOptions, WorkflowFilter, WorkflowManagement, WorkflowQueries } from './management.js';
 export type {
   BackoffOptions,
+  CallerTransaction,
   DebounceOptions,
   Duration,
   EnqueueOptions,
@@ -27,7 +28,10 @@ export type {
   StepAttempt,
   StepInfo,
   StepOptions,
+  IsolationLevel,
   StreamEntry,
+  Transaction,
+  TransactionOptions,
   WaitOptions,
   WorkflowContext,
   WorkflowDefinition,
@@ -39,6 +43,7 @@ export type {
 export type { WorkflowStatus } from './store/records.js';
 export type { WorkflowAttributes } from './engine/attributes.js';
 export { MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_LENGTH, MAX_ATTRIBUTE_VALUE_LENGTH } from './engine/attributes.js';
+export type { DataSourceOptions } from './store/data-sources.js';
 export type { ExecutorInfo, ExecutorListOptions, ExecutorsApi, VersionInfo, VersionsApi } from './fleet/registry.js';
 export type { QueueOptions, RateLimit } from './queues/options.js';
 export type { Queue } from './queues/registry.js';

@@ -7,8 +7,10 @@ import type { Lease, NewCheckpoint, StepRecord } from '../store/records.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { WorkflowExecution } from './execution.js';
 import type { Registration } from './registry.js';
+import { backoffDelay, stepPolicy } from './step-policy.js';
 import { StreamPositions } from './stream-writes.js';
-import { requireName } from './validation.js';
+import { attemptTransaction, transactionPlan, type TransactionOutcome } from './transaction.js';
+import { describe, requireName } from './validation.js';
 import { answerOf, awaitFinished, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
 import type {
   Duration,
@@ -17,13 +19,14 @@ import type {
   StartOptions,
   StepAttempt,
   StepOptions,
+  Transaction,
+  TransactionOptions,
   WaitOptions,
   WorkflowContext,
   WorkflowDefinition,
   WorkflowHandle,
 } from './types.js';
 
-const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 30_000 };
 /** What a step waits for before its effects begin (one object for every step, not one per step). */
 const STEP_SETTLING = { startMayJoin: true } as const;
 
@@ -124,20 +127,15 @@ export class Context implements WorkflowContext {
   async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
     requireName(name, 'step name');
     if (typeof fn !== 'function') throw new ValidationError(`ctx.step("${name}", fn): fn must be a function.`);
-    const policy = stepPolicy(name, options);
+    const policy = stepPolicy('ctx.step', name, options);
     const { idx, recorded } = this.position('ctx.step', name);
     if (recorded) return replayed<T>(recorded);
 
     // The previous step's checkpoint is durable before this step's effects begin (the workflow's own
-    // row may still be on its way: this step's checkpoint joins or follows it), and this executor's
-    // lease is current: a process that was paused past its lease finds out whether the workflow is
-    // still its own before it runs anything more.
+    // row may still be on its way: this step's checkpoint joins or follows it).
     await this.execution.settled(STEP_SETTLING);
-    const confirming = this.execution.runtime.leaseGate.confirm();
-    if (confirming) {
-      await confirming;
-      this.execution.assertRunning('ctx.step');
-    }
+    const confirming = this.leaseConfirmed('ctx.step');
+    if (confirming) await confirming;
     const startedAt = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       const probe = this.execution.probe.step(name, attempt);
@@ -161,6 +159,59 @@ export class Context implements WorkflowContext {
       const output = serialize(value, `output of step "${name}"`);
       this.execution.checkpointBehind(this.entry({ idx, name, output, error: null, childId: null, startedAt, attempts: attempt > 1 ? attempt : undefined }));
       return value;
+    }
+  }
+
+  /**
+   * This executor's lease is current: a process that was paused past its lease finds out whether
+   * the workflow is still its own before it runs anything more.
+   */
+  private leaseConfirmed(operation: string): Promise<void> | undefined {
+    // undefined, not a resolved promise, when the lease is current: a step awaits nothing more.
+    return this.execution.runtime.leaseGate.confirm()?.then(() => this.execution.assertRunning(operation));
+  }
+
+  async transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    requireName(name, 'transaction name');
+    if (typeof fn !== 'function') {
+      throw new ValidationError(`ctx.transaction("${name}", fn): fn must be a function such as async (tx) => tx.query(…), got ${describe(fn)}.`);
+    }
+    const plan = transactionPlan(name, options);
+    if (plan.dataSource !== undefined) this.execution.runtime.dataSources.require(plan.dataSource);
+    const { idx, recorded } = this.position('ctx.transaction', name);
+    if (recorded) return replayed<T>(recorded);
+
+    // Unlike a step's, this checkpoint is written by the transaction itself, which finds it fenced
+    // unless the workflow's row has committed: wait for that too.
+    await this.execution.settled();
+    await this.leaseConfirmed('ctx.transaction');
+    const startedAt = this.clock.now();
+    for (let attempt = 1; ; attempt++) {
+      const probe = this.execution.probe.step(name, attempt);
+      const attempts = attempt > 1 ? attempt : undefined;
+      let outcome: TransactionOutcome<T>;
+      try {
+        const checkpoint = this.entry({ idx, name, output: null, error: null, childId: null, startedAt, attempts });
+        outcome = await (probe.within
+          ? probe.within(() => attemptTransaction(this.execution, checkpoint, plan, fn))
+          : attemptTransaction(this.execution, checkpoint, plan, fn));
+      } catch (error) {
+        probe.ended(error);
+        this.execution.assertRunning('ctx.transaction');
+        if (attempt <= plan.policy.retries) {
+          await this.execution.delay(backoffDelay(plan.policy, attempt));
+          continue;
+        }
+        this.execution.checkpointBehind(this.entry({ idx, name, output: null, error: serializeError(error), childId: null, startedAt, attempts }));
+        throw error;
+      }
+      probe.ended(undefined);
+      // Refused: this run lost the workflow (stops here), or the position holds the same output.
+      if (outcome.kind === 'refused') await this.execution.explainRefusal({ idx, output: outcome.output, error: null });
+      else if (!outcome.checkpointed) {
+        this.execution.checkpointBehind(this.entry({ idx, name, output: outcome.output, error: null, childId: null, startedAt, attempts }));
+      }
+      return outcome.kind === 'done' && outcome.ran ? outcome.ran.value : (deserialize(outcome.output) as T);
     }
   }
 
@@ -408,39 +459,6 @@ export class Context implements WorkflowContext {
 function replayed<T>(recorded: StepRecord): T {
   if (recorded.error !== null) throw deserialize(recorded.error);
   return (recorded.output === null ? undefined : deserialize(recorded.output)) as T;
-}
-
-interface StepPolicy {
-  retries: number;
-  timeoutMs: number | undefined;
-  initial: number;
-  factor: number;
-  max: number;
-}
-
-function stepPolicy(name: string, options: StepOptions): StepPolicy {
-  const retries = options.retries ?? 0;
-  if (!Number.isInteger(retries) || retries < 0) {
-    throw new ValidationError(`ctx.step("${name}"): retries must be a non-negative integer, got ${String(options.retries)}.`);
-  }
-  const factor = options.backoff?.factor ?? DEFAULT_BACKOFF.factor;
-  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
-    throw new ValidationError(`ctx.step("${name}"): backoff.factor must be a number >= 1, got ${String(factor)}.`);
-  }
-  const timeoutMs = optionalDuration(options.timeout, `timeout of step "${name}"`);
-  if (timeoutMs === 0) throw new ValidationError(`ctx.step("${name}"): timeout must be greater than zero.`);
-  return {
-    retries,
-    timeoutMs,
-    factor,
-    initial: optionalDuration(options.backoff?.initial, `backoff.initial of step "${name}"`) ?? DEFAULT_BACKOFF.initial,
-    max: optionalDuration(options.backoff?.max, `backoff.max of step "${name}"`) ?? DEFAULT_BACKOFF.max,
-  };
-}
-
-function backoffDelay(policy: StepPolicy, attempt: number): number {
-  const exact = Math.min(policy.max, policy.initial * policy.factor ** (attempt - 1));
-  return exact * (0.8 + Math.random() * 0.4);
 }
 
 /**

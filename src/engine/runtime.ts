@@ -11,8 +11,10 @@ import {
   OwnershipLostError,
   WorkflowNotFoundError,
   WorkflowTimeoutError,
+  ValidationError,
 } from '../errors.js';
 import { type Lease, type NewWorkflow, type RunnableWorkflow, type StepRecord, type WorkflowRecord } from '../store/records.js';
+import { DataSources } from '../store/data-sources.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import { Context } from './context.js';
@@ -72,6 +74,8 @@ export class Runtime {
   instrumentation: Instrumentation = NO_INSTRUMENTATION;
   /** Set only by the testing kit (crashAfterStep). */
   crashRule: CrashRule | undefined;
+  /** The application databases of `ctx.transaction(…, { dataSource })`. */
+  dataSources: DataSources = new DataSources();
   /** Workflows claimed again here while a run of an earlier ownership winds down (their slot is held). */
   private readonly successors = new Set<string>();
   /** Checkpoints of stopped runs that the database refused (their workflow was not theirs any more). */
@@ -213,6 +217,16 @@ export class Runtime {
     const attributes = toAttributes(options.attributes, `start of workflow "${registration.name}"`);
     const encodedInput = serialize(input, `input of workflow "${registration.name}"`);
     checkPayloadSize(encodedInput, this.options.maxPayloadBytes, `input of workflow "${registration.name}"`);
+    if (options.transaction !== undefined) {
+      if (parent) {
+        throw new ValidationError(`ctx.start of "${registration.name}": a workflow's children start exactly once already; the transaction option is for code outside workflows.`);
+      }
+      // This process cannot know when, or whether, the caller commits: the row is written ownerless
+      // in the caller's transaction, and after the commit an executor of this version adopts it.
+      const orphan = { id, name: registration.name, appName: this.options.appName, appVersion: this.appVersion, input: encodedInput, createdAt: this.clock.now(), timeoutMs: timeoutMs ?? null };
+      await this.store.insertOrphanInTransaction(options.transaction, `start of "${registration.name}"`, orphan);
+      return this.handle(id);
+    }
     if (this.running.has(id)) return this.handle(id);
 
     const now = this.clock.now();

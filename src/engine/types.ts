@@ -28,6 +28,15 @@ export interface StepAttempt {
   signal: AbortSignal;
 }
 
+/**
+ * The caller's own open transaction on the system database: a node-postgres `pg.Client` or
+ * `PoolClient` after `BEGIN`, or a PGlite transaction (`tx.client` inside `ctx.transaction`).
+ */
+export interface CallerTransaction {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any driver's query signature
+  query(text: string, params?: any[]): Promise<unknown>;
+}
+
 export interface StartOptions {
   /** Workflow ID, the idempotency key. Default: a generated UUIDv7 (time-ordered). */
   id?: string;
@@ -35,6 +44,36 @@ export interface StartOptions {
   timeout?: Duration;
   /** String key/values stored with the workflow, to filter lists by (docs/workflows.md#attributes). */
   attributes?: WorkflowAttributes;
+  /**
+   * Outbox: write the workflow in the caller's open transaction. It exists if and only if that
+   * transaction commits, and then an executor of this application version adopts and runs it
+   * (see docs/queues.md, "Outbox").
+   */
+  transaction?: CallerTransaction;
+}
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+export interface TransactionOptions {
+  /** A data source declared with ballast.dataSource(name, …); default: the system database. */
+  dataSource?: string;
+  /** Default: the database's (normally read committed). */
+  isolation?: IsolationLevel;
+  /** A read-only transaction: runs at least once, records only its result (see docs/workflows.md). */
+  readOnly?: boolean;
+  /** Extra attempts after the function fails (serialization failures and deadlocks are retried apart from these). */
+  retries?: number;
+  backoff?: BackoffOptions;
+}
+
+/** The transaction a `ctx.transaction` function runs in. */
+export interface Transaction {
+  query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: Row[]; rowCount: number }>;
+  /**
+   * The driver's client, in the transaction, for a query builder or ORM to wrap: node-postgres's
+   * `PoolClient`, or PGlite's `Transaction`. Do not commit or roll it back yourself.
+   */
+  readonly client: unknown;
 }
 
 /** Options of `enqueue` (validated by the queue layer, src/queues/enqueue.ts). */
@@ -57,6 +96,8 @@ export interface EnqueueOptions {
   timeout?: Duration;
   /** String key/values stored with the workflow, to filter lists by (docs/workflows.md#attributes). */
   attributes?: WorkflowAttributes;
+  /** Outbox: enqueue in the caller's open transaction; the workflow exists if and only if it commits. */
+  transaction?: CallerTransaction;
 }
 
 /** Options of `debounce` (src/queues/debounce.ts; docs/queues.md#debounce). */
@@ -162,6 +203,12 @@ export interface WorkflowContext {
   readonly workflowName: string;
   /** Runs `fn` at least once and never again once its result is checkpointed. */
   step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options?: StepOptions): Promise<T>;
+  /**
+   * Runs `fn` in one database transaction that also records its result: its writes and its
+   * checkpoint commit together or not at all, so they happen exactly once. On a data source (another
+   * database), the transaction records its completion there in the same commit.
+   */
+  transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Durable sleep: after a restart it wakes at the originally recorded time. */
   sleep(duration: Duration): Promise<void>;
   /** Next message on `topic` sent to this workflow; undefined when the timeout passes first. */

@@ -4,6 +4,7 @@ import type { EnqueueOptions } from '../engine/types.js';
 import { toAttributes } from '../engine/attributes.js';
 import { describe, requireName } from '../engine/validation.js';
 import { DuplicateWorkflowError, OwnershipLostError, ValidationError } from '../errors.js';
+import type { WorkflowInserts } from '../store/outbox.js';
 import type { Lease, NewWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { toPriority, type QueueLimits } from './options.js';
@@ -97,6 +98,21 @@ export function queuedRow(
   return row;
 }
 
+const systemInsertsOf = new WeakMap<SystemStore, WorkflowInserts>();
+
+/** Inserts through the group-commit writer (one object per store: this is on every enqueue's path). */
+function systemInserts(store: SystemStore): WorkflowInserts {
+  let inserts = systemInsertsOf.get(store);
+  if (inserts) return inserts;
+  inserts = {
+    insert: (row) => store.writer.insertWorkflow(row),
+    exists: async (id) => (await store.getWorkflow(id)) !== undefined,
+    activeByDedup: (queue, dedupId) => store.findActiveByDedup(queue, dedupId),
+  };
+  systemInsertsOf.set(store, inserts);
+  return inserts;
+}
+
 /** The workflow an enqueue hands back, and whether it was known to be unfinished at that moment. */
 export interface Enqueued {
   id: string;
@@ -108,16 +124,21 @@ export interface Enqueued {
  * new one, the existing one with the same ID (idempotent), or — with onDuplicate "existing" — the
  * active one with the same dedupId.
  */
-export async function insertQueued(store: SystemStore, row: NewWorkflow, onDuplicate: 'reject' | 'existing' = 'reject'): Promise<Enqueued> {
+export async function insertQueued(
+  store: SystemStore,
+  row: NewWorkflow,
+  onDuplicate: 'reject' | 'existing' = 'reject',
+  inserts: WorkflowInserts = systemInserts(store),
+): Promise<Enqueued> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (await store.writer.insertWorkflow(row)) return { id: row.id, active: true };
-    if (await store.getWorkflow(row.id)) return { id: row.id, active: false };
+    if (await inserts.insert(row)) return { id: row.id, active: true };
+    if (await inserts.exists(row.id)) return { id: row.id, active: false };
     if (row.parentId !== null && row.parentOwner !== undefined && row.parentEpoch !== undefined) {
       const parent = { workflowId: row.parentId, owner: row.parentOwner, epoch: row.parentEpoch };
       if ((await store.heldAmong([parent])).length === 0) throw new OwnershipLostError(row.parentId, `the enqueue of its child ${row.id} was refused`);
     }
     if (row.dedupId !== null && row.queue !== null) {
-      const existing = await store.findActiveByDedup(row.queue, row.dedupId);
+      const existing = await inserts.activeByDedup(row.queue, row.dedupId);
       if (existing !== undefined) {
         if (onDuplicate === 'existing') return { id: existing, active: true };
         throw new DuplicateWorkflowError(row.queue, row.dedupId, existing);

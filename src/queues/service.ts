@@ -2,7 +2,8 @@ import { systemClock, type Clock } from '../clock.js';
 import { newWorkflowId } from '../ids.js';
 import type { Runtime } from '../engine/runtime.js';
 import { requireName } from '../engine/validation.js';
-import { UnknownQueueError } from '../errors.js';
+import { UnknownQueueError, ValidationError } from '../errors.js';
+import type { OutboxInserts } from '../store/outbox.js';
 import type { Lease } from '../store/records.js';
 import type { QueueDepth, QueueUsage } from '../store/sql/queues.js';
 import type { SystemStore } from '../store/system-store.js';
@@ -104,9 +105,11 @@ export class QueueService {
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
   async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parent: Lease | null): Promise<Enqueued> {
-    const limits = await this.limitsOf(options?.queue);
+    // Outbox: the row goes in with the caller's transaction (validated before anything is written).
+    const inserts = options.transaction === undefined ? undefined : this.outboxInserts(options.transaction, workflowName, parent);
+    const limits = await this.limitsOf(options?.queue, inserts);
     const row = queuedRow(this.target(workflowName, appVersion), input, options, limits, options.id ?? newWorkflowId(), parent);
-    const enqueued = await insertQueued(this.store, row, options.onDuplicate);
+    const enqueued = await insertQueued(this.store, row, options.onDuplicate, inserts);
     if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
     return enqueued;
   }
@@ -130,10 +133,19 @@ export class QueueService {
     return { workflowName, appName, appVersion, maxPayloadBytes, traceContext: this.options.traceContext(), now: this.clock.now() };
   }
 
-  /** The cached limits when fresh: most enqueues need no wait at all. */
-  private async limitsOf(queue: unknown): Promise<QueueLimits> {
+  /** The cached limits when fresh: most enqueues need no wait at all. An outbox reads them in the caller's transaction. */
+  private async limitsOf(queue: unknown, inserts?: OutboxInserts): Promise<QueueLimits> {
     const name = queueName(queue);
-    return this.limits.peek(name) ?? (await this.requireQueue(name));
+    const limits = this.limits.peek(name) ?? (inserts ? await inserts.queueLimits(name) : await this.requireQueue(name));
+    if (!limits) throw new UnknownQueueError(name);
+    return limits;
+  }
+
+  private outboxInserts(transaction: unknown, workflowName: string, parent: Lease | null): OutboxInserts {
+    if (parent !== null) {
+      throw new ValidationError(`ctx.enqueue of "${workflowName}": a workflow's enqueues are exactly once already; the transaction option is for code outside workflows.`);
+    }
+    return this.store.outboxInserts(transaction, `enqueue of "${workflowName}"`);
   }
 
   async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Driver, NotificationHandlers, Queryable, QueryResult, TransactionOptions } from './driver.js';
+import { transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
 import { Listener } from './pg-listener.js';
 import { isTransientError } from './retry.js';
 import { ConnectionStalledError, StallWatch, type Watched } from './stall-watch.js';
@@ -105,13 +105,16 @@ export class PgDriver implements Driver {
     await this.query(sql);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: BeginOptions = {}): Promise<T> {
     return this.checkout(async (client, watched, markBroken) => {
       // Unbounded work (migrations: DDL that may run long or wait for a lock) is left unwatched.
       const watch = options.unbounded ? undefined : watched;
-      await this.run(client, watch, options.unbounded ? 'BEGIN; SET LOCAL statement_timeout = 0' : 'BEGIN');
+      const characteristics = transactionCharacteristics(options);
+      const begin = characteristics ? `BEGIN ${characteristics}` : 'BEGIN';
+      await this.run(client, watch, options.unbounded ? `${begin}; SET LOCAL statement_timeout = 0` : begin);
       try {
         const value = await fn({
+          client,
           query: <Row>(sql: string, params?: unknown[], prepare?: string) => this.run<Row>(client, watch, sql, params, prepare),
           exec: async (sql: string) => {
             await this.run(client, watch, sql);

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { EmbeddedDatabaseBusyError } from '../errors.js';
-import type { Driver, NotificationHandlers, Queryable, QueryResult } from './driver.js';
+import { pgliteRowCount, transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
 
 /** The dataDir of an embedded database that lives in memory only, gone when the instance closes. */
 export const IN_MEMORY = 'memory://';
@@ -39,7 +39,7 @@ export class PgliteDriver implements Driver {
 
   async query<Row>(sql: string, params?: unknown[]): Promise<QueryResult<Row>> {
     const result = await this.db.query<Row>(sql, params);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    return { rows: result.rows, rowCount: pgliteRowCount(result) };
   }
 
   /** PGlite runs one statement at a time anyway. */
@@ -51,18 +51,26 @@ export class PgliteDriver implements Driver {
     await this.db.exec(sql);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) =>
-      fn({
+  /**
+   * PGlite holds its transaction lock for the whole of `fn`: every other statement (the
+   * group-commit writer's flushes included) waits until it commits, so nothing interleaves with a
+   * transaction on the single connection.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: BeginOptions = {}): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      const characteristics = transactionCharacteristics(options);
+      if (characteristics) await tx.query(`SET TRANSACTION ${characteristics}`);
+      return fn({
+        client: tx,
         async query<Row>(sql: string, params?: unknown[]) {
           const result = await tx.query<Row>(sql, params);
-          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+          return { rows: result.rows, rowCount: pgliteRowCount(result) };
         },
         async exec(sql: string) {
           await tx.exec(sql);
         },
-      }),
-    );
+      });
+    });
   }
 
   async listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>> {

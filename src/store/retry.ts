@@ -17,11 +17,11 @@ export function isTransientError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (TRANSIENT_CODES.has(code)) return true;
-    // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections;
-    // 40001/40P01: serialization failure and deadlock, safe to retry for our idempotent statements.
+    // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections.
     if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
-    if (code === '40001' || code === '40P01') return true;
   }
+  // Safe to retry for our own statements, which are idempotent.
+  if (isSerializationConflict(error)) return true;
   const message = error.message;
   return (
     message.includes('Connection terminated') ||
@@ -31,6 +31,18 @@ export function isTransientError(error: unknown): boolean {
     message.includes('timeout exceeded when trying to connect') ||
     message.includes('Client was closed and is not queryable')
   );
+}
+
+/** A serialization failure or a deadlock: the transaction was rolled back and may simply run again. */
+export function isSerializationConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01';
+}
+
+/** How long to wait before retry number `attempt` (from 1): doubling from 100 ms up to 2 s, with jitter. */
+export function retryDelayMs(attempt: number): number {
+  const delay = Math.min(MAX_RETRY_DELAY_MS, 50 * 2 ** Math.min(attempt, 10));
+  return delay * (0.5 + Math.random() / 2);
 }
 
 export interface RetryOptions {
@@ -46,8 +58,7 @@ export async function withRetry<T>(operation: () => Promise<T>, options: RetryOp
     } catch (error) {
       if (!isTransientError(error) || options.shouldStop?.()) throw error;
       options.onRetry?.(error, attempt);
-      const delay = Math.min(MAX_RETRY_DELAY_MS, 50 * 2 ** Math.min(attempt, 10));
-      await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
     }
   }
 }

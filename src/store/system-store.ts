@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import type { QueueLimits } from '../queues/options.js';
-import type { Driver } from './driver.js';
+import type { BeginOptions, Driver, Transaction } from './driver.js';
 import { migrate } from './migrate.js';
-import type { Lease, RunnableWorkflow, StepRecord, WorkflowRecord } from './records.js';
+import type { Lease, NewCheckpoint, RunnableWorkflow, StepRecord, WorkflowRecord } from './records.js';
 import { withRetry } from './retry.js';
 import * as debounce from './sql/debounce.js';
 import * as events from './sql/events.js';
@@ -17,16 +17,27 @@ import * as rollups from './sql/rollups.js';
 import * as schedules from './sql/schedules.js';
 import * as streams from './sql/streams.js';
 import * as takeover from './sql/takeover.js';
+import { insertTransactionCheckpoint } from './sql/transactions.js';
 import * as versions from './sql/versions.js';
 import * as workflows from './sql/workflows.js';
 import { channelFor, packWakeKeys, unpackWakeKeys, wakeKey } from './wakeups.js';
-import { GroupCommitWriter } from './writer.js';
+import { GroupCommitWriter, isPositionTaken } from './writer.js';
+import { callerTransaction, insertOrphanIn, outboxInserts, type OutboxInserts } from './outbox.js';
 import { ReadBatcher } from './read-batcher.js';
 
 export type { ExecutorRegistration, ExecutorRow } from './sql/executors.js';
 export type { VersionRow } from './sql/versions.js';
 export type { Judge, OwnedWorkflow, Release } from './sql/takeover.js';
 export type { OrphanWorkflow, ScheduleDefinition, ScheduleRow } from './sql/schedules.js';
+
+/** A transaction that recorded its checkpoint in its own commit, or was refused with nothing committed. */
+export type CheckpointedTransaction<T> = { applied: true; value: T; output: string } | { applied: false; output: string };
+
+class CheckpointRefused extends Error {
+  constructor(readonly output: string) {
+    super('checkpoint refused');
+  }
+}
 
 export interface StoreOptions {
   schema: string;
@@ -70,7 +81,8 @@ export class SystemStore {
     return this.options.schema;
   }
 
-  private retry<T>(operation: () => Promise<T>, onRetry?: () => void): Promise<T> {
+  /** Runs `operation`, waiting out connection failures (until close()). */
+  retry<T>(operation: () => Promise<T>, onRetry?: () => void): Promise<T> {
     return withRetry(operation, {
       shouldStop: () => this.closed,
       onRetry: (error) => {
@@ -169,6 +181,32 @@ export class SystemStore {
     );
     if (record && fields.owner === null) await this.notify([wakeKey('orphans')]);
     return record;
+  }
+
+  /**
+   * Runs `work` in one transaction of the system database that also inserts its checkpoint, fenced
+   * on the lease (see sql/transactions.ts). Not retried here: the caller decides what a failure
+   * means. `applied: false`: nothing was committed, because the workflow is not this run's any
+   * more or its position already holds another run's checkpoint.
+   */
+  async checkpointedTransaction<T>(
+    checkpoint: Omit<NewCheckpoint, 'output' | 'completedAt'>,
+    begin: BeginOptions,
+    work: (tx: Transaction) => Promise<{ value: T; output: string }>,
+  ): Promise<CheckpointedTransaction<T>> {
+    let output: string | undefined;
+    try {
+      return await this.driver.transaction(async (tx) => {
+        const done = await work(tx);
+        output = done.output;
+        if (!(await insertTransactionCheckpoint(tx, this.s, { ...checkpoint, output, completedAt: Date.now() }))) throw new CheckpointRefused(output);
+        return { applied: true as const, value: done.value, output };
+      }, begin);
+    } catch (error) {
+      if (error instanceof CheckpointRefused) return { applied: false, output: error.output };
+      if (output !== undefined && isPositionTaken(error)) return { applied: false, output };
+      throw error;
+    }
   }
 
   consumeMessage(lease: Lease, step: { idx: number; name: string; topic: string; startedAt: number }): Promise<messages.RecvOutcome> {
@@ -408,6 +446,19 @@ export class SystemStore {
 
   recordScheduleTick(appName: string, name: string, tickAt: number, workflowId: string): Promise<void> {
     return this.retry(() => schedules.recordTick(this.driver, this.s, { appName, name, tickAt, workflowId, now: this.clock.now() }));
+  }
+
+  /**
+   * Inserts in the caller's own open transaction (the outbox option of enqueue); throws
+   * ValidationError, naming `what`, if `transaction` is not a client in a transaction.
+   */
+  outboxInserts(transaction: unknown, what: string): OutboxInserts {
+    return outboxInserts(callerTransaction(transaction, what), this.s, this.channel);
+  }
+
+  /** insertOrphanWorkflow, in the caller's own open transaction (the outbox option of start). */
+  insertOrphanInTransaction(transaction: unknown, what: string, orphan: schedules.OrphanWorkflow): Promise<boolean> {
+    return insertOrphanIn(callerTransaction(transaction, what), this.s, this.channel, orphan);
   }
 
   /** Inserts an ownerless PENDING workflow for the executors of its version to adopt (and wakes them). */

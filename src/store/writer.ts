@@ -349,7 +349,7 @@ export class GroupCommitWriter {
 const SPLIT_THRESHOLD = 256;
 
 /** The unique violation of a checkpoint written to a position that already holds one. */
-function isPositionTaken(error: unknown): boolean {
+export function isPositionTaken(error: unknown): boolean {
   const { code, constraint } = error as { code?: unknown; constraint?: unknown };
   return code === '23505' && typeof constraint === 'string' && constraint.startsWith('steps_');
 }

@@ -1,5 +1,5 @@
 import type { Instrumentation, RunDescription, RunEnd, RunProbe } from '../engine/instrumentation.js';
-import type { Driver, Queryable } from '../store/driver.js';
+import type { BeginOptions, Driver, Transaction } from '../store/driver.js';
 
 /** Event-loop turns in a row that an instance must be quiet for to count as idle. */
 const QUIET_TURNS = 3;
@@ -63,7 +63,7 @@ export class Activity {
       query: (sql, params, prepare) => count(() => driver.query(sql, params, prepare)),
       exec: (sql) => count(() => driver.exec(sql)),
       pipelined: (sql, params, prepare) => count(() => driver.pipelined(sql, params, prepare)),
-      transaction: <T>(fn: (tx: Queryable) => Promise<T>, options?: Parameters<Driver['transaction']>[1]) => count(() => driver.transaction(fn, options)),
+      transaction: <T>(fn: (tx: Transaction) => Promise<T>, options?: BeginOptions) => count(() => driver.transaction(fn, options)),
       listen: (channel, handlers) =>
         driver.listen(channel, {
           onNotification: (payload) => {

@@ -31,3 +31,10 @@ export function runWorker(ballast: Ballast, options: { drainMs: number; afterLau
       },
     );
 }
+
+/** A variable the test sets for its worker; a worker started without it fails at once. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}

@@ -159,6 +159,8 @@ export interface OrphanWorkflow {
   appVersion: string;
   input: string;
   createdAt: number;
+  /** A workflow timeout, its deadline counted from the insert. */
+  timeoutMs?: number | null;
 }
 
 /**
@@ -169,12 +171,13 @@ export interface OrphanWorkflow {
 export async function insertOrphan(db: Queryable, s: string, channel: string, wakeKey: string, orphan: OrphanWorkflow): Promise<boolean> {
   const { rowCount } = await db.query(
     `WITH w AS (
-       INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, priority, owner, epoch, attempts, input, created_at, updated_at)
-       VALUES ($1, $2, 'PENDING', $3, $4, 0, NULL, 0, 0, $5, $6, $6)
+       INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, priority, owner, epoch, attempts, input, created_at, updated_at,
+         timeout_ms, deadline_at)
+       VALUES ($1, $2, 'PENDING', $3, $4, 0, NULL, 0, 0, $5, $6, $6, $9::int8, $6 + $9::int8)
        ON CONFLICT DO NOTHING
        RETURNING id)
      SELECT id, pg_notify($7, $8) FROM w`,
-    [orphan.id, orphan.name, orphan.appName, orphan.appVersion, orphan.input, orphan.createdAt, channel, wakeKey],
+    [orphan.id, orphan.name, orphan.appName, orphan.appVersion, orphan.input, orphan.createdAt, channel, wakeKey, orphan.timeoutMs ?? null],
   );
   return rowCount > 0;
 }

@@ -8,6 +8,7 @@
 //   all      an uninterrupted run: start all 50, wait for them, print `results <json>`, exit 0
 import { Ballast } from '../../../src/index.js';
 import { registerFiveSteps, WORKFLOW_COUNT, workflowId } from './five-steps.js';
+import { requiredEnv } from '../../support/worker-main.js';
 
 const mode = process.argv[2];
 const databaseUrl = requiredEnv('CRASH_DATABASE_URL');
@@ -73,12 +74,6 @@ async function main(): Promise<void> {
     default:
       throw new Error(`unknown mode ${String(mode)}`);
   }
-}
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
 }
 
 main().catch((error: unknown) => {

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { Ballast, DuplicateWorkflowError } from '../../../src/index.js';
 import { APP_NAME, APP_VERSION, COMMAND_CHANNEL, QUEUES, registerWorkflows, type Command, type DedupAttempt, type DedupCommand, type DedupReport } from './fleet-app.js';
+import { requiredEnv } from '../../support/worker-main.js';
 
 const databaseUrl = requiredEnv('FLEET_DATABASE_URL');
 const executorId = requiredEnv('BALLAST_EXECUTOR_ID');
@@ -93,9 +94,3 @@ main().catch((error: Error) => {
   process.stderr.write(`[error] worker failed: ${error.stack}\n`);
   process.exit(1);
 });
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-}
