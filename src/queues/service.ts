@@ -106,7 +106,7 @@ export class QueueService {
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
   async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parent: Lease | null): Promise<Enqueued> {
     // Outbox: the row goes in with the caller's transaction (validated before anything is written).
-    const inserts = options.transaction === undefined ? undefined : this.outboxInserts(options.transaction, workflowName, parent);
+    const inserts = options?.transaction === undefined ? undefined : this.outboxInserts(options.transaction, workflowName, parent);
     const limits = await this.limitsOf(options?.queue, inserts);
     const row = queuedRow(this.target(workflowName, appVersion), input, options, limits, options.id ?? newWorkflowId(), parent);
     const enqueued = await insertQueued(this.store, row, options.onDuplicate, inserts);
