@@ -38,3 +38,11 @@ export function requiredEnv(name: string): string {
   if (!value) throw new Error(`${name} is not set`);
   return value;
 }
+
+/** Runs a worker script's `main`; a failure exits 1 with the stack on stderr, for the test to show. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    process.stderr.write(`[fatal] ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -10,6 +10,7 @@
 // The workflow: step a, wait for "start", [the patch point] step b, wait for "go". The old code's b
 // is `old-b`; the patched code takes `new-b` where ctx.patched says so.
 import { Ballast, type WorkflowContext } from '../../../src/index.js';
+import { runMain } from '../../support/worker-main.js';
 
 type Code = 'old' | 'patched' | 'deprecated' | 'removed';
 const code = process.env.CODE as Code;
@@ -107,7 +108,4 @@ async function main(): Promise<void> {
   setInterval(() => undefined, 60_000); // stay alive until killed
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`[fatal] ${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);

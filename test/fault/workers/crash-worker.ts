@@ -8,7 +8,7 @@
 //   all      an uninterrupted run: start all 50, wait for them, print `results <json>`, exit 0
 import { Ballast } from '../../../src/index.js';
 import { registerFiveSteps, WORKFLOW_COUNT, workflowId } from './five-steps.js';
-import { requiredEnv } from '../../support/worker-main.js';
+import { requiredEnv, runMain } from '../../support/worker-main.js';
 
 const mode = process.argv[2];
 const databaseUrl = requiredEnv('CRASH_DATABASE_URL');
@@ -76,7 +76,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`[fatal] ${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -14,7 +14,7 @@
 //           shut down and exit 0
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ballast } from '../../../src/index.js';
-import { requiredEnv } from '../../support/worker-main.js';
+import { requiredEnv, runMain } from '../../support/worker-main.js';
 
 const mode = process.argv[2];
 const target = process.env.TX_TARGET ?? 'system';
@@ -102,7 +102,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`[fatal] ${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -6,6 +6,7 @@
 //   env: STREAM_DATABASE_URL, START
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ballast } from '../../../src/index.js';
+import { runMain } from '../../support/worker-main.js';
 
 export const STREAM_VALUES = 1_000;
 export const STREAMER_ID = 'streamer';
@@ -47,8 +48,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`[fatal] ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
+  runMain(main);
 }
