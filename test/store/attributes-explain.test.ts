@@ -11,7 +11,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { PgDriver } from '../../src/store/pg-driver.js';
 import { debounceWorkflow } from '../../src/store/sql/debounce.js';
 import { listWorkflows, type ListQuery } from '../../src/store/sql/list.js';
-import { explainGeneric, literal, nodesOf, type PlanNode } from '../support/plans.js';
+import { analyzeWholeTables, explainGeneric, literal, nodesOf, type PlanNode } from '../support/plans.js';
 import { testDatabase } from '../support/postgres.js';
 
 const FINISHED = Number(process.env.BALLAST_EXPLAIN_ROWS ?? 1_000_000);
@@ -63,7 +63,8 @@ describe(`attribute filters over ${FINISHED.toLocaleString('en')} finished and $
          jsonb_build_object('tenant', 'tenant-' || (i % ${TENANTS}))
        FROM generate_series(1, ${WAITING}) AS i`,
     );
-    await client.query('VACUUM ANALYZE ballast.workflows');
+    await client.query('VACUUM ballast.workflows');
+    await analyzeWholeTables(client, 'ballast.workflows');
   });
 
   after(async () => {
@@ -76,8 +77,8 @@ describe(`attribute filters over ${FINISHED.toLocaleString('en')} finished and $
     type Row = { 'QUERY PLAN': Array<{ Plan: PlanNode; 'Execution Time': number }> };
     let custom: Row['QUERY PLAN'][0];
     try {
-      const args = params.map((param) => literal(client, param)).join(', ');
-      const { rows } = await client.query<Row>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE custom(${args})`);
+      const args = params.length > 0 ? `(${params.map((param) => literal(client, param)).join(', ')})` : '';
+      const { rows } = await client.query<Row>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE custom${args}`);
       custom = rows[0]!['QUERY PLAN'][0]!;
     } finally {
       await client.query('DEALLOCATE custom');
@@ -122,7 +123,7 @@ describe(`attribute filters over ${FINISHED.toLocaleString('en')} finished and $
       `INSERT INTO ballast.workflows (id, name, status, app_name, app_version, queue, priority, input, available_at, created_at, updated_at, debounce_key)
        SELECT 'debounced-' || i, 'noop', 'DELAYED', 'app', 'v1', 'big', 0, 'null', 1, 1, 1, 'key-' || i FROM generate_series(1, 1000) AS i`,
     );
-    await client.query('ANALYZE ballast.workflows');
+    await analyzeWholeTables(client, 'ballast.workflows');
     const row = {
       id: 'new-id', name: 'noop', status: 'DELAYED' as const, appName: 'app', appVersion: 'v1', queue: 'big', partitionKey: null, dedupId: null,
       priority: 0, owner: null, epoch: 0, input: '1', parentId: null, timeoutMs: null, deadlineAt: null, availableAt: null, createdAt: 0, startedAt: null,

@@ -20,7 +20,7 @@ import * as takeover from '../../src/store/sql/takeover.js';
 import { versionsStatement } from '../../src/store/sql/versions.js';
 import * as workflows from '../../src/store/sql/workflows.js';
 import { channelFor } from '../../src/store/wakeups.js';
-import { literal as literalOf } from '../support/plans.js';
+import { analyzeWholeTables, literal as literalOf } from '../support/plans.js';
 import { testDatabase } from '../support/postgres.js';
 
 const SCHEMA = 'ballast';
@@ -114,15 +114,7 @@ describe('hot-path statements use their indexes', () => {
 
   const literal = (value: unknown) => literalOf(client, value);
 
-  /**
-   * ANALYZE reads a random sample of a big table, so the statistics (and with them the plans) would
-   * differ from run to run: with the largest statistics target the sample is the whole table.
-   */
-  async function analyze(tables: string): Promise<void> {
-    await client.query('SET default_statistics_target = 10000');
-    await client.query(`ANALYZE ${tables}`);
-    await client.query('RESET default_statistics_target');
-  }
+  const analyze = (tables: string) => analyzeWholeTables(client, tables);
 
   before(async () => {
     db = await testDatabase('explain');

@@ -41,3 +41,13 @@ export async function explainGeneric(client: pg.Client, sql: string, params: unk
     await client.query('RESET plan_cache_mode');
   }
 }
+
+/**
+ * ANALYZE reads a random sample of a big table, so the statistics (and with them the plans) would
+ * differ from run to run: with the largest statistics target the sample is the whole table.
+ */
+export async function analyzeWholeTables(client: pg.Client, tables: string): Promise<void> {
+  await client.query('SET default_statistics_target = 10000');
+  await client.query(`ANALYZE ${tables}`);
+  await client.query('RESET default_statistics_target');
+}
