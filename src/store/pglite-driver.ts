@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { EmbeddedDatabaseBusyError } from '../errors.js';
@@ -8,6 +9,23 @@ import { pgliteRowCount, transactionCharacteristics, type BeginOptions, type Dri
 export const IN_MEMORY = 'memory://';
 
 const parsers = { [pgliteTypes.INT8]: (value: string) => Number(value) };
+
+/**
+ * Postgres's memory settings for one process on one connection. PGlite allocates shared memory
+ * inside its WASM heap and zeroes it at start, so every megabyte of shared_buffers is resident
+ * from the first moment (the default, 128 MB and more, was most of `npm start`'s footprint). The
+ * data files are ordinary files, so the OS page cache still holds what the buffer pool does not.
+ * docs/deployment.md ("The embedded database") has the measurements.
+ */
+const MEMORY_SETTINGS = {
+  shared_buffers: '16MB',
+  wal_buffers: '1MB',
+  maintenance_work_mem: '16MB',
+  temp_buffers: '1MB',
+} as const;
+
+const startParams = [...PGlite.defaultStartParams, ...Object.entries(MEMORY_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`])];
+const options = { parsers, startParams };
 
 /**
  * Embedded Postgres (WASM) for zero-install development. PGlite is single-connection and
@@ -23,13 +41,15 @@ export class PgliteDriver implements Driver {
 
   static async open(dataDir: string): Promise<PgliteDriver> {
     // In memory: nothing to share with another process, so nothing to lock.
-    if (dataDir.startsWith(IN_MEMORY)) return new PgliteDriver(await PGlite.create(IN_MEMORY, { parsers }), undefined);
+    if (dataDir.startsWith(IN_MEMORY)) return new PgliteDriver(await PGlite.create(IN_MEMORY, options), undefined);
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true });
     const lockFile = join(dir, 'ballast.pid');
     acquireProcessLock(dir, lockFile);
     try {
-      const db = await PGlite.create(join(dir, 'pgdata'), { parsers });
+      const pgdata = join(dir, 'pgdata');
+      if (!existsSync(join(pgdata, 'PG_VERSION'))) await createCluster(pgdata);
+      const db = await PGlite.create(pgdata, options);
       return new PgliteDriver(db, lockFile);
     } catch (error) {
       rmSync(lockFile, { force: true });
@@ -81,6 +101,23 @@ export class PgliteDriver implements Driver {
     await this.db.close();
     if (this.lockFile !== undefined) rmSync(this.lockFile, { force: true });
   }
+}
+
+/**
+ * Runs initdb for a new data directory in a short-lived Node process. PGlite runs initdb in a second
+ * WASM instance of its own, and what that instance held (about 500 MB) stayed resident in the
+ * process long after, freed late by the garbage collector and then kept by the allocator; in a
+ * process of its own it all goes back to the OS when the process exits.
+ */
+async function createCluster(pgdata: string): Promise<void> {
+  const script = "const { PGlite } = await import(process.argv[1]); await (await PGlite.create(process.argv[2])).close();";
+  const pglite = import.meta.resolve('@electric-sql/pglite');
+  await new Promise<void>((resolvePromise, reject) => {
+    execFile(process.execPath, ['--input-type=module', '--eval', script, pglite, pgdata], { env: { ...process.env, NODE_OPTIONS: '' } }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`Could not create the embedded database in ${pgdata}: ${stderr.trim() || error.message}`));
+      else resolvePromise();
+    });
+  });
 }
 
 function acquireProcessLock(dir: string, lockFile: string): void {
