@@ -1,6 +1,7 @@
 // The example service as the deployment guide runs it: real processes, real HTTP. Two replicas on one
 // Postgres share the `tasks` queue; probes, validation, queue metrics and SIGTERM draining behave as
-// documented in docs/deployment.md. A single process on the embedded database serves tasks too.
+// documented in docs/deployment.md. A single process on the embedded database serves tasks too, in
+// the memory the quick start promises.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { testDatabase } from '../support/postgres.js';
 import { spawnNode, type ChildHandle } from '../support/processes.js';
+import { measureEmbeddedFootprint } from './embedded-footprint.js';
 
 const MAIN = new URL('../../examples/service/main.ts', import.meta.url).pathname;
 
@@ -320,5 +322,18 @@ describe('example service: embedded database', () => {
     );
     assert.equal((await task(service, quick)).status, 'SUCCESS', 'earlier results survived the kill');
     await terminate(service, 'unready-or-refused');
+  });
+});
+
+describe('example service: embedded database footprint', () => {
+  /** `npm start`'s memory budget (docs/deployment.md, "The embedded database"). */
+  const BUDGET_MB = 250;
+
+  test(`npm start on a new data directory stays under ${BUDGET_MB} MB resident after 1,000 tasks`, { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    const footprint = await measureEmbeddedFootprint({ tasks: 1_000 });
+    const numbers = JSON.stringify(footprint);
+    assert.equal(footprint.tasks, 1_000);
+    assert.ok(footprint.rssAfterTasksMb <= BUDGET_MB, `resident set after 1,000 tasks over ${BUDGET_MB} MB: ${numbers}`);
+    assert.ok(footprint.rssAfterFirstTaskMb <= BUDGET_MB, `resident set after the first task over ${BUDGET_MB} MB: ${numbers}`);
   });
 });
