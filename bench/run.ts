@@ -9,13 +9,17 @@
 // With --tracing, Ballast runs with an OpenTelemetry SDK registered (spans batched to an exporter
 // that drops them): the cost of tracing a span per workflow and per step.
 //
-//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...,failover] [--workflows N] [--repeat N] [--lease MS] [--tracing]
+// The scale measurements (bench/scale.ts) run only when asked for, after everything else:
+// `--workload scale` for all of them, or some by name (`--workload fairness,history-size`), with
+// `--quick` for their smaller sizes, `--rows N` for history-size, `--queue-options JSON` for fairness.
+//
+//   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...,failover,scale] [--workflows N] [--repeat N] [--lease MS] [--tracing]
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { spawnChild } from './lib/child.js';
+import { WORKLOAD_ENTRIES, runScript, spawnChild } from './lib/child.js';
 import { openServer } from './lib/postgres.js';
 import {
   WORKLOADS,
@@ -29,11 +33,8 @@ import {
 } from './lib/stats.js';
 import { DEFAULT_WORKFLOWS } from './lib/workloads.js';
 import type { FailoverLine } from './failover.js';
+import { SCALE_NAMES, runScale, type ScaleOptions } from './scale.js';
 
-const ENTRIES: Record<SystemName, string> = {
-  ballast: fileURLToPath(new URL('./ballast.ts', import.meta.url)),
-  dbos: fileURLToPath(new URL('./peers/dbos/bench.ts', import.meta.url)),
-};
 const DBOS_DIR = fileURLToPath(new URL('./peers/dbos/', import.meta.url));
 const FAILOVER_ENTRY = fileURLToPath(new URL('./failover.ts', import.meta.url));
 /** The library's default lease: the fail-over a deployment that changes nothing gets. */
@@ -47,7 +48,14 @@ interface Options {
   leaseMs: number;
   workflows: number | undefined;
   repeat: number;
+  /** Scale measurements to run after the rest (bench/scale.ts); none by default. */
+  scale: string[];
+  scaleOptions: Omit<ScaleOptions, 'systems'>;
 }
+
+const USAGE =
+  `npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')},failover,scale] [--workflows N] [--repeat N] [--lease MS] [--tracing]` +
+  ` [--quick] [--rows N] [--queue-options JSON]`;
 
 /** Runs of each system and workload; the medians are compared. */
 const DEFAULT_REPEAT = 3;
@@ -60,6 +68,8 @@ function parseArgs(argv: string[]): Options {
     leaseMs: DEFAULT_LEASE_MS,
     workflows: undefined,
     repeat: DEFAULT_REPEAT,
+    scale: [],
+    scaleOptions: { quick: false, rows: undefined, queueOptions: {} },
   };
   for (let k = 0; k < argv.length; k++) {
     const [flag, inline] = (argv[k] ?? '').split('=', 2) as [string, string | undefined];
@@ -78,11 +88,12 @@ function parseArgs(argv: string[]): Options {
         .map((w) => w.trim())
         .filter(Boolean);
       options.failover = names.includes('failover');
+      options.scale = names.includes('scale') ? [...SCALE_NAMES] : names.filter((w) => SCALE_NAMES.includes(w));
       options.workloads = names
-        .filter((w) => w !== 'failover')
+        .filter((w) => w !== 'failover' && w !== 'scale' && !SCALE_NAMES.includes(w))
         .map((w) => {
           if (!(WORKLOADS as readonly string[]).includes(w)) {
-            throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}, failover`);
+            throw new Error(`unknown workload ${w}; known: ${WORKLOADS.join(', ')}, failover, scale (${SCALE_NAMES.join(', ')})`);
           }
           return w as WorkloadName;
         });
@@ -101,10 +112,18 @@ function parseArgs(argv: string[]): Options {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 1) throw new Error('--repeat takes a positive integer');
       options.repeat = n;
+    } else if (flag === '--quick') {
+      options.scaleOptions.quick = true;
+    } else if (flag === '--rows') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error('--rows takes a positive integer (finished workflows for history-size)');
+      options.scaleOptions.rows = n;
+    } else if (flag === '--queue-options') {
+      const parsed: unknown = JSON.parse(value());
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('--queue-options takes a JSON object, e.g. \'{"fairness":"partition"}\'');
+      options.scaleOptions.queueOptions = parsed as Record<string, unknown>;
     } else {
-      throw new Error(
-        `unknown flag ${flag}; usage: npm run bench -- [--only ballast|dbos] [--workload ${WORKLOADS.join(',')},failover] [--workflows N] [--repeat N] [--lease MS] [--tracing]`,
-      );
+      throw new Error(`unknown flag ${flag}; usage: ${USAGE}`);
     }
   }
   return options;
@@ -143,7 +162,7 @@ async function main(): Promise<number> {
           const databaseUrl = await server.createDatabase(`bench_${system}_${workload}`);
           try {
             const workflows = options.workflows ?? DEFAULT_WORKFLOWS[workload];
-            const report = await spawnChild(ENTRIES[system], system, { workload, workflows, databaseUrl });
+            const report = await spawnChild(WORKLOAD_ENTRIES[system], system, { workload, workflows, databaseUrl });
             printLine({ ...report, run });
             if (!isSkipped(report)) runs.push(report);
           } catch (err) {
@@ -164,6 +183,7 @@ async function main(): Promise<number> {
     for (const line of summaries) printLine(line);
     for (const line of ratios(summaries)) printLine(line);
     if (options.failover) failures += await benchFailover(server, options);
+    if (options.scale.length > 0) failures += await runScale(options.scale, server, { ...options.scaleOptions, systems: options.systems }, printLine);
   } finally {
     await server.stop();
   }
@@ -211,18 +231,7 @@ async function benchFailover(server: Awaited<ReturnType<typeof openServer>>, opt
 }
 
 function runFailover(config: object): Promise<FailoverLine> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', FAILOVER_ENTRY, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => (stdout += chunk));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      const line = stdout.trim().split('\n').pop();
-      if (code === 0 && line) resolve(JSON.parse(line) as FailoverLine);
-      else reject(new Error(`failover run exited with ${signal ?? `code ${code}`}`));
-    });
-  });
+  return runScript(FAILOVER_ENTRY, [JSON.stringify(config)]) as Promise<FailoverLine>;
 }
 
 main().then(

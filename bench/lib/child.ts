@@ -3,7 +3,8 @@
 // passes a JSON config as the single argument; the child answers with one report over IPC. Whatever
 // the child prints (library logs) goes to the parent's stderr, keeping stdout for JSON lines.
 
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { ChildReport, SystemName, WorkloadName } from './stats.js';
 import { runWorkload, type BenchSystem } from './workloads.js';
 
@@ -14,6 +15,12 @@ export interface ChildConfig {
 }
 
 const CHILD_TIMEOUT_MS = 15 * 60_000;
+
+/** The child entry of each system's workloads. */
+export const WORKLOAD_ENTRIES: Record<SystemName, string> = {
+  ballast: fileURLToPath(new URL('../ballast.ts', import.meta.url)),
+  dbos: fileURLToPath(new URL('../peers/dbos/bench.ts', import.meta.url)),
+};
 
 /** Child side: run the configured workload on `sys`, report, exit. */
 export async function runChild(sys: BenchSystem): Promise<never> {
@@ -54,6 +61,25 @@ export function spawnChild(entry: string, system: SystemName, config: ChildConfi
       clearTimeout(timer);
       if (report && code === 0) resolve(report);
       else reject(new Error(`${system} ${config.workload} child exited with ${signal ?? `code ${code}`}`));
+    });
+  });
+}
+
+/**
+ * Runs `node --import tsx <entry> ...args`, its stderr passed through, and resolves with the JSON of
+ * the last line it printed on stdout; rejects if it exits other than 0.
+ */
+export function runScript(entry: string, args: string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (stdout += chunk));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const line = stdout.trim().split('\n').pop();
+      if (code === 0 && line) resolve(JSON.parse(line));
+      else reject(new Error(`${entry} exited with ${signal ?? `code ${code}`}`));
     });
   });
 }

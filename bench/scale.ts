@@ -1,0 +1,125 @@
+// The `scale` workloads of `npm run bench` (`--workload scale`, or some of them by name): how Ballast
+// behaves at a fleet's sizes rather than at the benchmark's. Not run by default: together they take
+// tens of minutes (the history-size fill alone several on 10,000,000 rows).
+//
+// Each measurement is a module exporting one function that takes a JSON-able argument and resolves
+// to a JSON-able line. The registry below says, for each, which systems run it and with what
+// arguments; every call runs in a process of its own (bench/scale-child.ts), on a fresh database,
+// so that its memory, CPU and database sessions are its alone. To add one: write the module, add an
+// entry here.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runScript } from './lib/child.js';
+import type { BenchServer } from './lib/postgres.js';
+import type { SystemName } from './lib/stats.js';
+
+export interface ScaleOptions {
+  systems: SystemName[];
+  /** Smaller sizes where a measurement allows it (1,000,000 history rows instead of 10,000,000). */
+  quick: boolean;
+  /** Finished workflows for `history-size`; overrides the default and `quick`. */
+  rows: number | undefined;
+  /** Extra options for the fairness measurement's Ballast queue, e.g. {"fairness":"partition"}. */
+  queueOptions: Record<string, unknown>;
+}
+
+interface ScaleContext extends ScaleOptions {
+  /** Runs `fn` on a fresh database of the benchmark's server, dropped afterwards. */
+  withDatabase<T>(prefix: string, fn: (databaseUrl: string) => Promise<T>): Promise<T>;
+  print(line: object): void;
+}
+
+interface ScaleMeasurement {
+  name: string;
+  run(context: ScaleContext): Promise<void>;
+}
+
+const CHILD = fileURLToPath(new URL('./scale-child.ts', import.meta.url));
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
+/** Calls `exportName` of `module` with `argument` in a process of its own; its line, or a skip when the module is not there. */
+async function measureInChild(module: string, exportName: string, argument: object): Promise<object> {
+  if (!existsSync(module)) return { skipped: `${module} is not there yet` };
+  return (await runScript(CHILD, [module, exportName, JSON.stringify(argument)])) as object;
+}
+
+export const SCALE_MEASUREMENTS: readonly ScaleMeasurement[] = [
+  {
+    // Idle cost: one process declaring N queues with nothing to do (bench/idle-queues.ts).
+    name: 'idle-queues',
+    async run(context) {
+      if (!context.systems.includes('ballast')) return;
+      for (const queues of [1, 100, 1_000]) {
+        const line = await context.withDatabase('scale_idle', (databaseUrl) =>
+          measureInChild(here('./idle-queues.ts'), 'measureIdleQueues', { queues, seconds: context.quick ? 10 : 30, databaseUrl }),
+        );
+        context.print({ system: 'ballast', workload: 'idle-queues', queues, ...line });
+      }
+    },
+  },
+  {
+    // A flood from one tenant, then a few from another, on one partitioned queue (bench/lib/fairness.ts).
+    name: 'fairness',
+    async run(context) {
+      const modules: Record<SystemName, string> = { ballast: here('./fairness.ts'), dbos: here('./peers/dbos/fairness.ts') };
+      for (const system of context.systems) {
+        const queueOptions = system === 'ballast' ? context.queueOptions : {};
+        const line = await context.withDatabase(`scale_fairness_${system}`, (databaseUrl) =>
+          measureInChild(modules[system], 'measureFairness', { databaseUrl, queueOptions }),
+        );
+        context.print({ system, workload: 'fairness', ...line });
+      }
+    },
+  },
+  {
+    // The queue workload on an empty table and beside millions of finished workflows (bench/history-size.ts).
+    name: 'history-size',
+    async run(context) {
+      const rows = context.rows ?? (context.quick ? 1_000_000 : 10_000_000);
+      for (const system of context.systems) {
+        const line = await context.withDatabase(`scale_history_${system}`, (databaseUrl) =>
+          measureInChild(here('./history-size.ts'), 'measureHistorySize', { system, databaseUrl, rows }),
+        );
+        context.print({ system, workload: 'history-size', ...line });
+      }
+    },
+  },
+  {
+    // `npm start` on the embedded database: resident set after 1,000 tasks (test/examples/embedded-footprint.ts).
+    name: 'embedded',
+    async run(context) {
+      if (!context.systems.includes('ballast')) return;
+      const line = await measureInChild(here('../test/examples/embedded-footprint.ts'), 'measureEmbeddedFootprint', { tasks: 1_000 });
+      context.print({ system: 'ballast', workload: 'embedded', ...line });
+    },
+  },
+];
+
+export const SCALE_NAMES = SCALE_MEASUREMENTS.map((measurement) => measurement.name);
+
+/** Runs the named scale measurements one after another; answers how many failed. */
+export async function runScale(names: readonly string[], server: BenchServer, options: ScaleOptions, print: (line: object) => void): Promise<number> {
+  let failures = 0;
+  const context: ScaleContext = {
+    ...options,
+    print,
+    async withDatabase(prefix, fn) {
+      const databaseUrl = await server.createDatabase(prefix);
+      try {
+        return await fn(databaseUrl);
+      } finally {
+        await server.dropDatabase(databaseUrl);
+      }
+    },
+  };
+  for (const measurement of SCALE_MEASUREMENTS.filter((candidate) => names.includes(candidate.name))) {
+    try {
+      await measurement.run(context);
+    } catch (err) {
+      failures++;
+      print({ workload: measurement.name, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return failures;
+}
