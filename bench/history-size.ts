@@ -1,18 +1,26 @@
 // The history-size scale measurement: the `queue` workload (three-step workflows through a queue of
-// worker concurrency 64, bench/lib/workloads.ts) on an empty system database, then on the same
-// database once it holds `rows` finished workflows (10,000,000 by default) with three steps each,
-// as a system that has run for months without retention would. The rows are generated in
-// Postgres (INSERT … SELECT generate_series) after the system migrated its schema; the tables'
-// secondary indexes are dropped for the load and built again after it (an index built at once
-// is many times faster than one maintained row by row), then the tables are analyzed.
+// worker concurrency 64, bench/lib/workloads.ts) on a system database that holds `rows` finished
+// workflows (10,000,000 by default) with three steps each, as a system that has run for months
+// without retention would, and on an empty one beside it. The rows are generated in Postgres
+// (INSERT … SELECT generate_series) after the system migrated its schema; the tables' secondary
+// indexes are dropped for the load and built again after it (an index built at once is many times
+// faster than one maintained row by row), then the tables are analyzed. The two databases then
+// take turns, `rounds` times, and the medians are compared, so that a change in the machine's
+// speed meets both alike.
 
 import pg from 'pg';
 import { WORKLOAD_ENTRIES, spawnChild } from './lib/child.js';
-import { isSkipped, round, type ResultLine, type SystemName } from './lib/stats.js';
+import { isSkipped, median, round, type ResultLine, type SystemName } from './lib/stats.js';
+import { DEFAULT_WORKFLOWS } from './lib/workloads.js';
 
 export interface HistorySizeConfig {
   system: SystemName;
+  /** The database that gets the rows. */
   databaseUrl: string;
+  /** The empty database it is compared with. */
+  emptyDatabaseUrl: string;
+  /** Runs on each database, taking turns. */
+  rounds?: number;
   /** Finished workflows to generate. */
   rows: number;
   /** Workflows per timed round of the `queue` workload (its default when absent). */
@@ -29,6 +37,7 @@ export interface HistorySizeLine {
   fullOverEmpty: number;
   fillSeconds: number;
   tableMb: number;
+  rounds: number;
 }
 
 const STEPS_PER_WORKFLOW = 3;
@@ -75,17 +84,18 @@ const TABLES: Record<SystemName, HistoryTables> = {
 };
 
 export async function measureHistorySize(config: HistorySizeConfig): Promise<HistorySizeLine> {
-  const throughput = async (): Promise<number> => {
+  const throughput = async (databaseUrl: string): Promise<number> => {
     const report = await spawnChild(WORKLOAD_ENTRIES[config.system], config.system, {
       workload: 'queue',
-      workflows: config.workflows ?? 2_000,
-      databaseUrl: config.databaseUrl,
+      workflows: config.workflows ?? DEFAULT_WORKFLOWS.queue,
+      databaseUrl,
     });
     if (isSkipped(report)) throw new Error(`${config.system} skipped the queue workload: ${report.skipped}`);
     return (report as ResultLine).workflowsPerSec;
   };
-  // The first run migrates the schema and measures the empty table.
-  const emptyWorkflowsPerSec = await throughput();
+  // A first run on each migrates its schema; it is not counted.
+  await throughput(config.emptyDatabaseUrl);
+  await throughput(config.databaseUrl);
   const client = new pg.Client({ connectionString: config.databaseUrl });
   await client.connect();
   let fillSeconds: number;
@@ -104,7 +114,15 @@ export async function measureHistorySize(config: HistorySizeConfig): Promise<His
   } finally {
     await client.end();
   }
-  const fullWorkflowsPerSec = await throughput();
+  const rounds = config.rounds ?? 3;
+  const full: number[] = [];
+  const empty: number[] = [];
+  for (let turn = 0; turn < rounds; turn++) {
+    full.push(await throughput(config.databaseUrl));
+    empty.push(await throughput(config.emptyDatabaseUrl));
+  }
+  const emptyWorkflowsPerSec = median(empty);
+  const fullWorkflowsPerSec = median(full);
   return {
     system: config.system,
     workload: 'history-size',
@@ -115,6 +133,7 @@ export async function measureHistorySize(config: HistorySizeConfig): Promise<His
     fullOverEmpty: round(fullWorkflowsPerSec / emptyWorkflowsPerSec, 3),
     fillSeconds,
     tableMb,
+    rounds,
   };
 }
 

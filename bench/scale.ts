@@ -79,7 +79,9 @@ export const SCALE_MEASUREMENTS: readonly ScaleMeasurement[] = [
       const rows = context.rows ?? (context.quick ? 1_000_000 : 10_000_000);
       for (const system of context.systems) {
         const line = await context.withDatabase(`scale_history_${system}`, (databaseUrl) =>
-          measureInChild(here('./history-size.ts'), 'measureHistorySize', { system, databaseUrl, rows }),
+          context.withDatabase(`scale_history_empty_${system}`, (emptyDatabaseUrl) =>
+            measureInChild(here('./history-size.ts'), 'measureHistorySize', { system, databaseUrl, emptyDatabaseUrl, rows }),
+          ),
         );
         context.print({ system, workload: 'history-size', ...line });
       }
