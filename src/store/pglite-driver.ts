@@ -110,10 +110,10 @@ export class PgliteDriver implements Driver {
  * process of its own it all goes back to the OS when the process exits.
  */
 async function createCluster(pgdata: string): Promise<void> {
-  const script = "const { PGlite } = await import(process.argv[1]); await (await PGlite.create(process.argv[2])).close();";
+  const script = 'const { PGlite } = await import(process.argv[1]); await (await PGlite.create(process.argv[2], { startParams: JSON.parse(process.argv[3]) })).close();';
   const pglite = import.meta.resolve('@electric-sql/pglite');
   await new Promise<void>((resolvePromise, reject) => {
-    execFile(process.execPath, ['--input-type=module', '--eval', script, pglite, pgdata], { env: { ...process.env, NODE_OPTIONS: '' } }, (error, _stdout, stderr) => {
+    execFile(process.execPath, ['--input-type=module', '--eval', script, pglite, pgdata, JSON.stringify(startParams)], { env: { ...process.env, NODE_OPTIONS: '' } }, (error, _stdout, stderr) => {
       if (error) reject(new Error(`Could not create the embedded database in ${pgdata}: ${stderr.trim() || error.message}`));
       else resolvePromise();
     });

@@ -64,7 +64,8 @@ export async function measureEmbeddedFootprint(options: FootprintOptions): Promi
     const line = await child.waitForLine((l) => l.includes('listening on http://'), 60_000);
     const url = /listening on (http:\/\/\S+)/.exec(line)?.[1] as string;
     const t0 = Date.now();
-    await until(async () => (await fetch(`${url}/readyz`)).status === 200, 120_000);
+    // A new data directory takes seconds to create, minutes on a busy machine: a budget, not a timing.
+    await until(async () => (await fetch(`${url}/readyz`)).status === 200, 600_000);
     const readyMs = Date.now() - t0;
     const rssReadyMb = residentMb(child.pid).rss;
 
@@ -79,7 +80,7 @@ export async function measureEmbeddedFootprint(options: FootprintOptions): Promi
         const { status } = (await (await fetch(`${url}/tasks/${id}`)).json()) as { status: string };
         if (status === 'ERROR' || status === 'CANCELLED') throw new Error(`task ${id} ended ${status}`);
         return status === 'SUCCESS';
-      }, 120_000);
+      }, 600_000);
 
     await succeeded(await enqueue());
     const rssAfterFirstTaskMb = residentMb(child.pid).rss;
