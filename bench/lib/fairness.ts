@@ -95,7 +95,7 @@ export async function measureFairnessOn(sys: FairnessSystem, config: FairnessCon
     const finishedAt: number[] = [];
     const runs = await Promise.all(smallInputs.map((input) => sys.enqueue('tenant-b', input)));
     const all = Promise.all(runs.map(async (run) => finishedAt.push((await run.result(), performance.now()))));
-    const finished = await Promise.race([all.then(() => true), sleep(config.timeoutMs).then(() => false)]);
+    const finished = await Promise.race([all.then(() => true), sleep(config.timeoutMs, undefined, { ref: false }).then(() => false)]);
     const end = performance.now();
 
     const smallStarts = smallInputs.map((input) => starts.get(input));
