@@ -162,6 +162,8 @@ function storedOptions(limits: QueueLimits): QueueOptions {
   if (limits.concurrency !== null) options.concurrency = limits.concurrency;
   if (limits.rateLimit !== null && limits.ratePeriodMs !== null) options.rateLimit = { limit: limits.rateLimit, period: limits.ratePeriodMs };
   if (limits.partitionConcurrency !== null) options.partitionConcurrency = limits.partitionConcurrency;
+  if (limits.fairness !== null) options.fairness = limits.fairness;
+  if (limits.partitionWeights !== null) options.partitionWeights = limits.partitionWeights;
   return options;
 }
 
