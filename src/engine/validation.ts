@@ -21,6 +21,14 @@ export function describe(value: unknown): string {
 }
 
 /**
+ * The option names of an options type, for requireOptions. Written as an object with every key of
+ * the type, so that the compiler refuses a list that misses an option or names one the type lacks.
+ */
+export function optionNames<T extends object>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names);
+}
+
+/**
  * The options object of a public entry point: absent, or a plain object whose every key is one of
  * `known`. A misspelt or unsupported option is refused rather than ignored, and the message names
  * the options there are.

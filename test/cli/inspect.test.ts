@@ -301,16 +301,16 @@ describe('ballast queues', () => {
       [
         {
           name: 'cli-fast', enqueued: 1, pending: 0, delayed: 0, queueLength: 1, waiting: true,
-          limits: { workerConcurrency: 4, concurrency: 8, rateLimit: 100, ratePeriodMs: 60_000, partitionConcurrency: null },
+          limits: { workerConcurrency: 4, concurrency: 8, rateLimit: 100, ratePeriodMs: 60_000, partitionConcurrency: null, fairness: null, partitionWeights: null },
         },
         { name: 'cli-orphan', enqueued: 1, pending: 0, delayed: 0, queueLength: 1, waiting: true, limits: null },
         {
           name: 'cli-slow', enqueued: 2, pending: 1, delayed: 1, queueLength: 3, waiting: true,
-          limits: { workerConcurrency: 1, concurrency: 1, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null },
+          limits: { workerConcurrency: 1, concurrency: 1, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null, fairness: null, partitionWeights: null },
         },
         {
           name: 'cli-tenants', enqueued: 0, pending: 0, delayed: 0, queueLength: 0, waiting: false,
-          limits: { workerConcurrency: null, concurrency: null, rateLimit: null, ratePeriodMs: null, partitionConcurrency: 2 },
+          limits: { workerConcurrency: null, concurrency: null, rateLimit: null, ratePeriodMs: null, partitionConcurrency: 2, fairness: null, partitionWeights: null },
         },
       ],
     );

@@ -184,26 +184,34 @@ export function claimStatement(s: string, order: ClaimOrder, now = DB_NOW): stri
      ${returning}`;
   }
   // Fair: within a priority, a key's n-th candidate gets the turn (running + n - 1) / weight — the
-  // share of the key's weight it would be the start of — and the claim takes the lowest turns: a key
-  // with less of its share running goes first, and a weight-3 key takes three turns per round. Ties
-  // go to the keys after the one the last claim served last (the queue's cursor), then wrap around,
-  // so keys take turns even when each claim starts only one workflow.
+  // share of its weight it would start — and the claim takes the lowest turns first: a key with
+  // less of its share running goes first, and a weight-3 key takes three turns per round. Equal
+  // turns (say every key idle, one free slot) go round the keys from the queue's cursor: the key
+  // served last keeps going while it has used fewer turns than its weight, then the keys after it,
+  // then from the first again. So keys take turns, by weight, even when each claim starts only one.
+  const weight = (key: string) => `COALESCE(($6::jsonb ->> ${key})::int4, 1)`;
   return `${candidates},
+     cursor AS (SELECT fair_cursor AS key, COALESCE(fair_turns, 0) AS turns FROM ${s}.queues WHERE name = $1),
      picked AS (
        SELECT c.id, c.key, row_number() OVER (
-           ORDER BY c.priority, (c.running + c.rn - 1)::float8 / COALESCE(($6::jsonb ->> c.key)::int4, 1),
-                    COALESCE(c.key <= q.fair_cursor, false), c.key, c.seq) AS turn
-       FROM candidates c LEFT JOIN ${s}.queues q ON q.name = $1
-       ORDER BY turn LIMIT $4
+           ORDER BY c.priority, (c.running + c.rn - 1)::float8 / ${weight('c.key')},
+                    CASE WHEN c.key = q.key AND q.turns < ${weight('c.key')} THEN 0
+                         WHEN q.key IS NULL OR c.key > q.key THEN 1 ELSE 2 END,
+                    c.key, c.seq) AS place
+       FROM candidates c LEFT JOIN cursor q ON true
+       ORDER BY place LIMIT $4
      ),
      claimed AS (
        UPDATE ${s}.workflows SET ${set}
        WHERE status = 'ENQUEUED' AND id = ANY (ARRAY(SELECT id FROM picked))
        ${returning}
      ),
-     cursor AS (
-       UPDATE ${s}.queues SET fair_cursor = (SELECT key FROM picked ORDER BY turn DESC LIMIT 1)
-       WHERE name = $1 AND EXISTS (SELECT 1 FROM claimed)
+     moved AS (
+       UPDATE ${s}.queues q SET fair_cursor = last.key,
+         fair_turns = (CASE WHEN last.key = q.fair_cursor THEN COALESCE(q.fair_turns, 0) ELSE 0 END)
+                      + (SELECT count(*)::int4 FROM picked p WHERE p.key = last.key)
+       FROM (SELECT key FROM picked ORDER BY place DESC LIMIT 1) last
+       WHERE q.name = $1 AND EXISTS (SELECT 1 FROM claimed)
      )
      SELECT * FROM claimed`;
 }
