@@ -131,6 +131,8 @@ export function claimableHead(s: string, queue: string, appVersion: string, limi
 /** How a claim picks from the queue's waiting workflows (see claimStatement). */
 export type ClaimOrder = 'head' | 'partitioned' | 'fair';
 
+const MAX_BIGINT = '9223372036854775807';
+
 export function claimOrderOf(limits: QueueLimits): ClaimOrder {
   if (limits.fairness === 'partition') return 'fair';
   return isPartitioned(limits) ? 'partitioned' : 'head';
@@ -150,35 +152,41 @@ export function claimStatement(s: string, order: ClaimOrder, now = DB_NOW): stri
        ${returning}`;
   }
   // A partitioned claim walks the keys that have waiting work (a recursive skip-scan of
-  // workflows_partition_ready: one probe per key) and takes from each only the head it may start:
-  // as many as its partition has room for next to what already runs under it, and never more than
-  // the claim wants. However long one key's backlog, the claim reads none of it beyond that head.
+  // workflows_partition_ready, one probe per key, which also finds each key's head) and reads from
+  // each key only the head it may start: never more than the partition has room for next to what
+  // already runs under the key, nor than the claim wants, nor anything that ranks after the claim's
+  // `$4`-th key head (at least `$4` candidates rank before it, so it could never be taken). However
+  // long one key's backlog, the claim reads none of it beyond that.
   // The chosen rows are updated through an array of IDs, a primary-key probe each: joined as a set,
   // the planner may guess it large and hash it against every waiting row.
   const waiting = `FROM ${s}.workflows WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'`;
-  const candidates = `WITH RECURSIVE keys AS (
-       (SELECT partition_key AS key ${waiting} AND partition_key IS NOT NULL ORDER BY partition_key LIMIT 1)
+  const head = `SELECT partition_key AS key, priority, seq ${waiting}`;
+  const keys = `WITH RECURSIVE keys AS (
+       (${head} AND partition_key IS NOT NULL ORDER BY partition_key, priority, seq LIMIT 1)
        UNION ALL
-       SELECT (SELECT partition_key ${waiting} AND partition_key > k.key ORDER BY partition_key LIMIT 1)
-       FROM keys k WHERE k.key IS NOT NULL
+       SELECT next.* FROM keys k CROSS JOIN LATERAL (
+         ${head} AND partition_key > k.key ORDER BY partition_key, priority, seq LIMIT 1) AS next
      ),
      running AS (
        SELECT partition_key AS key, count(*)::int4 AS n FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING' GROUP BY partition_key
-     ),
-     candidates AS (
-       SELECT h.id, h.priority, h.seq, h.rn, k.key, COALESCE(r.n, 0) AS running
-       FROM keys k
-       LEFT JOIN running r ON r.key = k.key
-       CROSS JOIN LATERAL (
-         SELECT id, priority, seq, row_number() OVER (ORDER BY priority, seq) AS rn
-         ${waiting} AND partition_key = k.key
-         ORDER BY priority, seq LIMIT $4
-       ) h
-       WHERE k.key IS NOT NULL AND h.rn <= $5::int4 - COALESCE(r.n, 0)
      )`;
+  const room = `least($4::int8, $5::int8 - h.running)`;
   if (order === 'partitioned') {
     // Strict priority and arrival order among the workflows that may start.
-    return `${candidates}
+    return `${keys},
+     heads AS (
+       SELECT k.key, k.priority, k.seq, COALESCE(r.n, 0) AS running
+       FROM keys k LEFT JOIN running r ON r.key = k.key WHERE COALESCE(r.n, 0) < $5::int4
+     ),
+     bound AS (
+       SELECT COALESCE(max(priority), ${MAX_INT}) AS priority, COALESCE(max(seq), ${MAX_BIGINT}) AS seq
+       FROM (SELECT priority, seq FROM heads ORDER BY priority, seq OFFSET $4::int8 - 1 LIMIT 1) AS cut
+     ),
+     candidates AS (
+       SELECT c.id, c.priority, c.seq FROM heads h CROSS JOIN bound b CROSS JOIN LATERAL (
+         SELECT id, priority, seq ${waiting} AND partition_key = h.key AND (priority, seq) <= (b.priority, b.seq)
+         ORDER BY priority, seq LIMIT ${room}) AS c
+     )
      UPDATE ${s}.workflows SET ${set}
      WHERE status = 'ENQUEUED' AND id = ANY (ARRAY(SELECT id FROM candidates ORDER BY priority, seq LIMIT $4))
      ${returning}`;
@@ -189,13 +197,30 @@ export function claimStatement(s: string, order: ClaimOrder, now = DB_NOW): stri
   // turns (say every key idle, one free slot) go round the keys from the queue's cursor: the key
   // served last keeps going while it has used fewer turns than its weight, then the keys after it,
   // then from the first again. So keys take turns, by weight, even when each claim starts only one.
-  const weight = (key: string) => `COALESCE(($6::jsonb ->> ${key})::int4, 1)`;
-  return `${candidates},
+  // A key's head has the turn running / weight; a key at the bound's priority needs only the
+  // candidates whose turn is not past the bound's (the small margin keeps equal turns in).
+  return `${keys},
+     heads AS (
+       SELECT k.key, k.priority, COALESCE(r.n, 0) AS running, COALESCE(($6::jsonb ->> k.key)::int4, 1) AS weight
+       FROM keys k LEFT JOIN running r ON r.key = k.key WHERE COALESCE(r.n, 0) < $5::int4
+     ),
+     bound AS (
+       SELECT COALESCE(max(priority), ${MAX_INT}) AS priority, max(turn) AS turn
+       FROM (SELECT priority, running::float8 / weight AS turn FROM heads ORDER BY priority, turn OFFSET $4::int8 - 1 LIMIT 1) AS cut
+     ),
+     candidates AS (
+       SELECT c.id, c.priority, c.seq, c.rn, h.key, h.running, h.weight FROM heads h CROSS JOIN bound b CROSS JOIN LATERAL (
+         SELECT id, priority, seq, row_number() OVER (ORDER BY priority, seq) AS rn
+         ${waiting} AND partition_key = h.key AND priority <= b.priority
+         ORDER BY priority, seq
+         LIMIT CASE WHEN b.turn IS NULL OR h.priority < b.priority THEN ${room}
+                    ELSE least(${room}, greatest(0, floor(b.turn * h.weight - h.running + 1.000001)::int8)) END) AS c
+     ),
      cursor AS (SELECT fair_cursor AS key, COALESCE(fair_turns, 0) AS turns FROM ${s}.queues WHERE name = $1),
      picked AS (
        SELECT c.id, c.key, row_number() OVER (
-           ORDER BY c.priority, (c.running + c.rn - 1)::float8 / ${weight('c.key')},
-                    CASE WHEN c.key = q.key AND q.turns < ${weight('c.key')} THEN 0
+           ORDER BY c.priority, (c.running + c.rn - 1)::float8 / c.weight,
+                    CASE WHEN c.key = q.key AND q.turns < c.weight THEN 0
                          WHEN q.key IS NULL OR c.key > q.key THEN 1 ELSE 2 END,
                     c.key, c.seq) AS place
        FROM candidates c LEFT JOIN cursor q ON true
