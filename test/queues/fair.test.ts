@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import type { Ballast, Queue, WorkflowHandle } from '../../src/index.js';
+import { Ballast, ValidationError, type Queue, type WorkflowHandle } from '../../src/index.js';
 import { backends, newBallast, openTestDatabase, type TestDatabase } from '../support/backends.js';
 import { waitFor } from '../support/wait.js';
 
@@ -202,3 +202,34 @@ for (const backend of backends()) {
     });
   });
 }
+
+describe('fair queue declarations are validated', () => {
+  const app = new Ballast({ name: 'declarations', dataDir: 'memory://' });
+
+  test('fairness takes only "partition"; weights need fairness and are integers from 1 to 1,000', () => {
+    assert.throws(() => app.queue('f1', { fairness: 'tenant' as never }), /fairness must be 'partition'/);
+    assert.throws(() => app.queue('f2', { partitionWeights: { a: 2 } }), /only a fair queue does; add fairness: 'partition'/);
+    assert.throws(() => app.queue('f3', { fairness: 'partition', partitionWeights: { a: 0 } }), /weight of partition key "a" must be an integer from 1 to 1000/);
+    assert.throws(() => app.queue('f4', { fairness: 'partition', partitionWeights: { a: 1.5 } }), ValidationError);
+    assert.throws(() => app.queue('f5', { fairness: 'partition', partitionWeights: [3] as never }), /must map partition keys to weights/);
+    app.queue('f6', { fairness: 'partition', partitionWeights: { a: 1_000 } });
+  });
+
+  test('a fair queue is partitioned: an enqueue without a partition key is refused', async (t) => {
+    const db = await openTestDatabase('pglite');
+    const ballast = newBallast(db);
+    const queue = ballast.queue('fair', { fairness: 'partition' });
+    const job = ballast.workflow('job', async () => undefined);
+    await ballast.launch();
+    t.after(async () => {
+      await ballast.shutdown({ drainMs: 0 });
+      await db.close();
+    });
+    await assert.rejects(job.enqueue(undefined, { queue }), /queue "fair" is partitioned: enqueue needs a partitionKey/);
+    const limits = (await ballast.queues.list()).find((q) => q.name === 'fair');
+    assert.deepEqual({ fairness: limits?.fairness, partitionWeights: limits?.partitionWeights }, { fairness: 'partition', partitionWeights: null });
+    const updated = await ballast.queues.update('fair', { fairness: 'partition', partitionWeights: { big: 2, plain: 1 } });
+    assert.deepEqual(updated.partitionWeights, { big: 2 }, 'weight 1 is the default and is not stored');
+    assert.deepEqual((await ballast.queues.list()).find((q) => q.name === 'fair')?.partitionWeights, { big: 2 });
+  });
+});
