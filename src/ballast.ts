@@ -11,6 +11,7 @@ import type {
   EnqueueOptions,
   ReadStreamOptions,
   ResultOptions,
+  SendOptions,
   StartOptions,
   StreamEntry,
   WorkflowDefinition,
@@ -18,7 +19,8 @@ import type {
   WorkflowHandle,
 } from './engine/types.js';
 import { readStreamArguments, streamValues } from './engine/stream-reader.js';
-import { requireName } from './engine/validation.js';
+import { ENQUEUE_MANY_OPTIONS, SEND_OPTIONS, TIMEOUT_OPTIONS } from './engine/option-names.js';
+import { optionNames, requireName, requireOptions } from './engine/validation.js';
 import { Observer } from './engine/observer.js';
 import { DuplicateRegistrationError, LifecycleError, ValidationError } from './errors.js';
 import { OrphanAdoption } from './fleet/adoption.js';
@@ -56,10 +58,10 @@ export interface ShutdownOptions {
   drainMs?: number;
 }
 
-export interface SendOptions {
-  /** Sending twice to the same workflow with the same key delivers the message once. */
-  idempotencyKey?: string;
-}
+export type { SendOptions };
+
+const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ drainMs: true });
+const DATA_SOURCE_OPTIONS = optionNames<DataSourceOptions>({ databaseUrl: true, poolSize: true });
 
 /**
  * What the testing kit (ballast/testing) gives an instance beyond its config: a virtual clock, and
@@ -129,6 +131,7 @@ export class Ballast {
       },
       enqueueMany: async (inputs: Input[], options: Omit<EnqueueOptions, 'id' | 'dedupId'>) => {
         if (!Array.isArray(inputs)) throw new ValidationError(`${name}.enqueueMany(inputs, options): inputs must be an array.`);
+        requireOptions(options, ENQUEUE_MANY_OPTIONS, `${name}.enqueueMany(inputs, options)`, "{ queue: 'emails' }");
         const runtime = this.requireRuntime(`${name}.enqueueMany`);
         // Submitted in one tick, the inserts share one group-commit flush: one statement, one round trip.
         return Promise.all(inputs.map((input) => runtime.enqueue<Output>(registration, input, { ...options }, null)));
@@ -160,10 +163,7 @@ export class Ballast {
     if (this.state !== 'new') throw new LifecycleError(`Declare data source "${name}" before launch().`);
     requireName(name, 'data source name');
     const what = `ballast.dataSource("${name}", options)`;
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`${what}: options must be an object such as { databaseUrl: process.env.APP_DATABASE_URL }.`);
-    for (const key of Object.keys(options)) {
-      if (key !== 'databaseUrl' && key !== 'poolSize') throw new ValidationError(`${what}: unknown option "${key}"; the options are databaseUrl and poolSize.`);
-    }
+    requireOptions(options ?? null, DATA_SOURCE_OPTIONS, what, '{ databaseUrl: process.env.APP_DATABASE_URL }');
     if (typeof options.databaseUrl !== 'string' || options.databaseUrl === '') {
       throw new ValidationError(`${what}: databaseUrl must be the Postgres URL of the application database, got ${String(options.databaseUrl)}.`);
     }
@@ -344,6 +344,7 @@ export class Ballast {
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     if (this.state !== 'running') throw new LifecycleError(`shutdown() during ${this.state}: wait for launch() to settle first.`);
+    requireOptions(options, SHUTDOWN_OPTIONS, 'shutdown', '{ drainMs: 10_000 }');
     const drainMs = optionalDuration(options.drainMs, 'shutdown drainMs') ?? 30_000;
     this.state = 'stopping';
     await this.scheduler?.stop();
@@ -465,6 +466,7 @@ export class Ballast {
   async send(workflowId: string, topic: string, message: unknown, options: SendOptions = {}): Promise<void> {
     requireName(workflowId, 'destination workflow ID');
     requireName(topic, 'topic');
+    requireOptions(options, SEND_OPTIONS, 'send', "{ idempotencyKey: 'payment-42' }");
     if (options.idempotencyKey !== undefined) requireName(options.idempotencyKey, 'idempotencyKey');
     const payload = serialize(message, `message on topic "${topic}"`);
     checkPayloadSize(payload, this.config.maxPayloadBytes, `message on topic "${topic}"`);
@@ -475,6 +477,7 @@ export class Ballast {
   async getEvent<T = unknown>(workflowId: string, key: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
     requireName(workflowId, 'workflow ID');
     requireName(key, 'event key');
+    requireOptions(options, TIMEOUT_OPTIONS, 'getEvent', "{ timeout: '10s' }");
     const timeoutMs = optionalDuration(options.timeout, 'getEvent timeout') ?? 0;
     const value = await this.requireRuntime('getEvent').observer.awaitEvent(workflowId, key, timeoutMs);
     return value === undefined ? undefined : (deserialize(value) as T);

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { optionalDuration } from './durations.js';
 import type { Duration } from './engine/types.js';
-import { checkAdminOptions, type AdminHandlerOptions } from './admin/options.js';
+import { ADMIN_HANDLER_OPTIONS, checkAdminOptions, type AdminHandlerOptions } from './admin/options.js';
+import { optionNames, requireOptions } from './engine/validation.js';
 import { ValidationError } from './errors.js';
 import type { RetentionPolicy } from './fleet/retention.js';
 import { isValidIdentifier } from './store/sql/identifiers.js';
@@ -129,10 +130,17 @@ export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string
   return nonEmpty(env.BALLAST_DATABASE_URL) ?? nonEmpty(env.DBOS_SYSTEM_DATABASE_URL);
 }
 
+const CONFIG_OPTIONS = optionNames<BallastConfig>({
+  name: true, databaseUrl: true, dataDir: true, schema: true, executorId: true, appVersion: true, poolSize: true, pollIntervalMs: true,
+  maxRecoveryAttempts: true, maxPayloadBytes: true, executorLeaseMs: true, heartbeatIntervalMs: true, statementTimeoutMs: true, patching: true,
+  retention: true, admin: true, logger: true,
+});
+const RETENTION_OPTIONS = optionNames<RetentionConfig>({ maxAge: true, maxRows: true, interval: true, batchSize: true });
+/** config.admin: the handler's options that make sense for the standalone server, and its port and interface. */
+const ADMIN_OPTIONS = [...ADMIN_HANDLER_OPTIONS.filter((name) => name !== 'readiness' && name !== 'logger'), 'port', 'host'];
+
 export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
-  if (typeof config !== 'object' || config === null) {
-    throw new ValidationError('new Ballast(config): config must be an object such as { name: "orders" }.');
-  }
+  requireOptions(config ?? null, CONFIG_OPTIONS, 'new Ballast(config)', '{ name: "orders" }');
   if (typeof config.name !== 'string' || config.name.trim() === '') {
     throw new ValidationError('new Ballast(config): config.name (the application name) must be a non-empty string.');
   }
@@ -168,6 +176,7 @@ function resolveAdmin(admin: AdminConfig | false | undefined, env: NodeJS.Proces
   if (admin !== undefined && (typeof admin !== 'object' || admin === null)) {
     throw new ValidationError('config.admin must be an object such as { port: 3001 }, or false.');
   }
+  requireOptions(admin, ADMIN_OPTIONS, 'config.admin', '{ port: 3001 }');
   if (admin?.port === undefined && fromEnv !== undefined && !/^\d+$/.test(fromEnv.trim())) {
     throw new ValidationError(`BALLAST_ADMIN_PORT must be a port number, got ${JSON.stringify(fromEnv)}.`);
   }
@@ -225,6 +234,7 @@ function resolveRetention(retention: RetentionConfig | undefined): RetentionPoli
   if (retention !== undefined && (typeof retention !== 'object' || retention === null)) {
     throw new ValidationError('config.retention must be an object such as { maxAge: "7d", maxRows: 1000000 }.');
   }
+  requireOptions(retention, RETENTION_OPTIONS, 'config.retention', '{ maxAge: "7d", maxRows: 1000000 }');
   const maxAgeMs = optionalDuration(retention?.maxAge, 'config.retention.maxAge') ?? null;
   if (maxAgeMs === 0) throw new ValidationError('config.retention.maxAge must be longer than zero.');
   return {

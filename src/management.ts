@@ -2,7 +2,7 @@ import { newWorkflowId } from './ids.js';
 import type { Runtime } from './engine/runtime.js';
 import type { StepInfo, WorkflowHandle, WorkflowInfo } from './engine/types.js';
 import { toAttributes, type WorkflowAttributes } from './engine/attributes.js';
-import { describe, requireName } from './engine/validation.js';
+import { describe, optionNames, requireName, requireOptions } from './engine/validation.js';
 import { toStepInfo, toWorkflowInfo } from './engine/views.js';
 import {
   BallastError,
@@ -82,6 +82,16 @@ export interface BulkOptions {
   onBatch?: (soFar: BulkResult) => void;
 }
 
+const GET_OPTIONS = optionNames<GetOptions>({ withPayloads: true });
+const CANCEL_OPTIONS = optionNames<CancelOptions>({ children: true });
+const FORK_OPTIONS = optionNames<ForkOptions>({ fromStep: true, id: true, appVersion: true });
+const BULK_OPTIONS = optionNames<BulkOptions>({ batchSize: true, onBatch: true });
+const FILTER_OPTIONS = optionNames<WorkflowFilter>({
+  status: true, name: true, queue: true, queuedOnly: true, executorId: true, appVersion: true, parentId: true, idPrefix: true, attributes: true,
+  createdAfter: true, createdBefore: true, completedAfter: true, completedBefore: true, limit: true, offset: true, order: true, withPayloads: true,
+  after: true, search: true, searchTimeoutMs: true,
+});
+
 /** What an operation on many workflows did. */
 export interface BulkResult {
   /** The workflows it applied to, in the order they were found. */
@@ -110,6 +120,7 @@ export class WorkflowQueries {
 
   async get(workflowId: string, options: GetOptions = {}): Promise<WorkflowInfo | undefined> {
     requireName(workflowId, 'workflow ID');
+    requireOptions(options, GET_OPTIONS, 'workflows.get', '{ withPayloads: true }');
     const record = await this.store.getWorkflow(workflowId, options.withPayloads === true);
     return record && toWorkflowInfo(record, options.withPayloads === true);
   }
@@ -137,6 +148,7 @@ export class WorkflowQueries {
    */
   async cancel(workflowId: string, options: CancelOptions = {}): Promise<boolean> {
     requireName(workflowId, 'workflow ID');
+    requireOptions(options, CANCEL_OPTIONS, 'workflows.cancel', '{ children: true }');
     const children = optionalFlag(options, 'children', 'cancel');
     const cancelled = await this.store.cancelWorkflows(workflowId, children);
     this.stopRuns(cancelled);
@@ -183,7 +195,7 @@ export class WorkflowQueries {
    */
   async fork<Output = unknown>(workflowId: string, options: ForkOptions = {}): Promise<WorkflowHandle<Output>> {
     requireName(workflowId, 'workflow ID');
-    if (typeof options !== 'object' || options === null) throw new ValidationError('fork(id, options): options must be an object such as { fromStep: 2 }.');
+    requireOptions(options ?? null, FORK_OPTIONS, 'workflows.fork(id, options)', '{ fromStep: 2 }');
     const fromStep = options.fromStep ?? 0;
     if (!Number.isInteger(fromStep) || fromStep < 0) {
       throw new ValidationError(`fork: fromStep must be a non-negative integer step index, got ${describe(options.fromStep)}.`);
@@ -225,7 +237,8 @@ export class WorkflowQueries {
   }
 
   /** Cancels every active workflow the filter matches, in batches. */
-  cancelMany(filter: WorkflowFilter, options: BulkOptions & CancelOptions = {}): Promise<BulkResult> {
+  async cancelMany(filter: WorkflowFilter, options: BulkOptions & CancelOptions = {}): Promise<BulkResult> {
+    requireOptions(options ?? null, [...BULK_OPTIONS, ...CANCEL_OPTIONS], 'workflows.cancelMany(filter, options)', '{ batchSize: 100, children: true }');
     return this.bulk(filter, ACTIVE_STATUSES, options, async (ids) => {
       const cancelled = new Set<string>();
       for (const id of ids) if (await this.cancel(id, { children: options.children === true })) cancelled.add(id);
@@ -234,7 +247,8 @@ export class WorkflowQueries {
   }
 
   /** Resumes every CANCELLED, ERROR or DEAD_LETTER workflow the filter matches, in batches. */
-  resumeMany(filter: WorkflowFilter, options: BulkOptions = {}): Promise<BulkResult> {
+  async resumeMany(filter: WorkflowFilter, options: BulkOptions = {}): Promise<BulkResult> {
+    requireOptions(options ?? null, BULK_OPTIONS, 'workflows.resumeMany(filter, options)', '{ batchSize: 100 }');
     return this.bulk(filter, RESUMABLE_STATUSES, options, async (ids, failed) => {
       const resumed = new Set<string>();
       for (const id of ids) {
@@ -251,7 +265,8 @@ export class WorkflowQueries {
   }
 
   /** Deletes every finished workflow the filter matches, in batches of one statement each. */
-  deleteMany(filter: WorkflowFilter, options: BulkOptions = {}): Promise<BulkResult> {
+  async deleteMany(filter: WorkflowFilter, options: BulkOptions = {}): Promise<BulkResult> {
+    requireOptions(options ?? null, BULK_OPTIONS, 'workflows.deleteMany(filter, options)', '{ batchSize: 100 }');
     return this.bulk(filter, FINAL_STATUSES, options, async (ids) => new Set(await this.store.deleteWorkflows(ids)));
   }
 
@@ -356,7 +371,7 @@ function optionalFlag(options: object, name: string, operation: string): boolean
 }
 
 export function toListQuery(filter: WorkflowFilter): ListQuery {
-  if (typeof filter !== 'object' || filter === null) throw new ValidationError('list(filter): filter must be an object.');
+  requireOptions(filter ?? null, FILTER_OPTIONS, 'workflows.list(filter)', "{ status: 'ERROR', queue: 'emails' }");
   let statuses: WorkflowStatus[] | null = null;
   if (filter.status !== undefined) {
     statuses = Array.isArray(filter.status) ? [...filter.status] : [filter.status];

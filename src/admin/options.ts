@@ -1,4 +1,5 @@
 // The admin handler's options and their validation (also run by new Ballast() on config.admin).
+import { optionNames, requireOptions } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 import { ADMIN_ACTIONS, type AdminAction, type Authorize } from './access.js';
 import type { Readiness } from './routes.js';
@@ -48,9 +49,15 @@ export interface AdminHandlerOptions {
 
 const MIN_TOKEN_LENGTH = 16;
 
+export const ADMIN_HANDLER_OPTIONS = optionNames<AdminHandlerOptions>({
+  token: true, viewerToken: true, protectReads: true, publicPayloads: true, authorize: true, readOnly: true, actions: true, redact: true,
+  basePath: true, dashboard: true, maxBodyBytes: true, readiness: true, logger: true,
+});
+const DASHBOARD_OPTIONS = optionNames<DashboardOptions>({ liveIntervalMs: true, waitingTooLongMs: true });
+
 /** Throws a ValidationError that says what to fix. */
 export function checkAdminOptions(options: AdminHandlerOptions): void {
-  if (typeof options !== 'object' || options === null) throw new ValidationError('adminHandler(options): options must be an object such as { token: "…" }.');
+  requireOptions(options ?? null, ADMIN_HANDLER_OPTIONS, 'adminHandler(options)', '{ token: process.env.BALLAST_ADMIN_TOKEN }');
   const { token, viewerToken, maxBodyBytes, readiness, authorize, redact, basePath, actions, dashboard } = options;
   for (const [name, value] of [['token', token], ['viewerToken', viewerToken]] as const) {
     if (value === undefined) continue;
@@ -81,6 +88,7 @@ export function checkAdminOptions(options: AdminHandlerOptions): void {
   }
   if (dashboard !== undefined && typeof dashboard !== 'boolean') {
     if (typeof dashboard !== 'object' || dashboard === null) throw new ValidationError('adminHandler: dashboard must be true, false or an object such as { liveIntervalMs: 2000 }.');
+    requireOptions(dashboard, DASHBOARD_OPTIONS, 'adminHandler: dashboard', '{ liveIntervalMs: 2000 }');
     const { liveIntervalMs, waitingTooLongMs } = dashboard;
     if (liveIntervalMs !== undefined && (!Number.isInteger(liveIntervalMs) || liveIntervalMs < 500)) {
       throw new ValidationError(`adminHandler: dashboard.liveIntervalMs must be an integer of at least 500, got ${String(liveIntervalMs)}.`);

@@ -2,7 +2,7 @@
 // Prometheus metrics, and workflow, queue, executor, version and schedule management under /api/.
 import type { ExecutorsApi, VersionsApi } from '../fleet/registry.js';
 import type { BulkResult, WorkflowFilter, WorkflowQueries } from '../management.js';
-import type { QueueOptions } from '../queues/options.js';
+import { QUEUE_OPTIONS, type QueueOptions } from '../queues/options.js';
 import type { QueueService } from '../queues/service.js';
 import type { SchedulesApi } from '../schedule/service.js';
 import type { ReadStreamOptions, StreamEntry } from '../engine/types.js';
@@ -214,7 +214,7 @@ export function adminRoutes(source: () => AdminSource, { maxBodyBytes, readiness
       actions: ['limits'],
       handle: async (request) => {
         const fields = await body(request, '{"workerConcurrency": 2, "concurrency": 20, "rateLimit": {"limit": 100, "period": "1m"}}');
-        checkFields(fields, ['workerConcurrency', 'concurrency', 'rateLimit', 'partitionConcurrency']);
+        checkFields(fields, QUEUE_OPTIONS);
         const limits = await source().queues.update(request.params.name as string, fields as QueueOptions);
         return { status: 200, body: limits, audit: { limits } };
       },

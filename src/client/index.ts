@@ -4,8 +4,9 @@ import { optionalDuration } from '../durations.js';
 import { Observer } from '../engine/observer.js';
 import { decodeResult } from '../engine/runtime.js';
 import { readStreamArguments, streamValues } from '../engine/stream-reader.js';
-import type { DebounceOptions, Duration, ReadStreamOptions, ResultOptions, StreamEntry, WorkflowHandle } from '../engine/types.js';
-import { requireName } from '../engine/validation.js';
+import type { DebounceOptions, Duration, ReadStreamOptions, ResultOptions, SendOptions, StreamEntry, WorkflowHandle } from '../engine/types.js';
+import { DEBOUNCE_OPTIONS, ENQUEUE_MANY_OPTIONS, ENQUEUE_OPTIONS, SEND_OPTIONS, TIMEOUT_OPTIONS } from '../engine/option-names.js';
+import { optionNames, requireName, requireOptions } from '../engine/validation.js';
 import { toWorkflowInfo } from '../engine/views.js';
 import { LifecycleError, ValidationError, WorkflowNotFoundError } from '../errors.js';
 import { WorkflowQueries } from '../management.js';
@@ -54,6 +55,13 @@ export interface ClientDebounceOptions extends DebounceOptions {
   appVersion?: string;
 }
 
+const CONFIG_OPTIONS = optionNames<BallastClientConfig>({
+  appName: true, databaseUrl: true, schema: true, appVersion: true, poolSize: true, pollIntervalMs: true, maxPayloadBytes: true, logger: true,
+});
+const CLIENT_ENQUEUE_OPTIONS = [...ENQUEUE_OPTIONS, 'appVersion'];
+const CLIENT_ENQUEUE_MANY_OPTIONS = [...ENQUEUE_MANY_OPTIONS, 'appVersion'];
+const CLIENT_DEBOUNCE_OPTIONS = [...DEBOUNCE_OPTIONS, 'appVersion'];
+
 /**
  * Management and enqueue-by-name from a process that registers and runs no workflows (an API
  * server, a cron job, an operator's script). It needs a Postgres server: the embedded database
@@ -80,7 +88,8 @@ export class BallastClient {
   private closed = false;
 
   constructor(private readonly config: BallastClientConfig) {
-    if (typeof config !== 'object' || config === null || typeof config.appName !== 'string' || config.appName === '') {
+    requireOptions(config ?? null, CONFIG_OPTIONS, 'new BallastClient(config)', "{ appName: 'orders' }");
+    if (typeof config.appName !== 'string' || config.appName === '') {
       throw new ValidationError('new BallastClient(config): config.appName (the application to talk to) must be a non-empty string.');
     }
     const databaseUrl = config.databaseUrl ?? databaseUrlFromEnv();
@@ -127,8 +136,10 @@ export class BallastClient {
   async enqueue<Output = unknown>(workflowName: string, input: unknown, options: ClientEnqueueOptions): Promise<WorkflowHandle<Output>> {
     this.assertOpen();
     requireName(workflowName, 'workflow name');
-    const version = await this.versionFor(options?.appVersion, options?.queue);
-    const { id } = await this.queues.enqueue(workflowName, input, options, version, null);
+    requireOptions(options, CLIENT_ENQUEUE_OPTIONS, `enqueue of workflow "${workflowName}"`, "{ queue: 'emails' }");
+    const { appVersion, ...enqueueOptions } = options ?? ({} as ClientEnqueueOptions);
+    const version = await this.versionFor(appVersion, enqueueOptions.queue);
+    const { id } = await this.queues.enqueue(workflowName, input, enqueueOptions, version, null);
     return this.handle<Output>(id);
   }
 
@@ -139,7 +150,8 @@ export class BallastClient {
   async debounce<Output = unknown>(workflowName: string, key: string, input: unknown, options: ClientDebounceOptions): Promise<WorkflowHandle<Output>> {
     this.assertOpen();
     requireName(workflowName, 'workflow name');
-    const { appVersion, ...debounceOptions } = options ?? ({} as ClientDebounceOptions);
+    requireOptions(options ?? null, CLIENT_DEBOUNCE_OPTIONS, `debounce of workflow "${workflowName}"`, "{ delay: '5s', queue: 'digests' }");
+    const { appVersion, ...debounceOptions } = options;
     const version = await this.versionFor(appVersion, debounceOptions.queue);
     return this.handle<Output>(await this.queues.debounce(workflowName, key, input, debounceOptions, version));
   }
@@ -153,8 +165,10 @@ export class BallastClient {
     this.assertOpen();
     requireName(workflowName, 'workflow name');
     if (!Array.isArray(inputs)) throw new ValidationError('enqueueMany(name, inputs, options): inputs must be an array.');
-    const version = await this.versionFor(options?.appVersion, options?.queue);
-    const enqueued = await Promise.all(inputs.map((input) => this.queues.enqueue(workflowName, input, { ...options }, version, null)));
+    requireOptions(options, CLIENT_ENQUEUE_MANY_OPTIONS, 'enqueueMany(name, inputs, options)', "{ queue: 'emails' }");
+    const { appVersion, ...enqueueOptions } = options ?? ({} as ClientEnqueueOptions);
+    const version = await this.versionFor(appVersion, enqueueOptions.queue);
+    const enqueued = await Promise.all(inputs.map((input) => this.queues.enqueue(workflowName, input, { ...enqueueOptions }, version, null)));
     return enqueued.map(({ id }) => this.handle<Output>(id));
   }
 
@@ -174,6 +188,7 @@ export class BallastClient {
   async result<Output = unknown>(workflowId: string, options: ResultOptions = {}): Promise<Output> {
     this.assertOpen();
     requireName(workflowId, 'workflow ID');
+    requireOptions(options, TIMEOUT_OPTIONS, 'result', "{ timeout: '10s' }");
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
     await this.ensureListening();
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
@@ -182,10 +197,11 @@ export class BallastClient {
     return decodeResult<Output>(found.record);
   }
 
-  async send(workflowId: string, topic: string, message: unknown, options: { idempotencyKey?: string } = {}): Promise<void> {
+  async send(workflowId: string, topic: string, message: unknown, options: SendOptions = {}): Promise<void> {
     this.assertOpen();
     requireName(workflowId, 'destination workflow ID');
     requireName(topic, 'topic');
+    requireOptions(options, SEND_OPTIONS, 'send', "{ idempotencyKey: 'payment-42' }");
     if (options.idempotencyKey !== undefined) requireName(options.idempotencyKey, 'idempotencyKey');
     const payload = serialize(message, `message on topic "${topic}"`);
     checkPayloadSize(payload, this.config.maxPayloadBytes ?? 16 * 1024 * 1024, `message on topic "${topic}"`);
@@ -196,6 +212,7 @@ export class BallastClient {
     this.assertOpen();
     requireName(workflowId, 'workflow ID');
     requireName(key, 'event key');
+    requireOptions(options, TIMEOUT_OPTIONS, 'getEvent', "{ timeout: '10s' }");
     const timeoutMs = optionalDuration(options.timeout, 'getEvent timeout') ?? 0;
     await this.ensureListening();
     const value = await this.observer.awaitEvent(workflowId, key, timeoutMs);

@@ -10,7 +10,8 @@ import type { Registration } from './registry.js';
 import { backoffDelay, stepPolicy } from './step-policy.js';
 import { StreamPositions } from './stream-writes.js';
 import { attemptTransaction, transactionPlan, type TransactionOutcome } from './transaction.js';
-import { describe, requireName } from './validation.js';
+import { STEP_OPTIONS, TIMEOUT_OPTIONS, WAIT_OPTIONS } from './option-names.js';
+import { describe, requireName, requireOptions } from './validation.js';
 import { answerOf, awaitFinished, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
 import type {
   Duration,
@@ -127,6 +128,7 @@ export class Context implements WorkflowContext {
   async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
     requireName(name, 'step name');
     if (typeof fn !== 'function') throw new ValidationError(`ctx.step("${name}", fn): fn must be a function.`);
+    requireOptions(options, STEP_OPTIONS, `ctx.step("${name}")`, '{ retries: 3 }');
     const policy = stepPolicy('ctx.step', name, options);
     const { idx, recorded } = this.position('ctx.step', name);
     if (recorded) return replayed<T>(recorded);
@@ -246,6 +248,7 @@ export class Context implements WorkflowContext {
 
   async recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
     requireName(topic, 'recv topic');
+    requireOptions(options, TIMEOUT_OPTIONS, `ctx.recv("${topic}")`, "{ timeout: '1h' }");
     const timeoutMs = optionalDuration(options.timeout, 'recv timeout');
     const deadline = await this.deadline('ctx.recv', OP.recvDeadline(topic), timeoutMs);
     const name = OP.recv(topic);
@@ -392,7 +395,7 @@ export class Context implements WorkflowContext {
   private async waitFor<Output>(kind: WaitKind, handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<Array<FinishedWorkflow<Output> | undefined>> {
     const operation = `ctx.${kind}`;
     const ids = workflowIdsOf(handles, operation);
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`${operation}(handles, options): options must be an object such as { timeout: '1h' }.`);
+    requireOptions(options, WAIT_OPTIONS, `${operation}(handles, options)`, "{ timeout: '1h' }");
     const deadline = await this.deadline(operation, OP.waitDeadline(kind), optionalDuration(options.timeout, `${operation} timeout`));
     const name = OP.wait(kind);
     const { idx, recorded } = this.position(operation, name);

@@ -22,7 +22,8 @@ import { HistoryConflictSignal, ShutdownSignal, SimulatedCrash, WorkflowExecutio
 import { WorkflowRegistry, type Registration } from './registry.js';
 import type { EnqueueOptions, ResultOptions, StartOptions, WorkflowDefinition, WorkflowHandle } from './types.js';
 import { toAttributes } from './attributes.js';
-import { requireName } from './validation.js';
+import { START_OPTIONS, TIMEOUT_OPTIONS } from './option-names.js';
+import { requireName, requireOptions } from './validation.js';
 import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
 import { toWorkflowInfo, workflowOutcome } from './views.js';
@@ -211,6 +212,7 @@ export class Runtime {
     if (!this.takes(parent)) {
       throw new LifecycleError(`Cannot start workflow "${registration.name}": call ballast.launch() first (or the instance is shutting down).`);
     }
+    requireOptions(options, START_OPTIONS, `start of workflow "${registration.name}"`, "{ id: 'order-42' }");
     const id = options.id ?? newWorkflowId();
     requireName(id, 'workflow ID');
     const timeoutMs = optionalDuration(options.timeout, `timeout of workflow "${registration.name}"`);
@@ -542,6 +544,7 @@ export class Runtime {
   }
 
   async result<Output>(id: string, options: ResultOptions = {}, mark?: ActiveMark, slot?: SuccessSlot): Promise<Output> {
+    requireOptions(options, TIMEOUT_OPTIONS, 'result', "{ timeout: '10s' }");
     const timeoutMs = optionalDuration(options.timeout, 'result timeout');
     if (slot?.success) return slot.success.value as Output;
     const deadline = timeoutMs === undefined ? Infinity : this.clock.now() + timeoutMs;

@@ -1,6 +1,8 @@
 import { optionalDuration } from '../durations.js';
 import { ValidationError } from '../errors.js';
+import { BACKOFF_OPTIONS } from './option-names.js';
 import type { StepOptions } from './types.js';
+import { requireOptions } from './validation.js';
 
 const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 30_000 };
 
@@ -19,6 +21,7 @@ export function stepPolicy(kind: 'ctx.step' | 'ctx.transaction', name: string, o
   if (!Number.isInteger(retries) || retries < 0) {
     throw new ValidationError(`${kind}("${name}"): retries must be a non-negative integer, got ${String(options.retries)}.`);
   }
+  requireOptions(options.backoff, BACKOFF_OPTIONS, `${kind}("${name}") backoff`, "{ initial: '1s', factor: 2, max: '1m' }");
   const factor = options.backoff?.factor ?? DEFAULT_BACKOFF.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
     throw new ValidationError(`${kind}("${name}"): backoff.factor must be a number >= 1, got ${String(factor)}.`);

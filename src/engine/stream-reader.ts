@@ -4,7 +4,8 @@ import { isFinal } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
 import { wakeKey } from '../store/wakeups.js';
 import type { ReadStreamOptions, StreamEntry } from './types.js';
-import { describe, requireName } from './validation.js';
+import { READ_STREAM_OPTIONS } from './option-names.js';
+import { describe, requireName, requireOptions } from './validation.js';
 import type { Interrupt, Waiters } from './waiters.js';
 
 /** Rows read per query: a reader that is far behind catches up in pages. */
@@ -23,7 +24,7 @@ export function readStreamArguments(workflowId: unknown, key: unknown, options: 
   requireName(workflowId, 'workflow ID');
   requireName(key, 'stream key');
   if (options === undefined) return { from: 0, signal: undefined };
-  if (typeof options !== 'object' || options === null) throw new ValidationError(`readStream options must be an object such as { from: 0 }, got ${describe(options)}.`);
+  requireOptions(options, READ_STREAM_OPTIONS, 'readStream', '{ from: 0 }');
   const { from = 0, signal } = options as ReadStreamOptions;
   if (!Number.isSafeInteger(from) || from < 0) throw new ValidationError(`readStream option "from" must be a non-negative integer (a position), got ${describe(from)}.`);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ValidationError(`readStream option "signal" must be an AbortSignal, got ${describe(signal)}.`);

@@ -6,9 +6,9 @@ import { isSerializationConflict, isTransientError, retryDelayMs } from '../stor
 import type { WorkflowExecution } from './execution.js';
 import { stepPolicy, type StepPolicy } from './step-policy.js';
 import type { IsolationLevel, Transaction, TransactionOptions } from './types.js';
-import { describe, requireName } from './validation.js';
+import { TRANSACTION_OPTIONS } from './option-names.js';
+import { describe, requireName, requireOptions } from './validation.js';
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['dataSource', 'isolation', 'readOnly', 'retries', 'backoff']);
 const ISOLATION_LEVELS: readonly IsolationLevel[] = ['read committed', 'repeatable read', 'serializable'];
 /** Runs of one attempt that may end in a serialization failure or a deadlock before the attempt fails. */
 export const MAX_CONFLICT_RUNS = 10;
@@ -22,13 +22,8 @@ export interface TransactionPlan {
 /** Validates `ctx.transaction` options. */
 export function transactionPlan(name: string, options: unknown): TransactionPlan {
   const operation = `ctx.transaction("${name}")`;
+  requireOptions(options ?? undefined, TRANSACTION_OPTIONS, operation, "{ isolation: 'serializable' }");
   const given = options ?? {};
-  if (typeof given !== 'object' || Array.isArray(given)) {
-    throw new ValidationError(`${operation}: options must be an object such as { isolation: 'serializable' }, got ${describe(options)}.`);
-  }
-  for (const key of Object.keys(given)) {
-    if (!OPTION_NAMES.has(key)) throw new ValidationError(`${operation}: unknown option "${key}"; the options are ${[...OPTION_NAMES].join(', ')}.`);
-  }
   const { dataSource, isolation, readOnly } = given as TransactionOptions;
   if (dataSource !== undefined) requireName(dataSource, `${operation}: dataSource`);
   if (isolation !== undefined && !ISOLATION_LEVELS.includes(isolation)) {

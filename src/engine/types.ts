@@ -115,6 +115,11 @@ export interface DebounceOptions {
   attributes?: WorkflowAttributes;
 }
 
+export interface SendOptions {
+  /** Sending twice to the same workflow with the same key delivers the message once. */
+  idempotencyKey?: string;
+}
+
 export interface ResultOptions {
   /** Give up waiting (WaitTimeoutError) after this long; the workflow itself carries on. */
   timeout?: Duration;

@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { optionNames, requireOptions } from '../engine/validation.js';
 import type { ExecutorRow, SystemStore, VersionRow } from '../store/system-store.js';
 
 /** An executor as `executors.list()` shows it. */
@@ -44,6 +44,8 @@ export interface ExecutorListOptions {
   includeDead?: boolean;
 }
 
+const EXECUTOR_LIST_OPTIONS = optionNames<ExecutorListOptions>({ includeDead: true });
+
 /** `ballast.executors` and the client's: the executors of the application. */
 export interface ExecutorsApi {
   list(options?: ExecutorListOptions): Promise<ExecutorInfo[]>;
@@ -66,7 +68,7 @@ export class FleetRegistry {
   ) {}
 
   private async listExecutors(options: ExecutorListOptions = {}): Promise<ExecutorInfo[]> {
-    if (typeof options !== 'object' || options === null) throw new ValidationError('executors.list(options): options must be an object such as { includeDead: true }.');
+    requireOptions(options ?? null, EXECUTOR_LIST_OPTIONS, 'executors.list(options)', '{ includeDead: true }');
     return (await this.store.listExecutors(this.appName, options.includeDead !== true)).map(toExecutorInfo);
   }
 

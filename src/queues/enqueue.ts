@@ -7,7 +7,7 @@ import { DuplicateWorkflowError, OwnershipLostError, ValidationError } from '../
 import type { WorkflowInserts } from '../store/outbox.js';
 import type { Lease, NewWorkflow } from '../store/records.js';
 import type { SystemStore } from '../store/system-store.js';
-import { toPriority, type QueueLimits } from './options.js';
+import { isPartitioned, toPriority, type QueueLimits } from './options.js';
 
 export interface EnqueueTarget {
   workflowName: string;
@@ -48,15 +48,15 @@ export function queuedRow(
   }
   let partitionKey: string | null = null;
   if (options.partitionKey !== undefined) {
-    if (limits.partitionConcurrency === null) {
+    if (!isPartitioned(limits)) {
       throw new ValidationError(
         `queue "${limits.name}" is not partitioned, so partitionKey "${String(options.partitionKey)}" cannot apply; ` +
-          'declare the queue with { partitionConcurrency: n } or drop the partitionKey.',
+          "declare the queue with { partitionConcurrency: n } or { fairness: 'partition' }, or drop the partitionKey.",
       );
     }
     requireName(options.partitionKey, 'partitionKey');
     partitionKey = options.partitionKey;
-  } else if (limits.partitionConcurrency !== null) {
+  } else if (isPartitioned(limits)) {
     throw new ValidationError(`queue "${limits.name}" is partitioned: enqueue needs a partitionKey (the customer, tenant, … it belongs to).`);
   }
   const priority = toPriority(options.priority);

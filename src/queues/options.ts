@@ -1,6 +1,6 @@
 import { parseDuration } from '../durations.js';
 import type { Duration } from '../engine/types.js';
-import { requireName } from '../engine/validation.js';
+import { describe, requireName, requireOptions } from '../engine/validation.js';
 import { ValidationError } from '../errors.js';
 
 export interface RateLimit {
@@ -19,7 +19,20 @@ export interface QueueOptions {
   rateLimit?: RateLimit;
   /** Makes the queue partitioned: at most this many running per partition key. */
   partitionConcurrency?: number;
+  /**
+   * 'partition': claims share the queue among partition keys in turn instead of taking its head in
+   * arrival order, so one key's backlog cannot hold back another key's work (see docs/queues.md).
+   * Makes the queue partitioned: every enqueue names a partitionKey.
+   */
+  fairness?: Fairness;
+  /**
+   * With fairness: how many workflows of a key a claim round takes (default 1), e.g. `{ acme: 3 }`
+   * gives acme three starts for each one of a key without a weight.
+   */
+  partitionWeights?: Record<string, number>;
 }
+
+export type Fairness = 'partition';
 
 /** Queue limits as stored in the `queues` table (null = unlimited). */
 export interface QueueLimits {
@@ -29,20 +42,32 @@ export interface QueueLimits {
   rateLimit: number | null;
   ratePeriodMs: number | null;
   partitionConcurrency: number | null;
+  fairness: Fairness | null;
+  /** Keys with a weight other than the default 1 (null: none). */
+  partitionWeights: Record<string, number> | null;
 }
 
-const MAX_INT = 2_147_483_647;
+export const QUEUE_OPTIONS = ['workerConcurrency', 'concurrency', 'rateLimit', 'partitionConcurrency', 'fairness', 'partitionWeights'] as const;
+
+/** The largest Postgres integer: the most any limit or priority may be. */
+export const MAX_INT = 2_147_483_647;
+
+/** The most a key's weight may be: a claim never takes more than this many of one key per round. */
+export const MAX_PARTITION_WEIGHT = 1_000;
 
 /** Limits that count across executors: claims for them hold the queue's advisory lock. */
 export function isFleetWide(limits: QueueLimits): boolean {
-  return limits.concurrency !== null || limits.rateLimit !== null || limits.partitionConcurrency !== null;
+  return limits.concurrency !== null || limits.rateLimit !== null || isPartitioned(limits);
+}
+
+/** A partitioned queue's workflows each belong to a partition key, given at enqueue. */
+export function isPartitioned(limits: QueueLimits): boolean {
+  return limits.partitionConcurrency !== null || limits.fairness !== null;
 }
 
 export function toQueueLimits(name: string, options: QueueOptions = {}): QueueLimits {
   requireName(name, 'queue name');
-  if (typeof options !== 'object' || options === null) {
-    throw new ValidationError(`queue "${name}": options must be an object such as { workerConcurrency: 2 }.`);
-  }
+  requireOptions(options, QUEUE_OPTIONS, `queue "${name}"`, '{ workerConcurrency: 2 }');
   const workerConcurrency = optionalLimit(name, 'workerConcurrency', options.workerConcurrency);
   const concurrency = optionalLimit(name, 'concurrency', options.concurrency);
   if (workerConcurrency !== null && concurrency !== null && workerConcurrency > concurrency) {
@@ -62,8 +87,33 @@ export function toQueueLimits(name: string, options: QueueOptions = {}): QueueLi
     ratePeriodMs = parseDuration(options.rateLimit.period, `queue "${name}" rateLimit.period`);
     if (ratePeriodMs <= 0) throw new ValidationError(`queue "${name}": rateLimit.period must be longer than zero.`);
   }
+  if (options.rateLimit !== undefined) requireOptions(options.rateLimit, ['limit', 'period'], `queue "${name}" rateLimit`, "{ limit: 100, period: '1m' }");
   const partitionConcurrency = optionalLimit(name, 'partitionConcurrency', options.partitionConcurrency);
-  return { name, workerConcurrency, concurrency, rateLimit, ratePeriodMs, partitionConcurrency };
+  const fairness = options.fairness ?? null;
+  if (fairness !== null && fairness !== 'partition') {
+    throw new ValidationError(`queue "${name}": fairness must be 'partition' (share claims among partition keys in turn), got ${describe(fairness)}.`);
+  }
+  const partitionWeights = toPartitionWeights(name, fairness, options.partitionWeights);
+  return { name, workerConcurrency, concurrency, rateLimit, ratePeriodMs, partitionConcurrency, fairness, partitionWeights };
+}
+
+function toPartitionWeights(queue: string, fairness: Fairness | null, weights: unknown): Record<string, number> | null {
+  if (weights === undefined || weights === null) return null;
+  if (fairness === null) {
+    throw new ValidationError(`queue "${queue}": partitionWeights share claims among keys, which only a fair queue does; add fairness: 'partition' or drop partitionWeights.`);
+  }
+  if (typeof weights !== 'object' || Array.isArray(weights)) {
+    throw new ValidationError(`queue "${queue}": partitionWeights must map partition keys to weights, e.g. { acme: 3 }, got ${describe(weights)}.`);
+  }
+  const entries = Object.entries(weights as Record<string, unknown>);
+  for (const [key, weight] of entries) {
+    requireName(key, `queue "${queue}": a partitionWeights key`);
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_PARTITION_WEIGHT) {
+      throw new ValidationError(`queue "${queue}": the weight of partition key ${JSON.stringify(key)} must be an integer from 1 to ${MAX_PARTITION_WEIGHT}, got ${describe(weight)}.`);
+    }
+  }
+  const uncommon = entries.filter(([, weight]) => weight !== 1);
+  return uncommon.length === 0 ? null : Object.fromEntries(uncommon.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) as Record<string, number>;
 }
 
 function optionalLimit(queue: string, what: string, value: unknown): number | null {

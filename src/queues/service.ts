@@ -1,7 +1,8 @@
 import { systemClock, type Clock } from '../clock.js';
 import { newWorkflowId } from '../ids.js';
 import type { Runtime } from '../engine/runtime.js';
-import { requireName } from '../engine/validation.js';
+import { ENQUEUE_OPTIONS } from '../engine/option-names.js';
+import { optionNames, requireName, requireOptions } from '../engine/validation.js';
 import { UnknownQueueError, ValidationError } from '../errors.js';
 import type { OutboxInserts } from '../store/outbox.js';
 import type { Lease } from '../store/records.js';
@@ -31,6 +32,8 @@ export interface MetricsOptions {
   /** Count only workflows of this application version. */
   version?: string;
 }
+
+const METRICS_OPTIONS = optionNames<MetricsOptions>({ version: true });
 
 /** Limits are re-read from Postgres at most this often: runtime changes apply fleet-wide within it. */
 const LIMITS_MAX_AGE_MS = 1_000;
@@ -105,6 +108,7 @@ export class QueueService {
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
   async enqueue(workflowName: string, input: unknown, options: EnqueueOptions, appVersion: string, parent: Lease | null): Promise<Enqueued> {
+    requireOptions(options, ENQUEUE_OPTIONS, `enqueue of workflow "${workflowName}"`, "{ queue: 'emails' }");
     // Outbox: the row goes in with the caller's transaction (validated before anything is written).
     const inserts = options?.transaction === undefined ? undefined : this.outboxInserts(options.transaction, workflowName, parent);
     const limits = await this.limitsOf(options?.queue, inserts);
@@ -150,6 +154,7 @@ export class QueueService {
 
   async metrics(queue: string, options: MetricsOptions = {}): Promise<QueueMetrics> {
     requireName(queue, 'queue name');
+    requireOptions(options, METRICS_OPTIONS, 'queues.metrics(queue, options)', "{ version: '1.4.2' }");
     if (options.version !== undefined) requireName(options.version, 'version');
     await this.requireQueue(queue);
     const [depth] = await this.store.queueDepths(queue, options.version ?? null);
@@ -157,6 +162,7 @@ export class QueueService {
   }
 
   async allMetrics(options: MetricsOptions = {}): Promise<QueueMetrics[]> {
+    requireOptions(options, METRICS_OPTIONS, 'queues.allMetrics(options)', "{ version: '1.4.2' }");
     if (options.version !== undefined) requireName(options.version, 'version');
     const [known, depths] = await Promise.all([this.store.readQueues(null), this.store.queueDepths(null, options.version ?? null)]);
     const byQueue = new Map(depths.map((depth) => [depth.queue, depth]));

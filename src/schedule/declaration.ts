@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../engine/types.js';
-import { describe, requireName } from '../engine/validation.js';
+import { describe, optionNames, requireName, requireOptions } from '../engine/validation.js';
 import { DuplicateRegistrationError, UnknownWorkflowError, ValidationError } from '../errors.js';
 import type { ScheduleDefinition } from '../store/system-store.js';
 import { CronSchedule } from './cron.js';
@@ -43,7 +43,7 @@ export interface WorkflowLauncher {
 /** Most ticks started at once when catching up (a backfill, or a replica that fell behind): the most recent ones. */
 export const MAX_CATCH_UP_TICKS = 100;
 
-const OPTION_NAMES = new Set(['timezone', 'queue', 'backfill']);
+const OPTION_NAMES = optionNames<ScheduleOptions>({ timezone: true, queue: true, backfill: true });
 
 /** The workflow ID of a tick: the same on every replica, so that racing for it starts it once. */
 export function tickWorkflowId(schedule: string, tick: Date): string {
@@ -92,14 +92,7 @@ export class ScheduleRegistry {
     isRegistered: (workflowName: string) => boolean,
   ): ScheduleDeclaration {
     requireName(name, 'schedule name');
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new ValidationError(`schedule "${name}": options must be an object such as { timezone: "Europe/Berlin" }, got ${describe(options)}.`);
-    }
-    for (const key of Object.keys(options ?? {})) {
-      if (!OPTION_NAMES.has(key)) {
-        throw new ValidationError(`schedule "${name}": unknown option "${key}"; the options are timezone, queue and backfill.`);
-      }
-    }
+    requireOptions(options, OPTION_NAMES, `schedule "${name}"`, '{ timezone: "Europe/Berlin" }');
     const parsed = CronSchedule.parse(name, cron, options?.timezone ?? 'UTC');
     const workflowName = (workflow as { name?: unknown } | undefined)?.name;
     if (typeof workflowName !== 'string' || typeof workflow?.start !== 'function') {

@@ -82,6 +82,9 @@ export class PgDriver implements Driver {
       // Our statements are written so their generic plans are the good ones (see docs/schema.md);
       // re-planning a flush on every execution costs more than executing it.
       '-c plan_cache_mode=force_generic_plan',
+      // Each statement reads a handful of rows, but a generic plan's row guesses can push its cost
+      // over jit_above_cost: compiling it then takes 50-300 ms for well under a millisecond of work.
+      '-c jit=off',
       `-c statement_timeout=${this.options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS}`,
     ];
     if (this.options.idleInTransactionTimeoutMs !== undefined) {

@@ -291,4 +291,20 @@ export const migrations: Migration[] = [
         WHERE status = 'DELAYED' AND debounce_key IS NOT NULL;
     `,
   },
+  {
+    version: 12,
+    name: 'fair queues: partition keys with waiting work, weights and a round-robin cursor',
+    // A claim of a partitioned queue walks the keys that have waiting work, one index probe each, and
+    // takes the head of each key (see claimStatement): it never reads a key's backlog beyond what it
+    // may start. Only rows with a partition key enter the index, so unpartitioned queues (nearly
+    // every enqueue) pay nothing for it. fair_cursor is the key a fair queue's last claim served
+    // last, and fair_turns how many turns it has had in a row: the next claim breaks ties from there
+    // (see docs/decisions/0012-fair-queues.md).
+    sql: (s) => `
+      ALTER TABLE ${s}.queues ADD COLUMN fairness text, ADD COLUMN partition_weights jsonb,
+        ADD COLUMN fair_cursor text COLLATE "C", ADD COLUMN fair_turns integer;
+      CREATE INDEX workflows_partition_ready ON ${s}.workflows (queue, app_version, partition_key, priority, seq)
+        WHERE status = 'ENQUEUED' AND partition_key IS NOT NULL;
+    `,
+  },
 ];

@@ -9,7 +9,7 @@ import type { BallastConfig, Logger } from '../config.js';
 import { parseDuration } from '../durations.js';
 import type { Runtime } from '../engine/runtime.js';
 import type { Duration, WorkflowDefinition, WorkflowHandle } from '../engine/types.js';
-import { requireName } from '../engine/validation.js';
+import { optionNames, requireName, requireOptions } from '../engine/validation.js';
 import { LifecycleError, UnknownWorkflowError, ValidationError } from '../errors.js';
 import { IN_MEMORY } from '../store/pglite-driver.js';
 import type { SystemStore } from '../store/system-store.js';
@@ -35,6 +35,8 @@ export interface TestBallastOptions {
   /** The rest of the instance's configuration. Default name "test"; logs are dropped unless a logger is given. */
   config?: Omit<Partial<BallastConfig>, 'databaseUrl' | 'dataDir' | 'schema'>;
 }
+
+const TEST_BALLAST_OPTIONS = optionNames<TestBallastOptions>({ databaseUrl: true, startAt: true, config: true });
 
 /** A workflow run to crash: a definition (its next run that reaches the step), a handle, or a workflow ID. */
 export type CrashTargetInput = WorkflowDefinition<never, unknown> | WorkflowHandle<unknown> | string;
@@ -73,9 +75,7 @@ const quietLogger: Logger = {
 };
 
 export async function createTestBallast(options: TestBallastOptions = {}): Promise<TestBallast> {
-  if (typeof options !== 'object' || options === null) {
-    throw new ValidationError('createTestBallast(options): options must be an object such as { databaseUrl } or {}.');
-  }
+  requireOptions(options ?? null, TEST_BALLAST_OPTIONS, 'createTestBallast(options)', '{ databaseUrl } or {}');
   const startAt = options.startAt instanceof Date ? options.startAt.getTime() : options.startAt;
   if (startAt !== undefined && !Number.isFinite(startAt)) {
     throw new ValidationError(`createTestBallast: startAt must be a Date or epoch milliseconds, got ${String(options.startAt)}.`);

@@ -290,7 +290,7 @@ describe('management routes', () => {
     assert.deepEqual((work?.limits as Record<string, unknown>)?.workerConcurrency, 4);
     const changed = await call('PUT', '/api/queues/work/limits', { body: JSON.stringify({ workerConcurrency: 3, concurrency: 10 }) });
     assert.equal(changed.status, 200, changed.text);
-    assert.deepEqual(changed.body, { name: 'work', workerConcurrency: 3, concurrency: 10, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null });
+    assert.deepEqual(changed.body, { name: 'work', workerConcurrency: 3, concurrency: 10, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null, fairness: null, partitionWeights: null });
     assert.equal((await app.queues.list()).find((queue) => queue.name === 'work')?.concurrency, 10);
 
     const executors = (await call('GET', '/api/executors')).body.executors as Array<Record<string, unknown>>;

@@ -100,7 +100,7 @@ describe('ballast queues set-limit', () => {
       { ...(await queueRow('cli-limited')), updated_at: undefined },
       { worker_concurrency: 2, concurrency: 6, rate_limit: 10, rate_period_ms: '1000', partition_concurrency: null, updated_at: undefined },
     );
-    const limits = { name: 'cli-limited', workerConcurrency: 2, concurrency: 6, rateLimit: 10, ratePeriodMs: 1_000, partitionConcurrency: null };
+    const limits = { name: 'cli-limited', workerConcurrency: 2, concurrency: 6, rateLimit: 10, ratePeriodMs: 1_000, partitionConcurrency: null, fairness: null, partitionWeights: null };
     assert.deepEqual((await fleet.queues.list()).find((queue) => queue.name === 'cli-limited'), limits);
     await waitFor('the executor uses the new limits', async () => (await fleet.queues.limits.get('cli-limited'))?.concurrency === 6);
   });
@@ -111,8 +111,8 @@ describe('ballast queues set-limit', () => {
     assert.deepEqual(JSON.parse(cleared.stdout), {
       queue: 'cli-limited',
       changed: true,
-      before: { workerConcurrency: 2, concurrency: 6, rateLimit: 10, ratePeriodMs: 1_000, partitionConcurrency: null },
-      after: { workerConcurrency: null, concurrency: 6, rateLimit: null, ratePeriodMs: null, partitionConcurrency: 3 },
+      before: { workerConcurrency: 2, concurrency: 6, rateLimit: 10, ratePeriodMs: 1_000, partitionConcurrency: null, fairness: null, partitionWeights: null },
+      after: { workerConcurrency: null, concurrency: 6, rateLimit: null, ratePeriodMs: null, partitionConcurrency: 3, fairness: null, partitionWeights: null },
     });
     const row = await queueRow('cli-limited');
     assert.deepEqual({ ...row, updated_at: undefined }, { worker_concurrency: null, concurrency: 6, rate_limit: null, rate_period_ms: null, partition_concurrency: 3, updated_at: undefined });
@@ -127,7 +127,7 @@ describe('ballast queues set-limit', () => {
     assert.deepEqual(await queueRow('cli-limited'), row);
     expectExit(rate, 0);
     assert.deepEqual((JSON.parse(rate.stdout) as { after: unknown }).after, {
-      workerConcurrency: null, concurrency: null, rateLimit: 100, ratePeriodMs: 60_000, partitionConcurrency: null,
+      workerConcurrency: null, concurrency: null, rateLimit: 100, ratePeriodMs: 60_000, partitionConcurrency: null, fairness: null, partitionWeights: null,
     });
   });
 

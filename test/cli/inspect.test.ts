@@ -59,7 +59,7 @@ before(async () => {
   ballast = new Ballast({ name: 'cli-inspect', databaseUrl: db.url, executorId: 'cli-exec-a', appVersion: 'v1', logger: quiet });
   const slow = ballast.queue('cli-slow', { workerConcurrency: 1, concurrency: 1 });
   const fast = ballast.queue('cli-fast', { workerConcurrency: 4, concurrency: 8, rateLimit: { limit: 100, period: '1m' } });
-  ballast.queue('cli-tenants', { partitionConcurrency: 2 });
+  ballast.queue('cli-tenants', { partitionConcurrency: 2, fairness: 'partition', partitionWeights: { acme: 3 } });
   const echo = ballast.workflow('echo', async (ctx, input: { n: number }) => ctx.step('double', () => input.n * 2));
   const hold = ballast.workflow('hold', async (ctx) => {
     await ctx.recv('go', { timeout: '1h' });
@@ -272,16 +272,16 @@ describe('ballast queues', () => {
     const result = await cli('queues');
     expectExit(result, 0);
     const [header = ''] = result.stdout.split('\n');
-    assert.match(header, /^NAME\s+ENQUEUED\s+PENDING\s+DELAYED\s+QUEUE_LENGTH\s+OLDEST\s+WORKER_CONC\s+CONCURRENCY\s+RATE\s+PARTITION_CONC$/);
+    assert.match(header, /^NAME\s+ENQUEUED\s+PENDING\s+DELAYED\s+QUEUE_LENGTH\s+OLDEST\s+WORKER_CONC\s+CONCURRENCY\s+RATE\s+PARTITION_CONC\s+FAIRNESS$/);
     const rows = tableRows(result.stdout);
     const age = /^\d+ ms$|^\d+\.\d\d s$/;
     assert.deepEqual(
       rows.map((row) => row.map((cell, i) => (i === 5 && age.test(cell) ? 'AGE' : cell))),
       [
-        ['cli-fast', '1', '0', '0', '1', 'AGE', '4', '8', '100/1m', '-'],
-        ['cli-orphan *', '1', '0', '0', '1', 'AGE', '-', '-', '-', '-'],
-        ['cli-slow', '2', '1', '1', '3', 'AGE', '1', '1', '-', '-'],
-        ['cli-tenants', '0', '0', '0', '0', '-', '-', '-', '-', '2'],
+        ['cli-fast', '1', '0', '0', '1', 'AGE', '4', '8', '100/1m', '-', '-'],
+        ['cli-orphan *', '1', '0', '0', '1', 'AGE', '-', '-', '-', '-', '-'],
+        ['cli-slow', '2', '1', '1', '3', 'AGE', '1', '1', '-', '-', '-'],
+        ['cli-tenants', '0', '0', '0', '0', '-', '-', '-', '-', '2', 'partition (acme:3)'],
       ],
     );
     assert.match(result.stdout, /^\* no deployment has declared this queue/m);
@@ -301,16 +301,16 @@ describe('ballast queues', () => {
       [
         {
           name: 'cli-fast', enqueued: 1, pending: 0, delayed: 0, queueLength: 1, waiting: true,
-          limits: { workerConcurrency: 4, concurrency: 8, rateLimit: 100, ratePeriodMs: 60_000, partitionConcurrency: null },
+          limits: { workerConcurrency: 4, concurrency: 8, rateLimit: 100, ratePeriodMs: 60_000, partitionConcurrency: null, fairness: null, partitionWeights: null },
         },
         { name: 'cli-orphan', enqueued: 1, pending: 0, delayed: 0, queueLength: 1, waiting: true, limits: null },
         {
           name: 'cli-slow', enqueued: 2, pending: 1, delayed: 1, queueLength: 3, waiting: true,
-          limits: { workerConcurrency: 1, concurrency: 1, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null },
+          limits: { workerConcurrency: 1, concurrency: 1, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null, fairness: null, partitionWeights: null },
         },
         {
           name: 'cli-tenants', enqueued: 0, pending: 0, delayed: 0, queueLength: 0, waiting: false,
-          limits: { workerConcurrency: null, concurrency: null, rateLimit: null, ratePeriodMs: null, partitionConcurrency: 2 },
+          limits: { workerConcurrency: null, concurrency: null, rateLimit: null, ratePeriodMs: null, partitionConcurrency: 2, fairness: 'partition', partitionWeights: { acme: 3 } },
         },
       ],
     );

@@ -446,7 +446,7 @@ test('queues.update changes the fleet-wide limits of every executor within about
   assert.ok(clipped.length >= 3, 'the queue kept moving under the new limit');
   const restored = await tester.queues.list();
   assert.deepEqual(restored.find((q) => q.name === 'global'), {
-    name: 'global', workerConcurrency: 2, concurrency: 3, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null,
+    name: 'global', workerConcurrency: 2, concurrency: 3, rateLimit: null, ratePeriodMs: null, partitionConcurrency: null, fairness: null, partitionWeights: null,
   });
 });
 

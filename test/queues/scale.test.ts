@@ -102,12 +102,12 @@ describe('a queue with 100,000 finished workflows and 10,000 waiting', () => {
   });
 
   test('the claim reads the ready index, never the finished history', async () => {
-    const plan = await explain(client, claimStatement('ballast', false), ['big', 'executor-x', 'v0', 10]);
+    const plan = await explain(client, claimStatement('ballast', 'head'), ['big', 'executor-x', 'v0', 10]);
     assertNoSeqScanOnWorkflows(plan);
     assert.ok(usesIndex(plan, 'workflows_queue_ready'), JSON.stringify(plan.map((n) => [n['Node Type'], n['Index Name']])));
-    const partitioned = await explain(client, claimStatement('ballast', true), ['big', 'executor-x', 'v0', 10, 1, 1000]);
+    const partitioned = await explain(client, claimStatement('ballast', 'partitioned'), ['big', 'executor-x', 'v0', 10, 1]);
     assertNoSeqScanOnWorkflows(partitioned);
-    assert.ok(usesIndex(partitioned, 'workflows_queue_ready'));
+    assert.ok(usesIndex(partitioned, 'workflows_partition_ready'));
   });
 
   test('the queue-length count reads only active rows through an index', async () => {

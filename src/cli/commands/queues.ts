@@ -162,6 +162,8 @@ function storedOptions(limits: QueueLimits): QueueOptions {
   if (limits.concurrency !== null) options.concurrency = limits.concurrency;
   if (limits.rateLimit !== null && limits.ratePeriodMs !== null) options.rateLimit = { limit: limits.rateLimit, period: limits.ratePeriodMs };
   if (limits.partitionConcurrency !== null) options.partitionConcurrency = limits.partitionConcurrency;
+  if (limits.fairness !== null) options.fairness = limits.fairness;
+  if (limits.partitionWeights !== null) options.partitionWeights = limits.partitionWeights;
   return options;
 }
 
@@ -198,6 +200,13 @@ function rateText(limits: StoredLimits | null): string {
   return limits?.rateLimit != null && limits.ratePeriodMs != null ? `${limits.rateLimit}/${formatPeriod(limits.ratePeriodMs)}` : NONE;
 }
 
+/** partition, partition (acme:3 …) with weights, or "-" for a queue that is not fair. */
+function fairnessText(limits: StoredLimits | null): string {
+  if (limits?.fairness == null) return NONE;
+  const weights = Object.entries(limits.partitionWeights ?? {}).map(([key, weight]) => `${key}:${weight}`);
+  return weights.length === 0 ? limits.fairness : `${limits.fairness} (${weights.join(' ')})`;
+}
+
 function printQueues(out: Output, rows: QueueRow[], json: boolean, version: string | undefined): void {
   if (json) {
     out.json(rows);
@@ -219,6 +228,7 @@ function printQueues(out: Output, rows: QueueRow[], json: boolean, version: stri
       { header: 'CONCURRENCY', align: 'right' },
       { header: 'RATE', align: 'right' },
       { header: 'PARTITION_CONC', align: 'right' },
+      { header: 'FAIRNESS' },
     ],
     rows.map((row) => [
       row.limits === null ? `${row.name} *` : row.name,
@@ -231,6 +241,7 @@ function printQueues(out: Output, rows: QueueRow[], json: boolean, version: stri
       limitText(row.limits?.concurrency),
       rateText(row.limits),
       limitText(row.limits?.partitionConcurrency),
+      fairnessText(row.limits),
     ]),
   );
   if (rows.some((row) => row.limits === null)) {

@@ -1,22 +1,25 @@
-import { isFleetWide, type QueueLimits } from '../../queues/options.js';
+import { isFleetWide, isPartitioned, MAX_INT, type QueueLimits } from '../../queues/options.js';
 import type { Driver, Queryable } from '../driver.js';
 import { RUN_COLUMNS, WORKFLOW_COLUMNS, type WorkflowRecord } from '../records.js';
 import { DB_NOW, nowFor } from './clock.js';
 
 const LIMIT_COLUMNS = `name, worker_concurrency AS "workerConcurrency", concurrency, rate_limit AS "rateLimit",
-  rate_period_ms AS "ratePeriodMs", partition_concurrency AS "partitionConcurrency"`;
+  rate_period_ms AS "ratePeriodMs", partition_concurrency AS "partitionConcurrency", fairness, partition_weights AS "partitionWeights"`;
 
 /** Declared limits are written at launch: the deployed code is the source of truth for its queues. */
 export async function upsertQueues(db: Queryable, s: string, queues: QueueLimits[], now: number): Promise<void> {
   if (queues.length === 0) return;
   await db.query(
-    `INSERT INTO ${s}.queues (name, worker_concurrency, concurrency, rate_limit, rate_period_ms, partition_concurrency, updated_at)
-     SELECT u.name, u.worker_concurrency, u.concurrency, u.rate_limit, u.rate_period_ms, u.partition_concurrency, $7
-     FROM unnest($1::text[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int4[])
-       AS u(name, worker_concurrency, concurrency, rate_limit, rate_period_ms, partition_concurrency)
+    `INSERT INTO ${s}.queues (name, worker_concurrency, concurrency, rate_limit, rate_period_ms, partition_concurrency,
+                               fairness, partition_weights, updated_at)
+     SELECT u.name, u.worker_concurrency, u.concurrency, u.rate_limit, u.rate_period_ms, u.partition_concurrency,
+            u.fairness, u.partition_weights::jsonb, $7
+     FROM unnest($1::text[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int4[], $8::text[], $9::text[])
+       AS u(name, worker_concurrency, concurrency, rate_limit, rate_period_ms, partition_concurrency, fairness, partition_weights)
      ON CONFLICT (name) DO UPDATE SET worker_concurrency = EXCLUDED.worker_concurrency, concurrency = EXCLUDED.concurrency,
        rate_limit = EXCLUDED.rate_limit, rate_period_ms = EXCLUDED.rate_period_ms,
-       partition_concurrency = EXCLUDED.partition_concurrency, updated_at = EXCLUDED.updated_at`,
+       partition_concurrency = EXCLUDED.partition_concurrency, fairness = EXCLUDED.fairness,
+       partition_weights = EXCLUDED.partition_weights, updated_at = EXCLUDED.updated_at`,
     [
       queues.map((q) => q.name),
       queues.map((q) => q.workerConcurrency),
@@ -25,6 +28,8 @@ export async function upsertQueues(db: Queryable, s: string, queues: QueueLimits
       queues.map((q) => q.ratePeriodMs),
       queues.map((q) => q.partitionConcurrency),
       now,
+      queues.map((q) => q.fairness),
+      queues.map((q) => (q.partitionWeights === null ? null : JSON.stringify(q.partitionWeights))),
     ],
   );
 }
@@ -123,42 +128,130 @@ export function claimableHead(s: string, queue: string, appVersion: string, limi
          ORDER BY priority, seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
 }
 
-/** The claim statement; exported so tests can EXPLAIN exactly what runs. */
-export function claimStatement(s: string, partitioned: boolean, now = DB_NOW): string {
+/** How a claim picks from the queue's waiting workflows (see claimStatement). */
+export type ClaimOrder = 'head' | 'partitioned' | 'fair';
+
+const MAX_BIGINT = '9223372036854775807';
+
+export function claimOrderOf(limits: QueueLimits): ClaimOrder {
+  if (limits.fairness === 'partition') return 'fair';
+  return isPartitioned(limits) ? 'partitioned' : 'head';
+}
+
+/**
+ * The claim statement; exported so tests can EXPLAIN exactly what runs. Parameters: $1 queue,
+ * $2 owner, $3 version, $4 how many; partitioned and fair: $5 the most running per key; fair: $6
+ * the keys' weights (jsonb).
+ */
+export function claimStatement(s: string, order: ClaimOrder, now = DB_NOW): string {
   const set = claimAssignments('$2', now);
-  if (!partitioned) {
+  const returning = `RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`;
+  if (order === 'head') {
     return `UPDATE ${s}.workflows SET ${set}
        WHERE id IN (${claimableHead(s, '$1', '$3', '$4')})
-       RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`;
+       ${returning}`;
   }
-  // Partitioned: look at a bounded head of the queue and take, per partition key, only as many as
-  // the partition has room for next to what already runs under that key.
-  return `UPDATE ${s}.workflows SET ${set}
-     WHERE status = 'ENQUEUED' AND id IN (
-       SELECT c.id FROM (
-         SELECT h.id, h.partition_key, h.priority, h.seq,
-                row_number() OVER (PARTITION BY h.partition_key ORDER BY h.priority, h.seq) AS rn
-         FROM (SELECT id, partition_key, priority, seq FROM ${s}.workflows
-               WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'
-               ORDER BY priority, seq LIMIT $6) h
-       ) c
-       LEFT JOIN (SELECT partition_key, count(*) AS n FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING' GROUP BY partition_key) a
-         ON a.partition_key IS NOT DISTINCT FROM c.partition_key
-       WHERE c.rn + COALESCE(a.n, 0) <= $5
-       ORDER BY c.priority, c.seq LIMIT $4)
-     RETURNING ${WORKFLOW_COLUMNS}, ${RUN_COLUMNS}`;
+  // A partitioned claim walks the keys that have waiting work (a recursive skip-scan of
+  // workflows_partition_ready, one probe per key, which also finds each key's head) and reads from
+  // each key only the head it may start: never more than the partition has room for next to what
+  // already runs under the key, nor than the claim wants, nor anything that ranks after the claim's
+  // `$4`-th key head (at least `$4` candidates rank before it, so it could never be taken). However
+  // long one key's backlog, the claim reads none of it beyond that.
+  // The chosen rows are updated through an array of IDs, a primary-key probe each: joined as a set,
+  // the planner may guess it large and hash it against every waiting row.
+  const waiting = `FROM ${s}.workflows WHERE queue = $1 AND app_version = $3 AND status = 'ENQUEUED'`;
+  const head = `SELECT partition_key AS key, priority, seq ${waiting}`;
+  const keys = `WITH RECURSIVE keys AS (
+       (${head} AND partition_key IS NOT NULL ORDER BY partition_key, priority, seq LIMIT 1)
+       UNION ALL
+       SELECT next.* FROM keys k CROSS JOIN LATERAL (
+         ${head} AND partition_key > k.key ORDER BY partition_key, priority, seq LIMIT 1) AS next
+     ),
+     running AS (
+       SELECT partition_key AS key, count(*)::int4 AS n FROM ${s}.workflows WHERE queue = $1 AND status = 'PENDING' GROUP BY partition_key
+     )`;
+  const room = `least($4::int8, $5::int8 - h.running)`;
+  if (order === 'partitioned') {
+    // Strict priority and arrival order among the workflows that may start.
+    return `${keys},
+     heads AS (
+       SELECT k.key, k.priority, k.seq, COALESCE(r.n, 0) AS running
+       FROM keys k LEFT JOIN running r ON r.key = k.key WHERE COALESCE(r.n, 0) < $5::int4
+     ),
+     bound AS (
+       SELECT COALESCE(max(priority), ${MAX_INT}) AS priority, COALESCE(max(seq), ${MAX_BIGINT}) AS seq
+       FROM (SELECT priority, seq FROM heads ORDER BY priority, seq OFFSET $4::int8 - 1 LIMIT 1) AS cut
+     ),
+     candidates AS (
+       SELECT c.id, c.priority, c.seq FROM heads h CROSS JOIN bound b CROSS JOIN LATERAL (
+         SELECT id, priority, seq ${waiting} AND partition_key = h.key AND (priority, seq) <= (b.priority, b.seq)
+         ORDER BY priority, seq LIMIT ${room}) AS c
+     )
+     UPDATE ${s}.workflows SET ${set}
+     WHERE status = 'ENQUEUED' AND id = ANY (ARRAY(SELECT id FROM candidates ORDER BY priority, seq LIMIT $4))
+     ${returning}`;
+  }
+  // Fair: within a priority, a key's n-th candidate gets the turn (running + n - 1) / weight — the
+  // share of its weight it would start — and the claim takes the lowest turns first: a key with
+  // less of its share running goes first, and a weight-3 key takes three turns per round. Equal
+  // turns (say every key idle, one free slot) go round the keys from the queue's cursor: the key
+  // served last keeps going while it has used fewer turns than its weight, then the keys after it,
+  // then from the first again. So keys take turns, by weight, even when each claim starts only one.
+  // A key's head has the turn running / weight; a key at the bound's priority needs only the
+  // candidates whose turn is not past the bound's (the small margin keeps equal turns in).
+  return `${keys},
+     heads AS (
+       SELECT k.key, k.priority, COALESCE(r.n, 0) AS running, COALESCE(($6::jsonb ->> k.key)::int4, 1) AS weight
+       FROM keys k LEFT JOIN running r ON r.key = k.key WHERE COALESCE(r.n, 0) < $5::int4
+     ),
+     bound AS (
+       SELECT COALESCE(max(priority), ${MAX_INT}) AS priority, max(turn) AS turn
+       FROM (SELECT priority, running::float8 / weight AS turn FROM heads ORDER BY priority, turn OFFSET $4::int8 - 1 LIMIT 1) AS cut
+     ),
+     candidates AS (
+       SELECT c.id, c.priority, c.seq, c.rn, h.key, h.running, h.weight FROM heads h CROSS JOIN bound b CROSS JOIN LATERAL (
+         SELECT id, priority, seq, row_number() OVER (ORDER BY priority, seq) AS rn
+         ${waiting} AND partition_key = h.key AND priority <= b.priority
+         ORDER BY priority, seq
+         LIMIT CASE WHEN b.turn IS NULL OR h.priority < b.priority THEN ${room}
+                    ELSE least(${room}, greatest(0, floor(b.turn * h.weight - h.running + 1.000001)::int8)) END) AS c
+     ),
+     cursor AS (SELECT fair_cursor AS key, COALESCE(fair_turns, 0) AS turns FROM ${s}.queues WHERE name = $1),
+     picked AS (
+       SELECT c.id, c.key, row_number() OVER (
+           ORDER BY c.priority, (c.running + c.rn - 1)::float8 / c.weight,
+                    CASE WHEN c.key = q.key AND q.turns < c.weight THEN 0
+                         WHEN q.key IS NULL OR c.key > q.key THEN 1 ELSE 2 END,
+                    c.key, c.seq) AS place
+       FROM candidates c LEFT JOIN cursor q ON true
+       ORDER BY place LIMIT $4
+     ),
+     claimed AS (
+       UPDATE ${s}.workflows SET ${set}
+       WHERE status = 'ENQUEUED' AND id = ANY (ARRAY(SELECT id FROM picked))
+       ${returning}
+     ),
+     moved AS (
+       UPDATE ${s}.queues q SET fair_cursor = last.key,
+         fair_turns = (CASE WHEN last.key = q.fair_cursor THEN COALESCE(q.fair_turns, 0) ELSE 0 END)
+                      + (SELECT count(*)::int4 FROM picked p WHERE p.key = last.key)
+       FROM (SELECT key FROM picked ORDER BY place DESC LIMIT 1) last
+       WHERE q.name = $1 AND EXISTS (SELECT 1 FROM claimed)
+     )
+     SELECT * FROM claimed`;
 }
 
 async function claimHead(db: Queryable, s: string, request: ClaimRequest, count: number): Promise<WorkflowRecord[]> {
-  const partitionConcurrency = request.limits.partitionConcurrency;
+  const { limits } = request;
+  const order = claimOrderOf(limits);
   const params: unknown[] = [request.queue, request.executorId, request.appVersion, count];
-  if (partitionConcurrency !== null) params.push(partitionConcurrency, Math.max(1_000, count * 20));
-  const partitioned = partitionConcurrency !== null;
+  if (order !== 'head') params.push(limits.partitionConcurrency ?? MAX_INT);
+  if (order === 'fair') params.push(JSON.stringify(limits.partitionWeights ?? {}));
   const now = nowFor(params, request.virtualNow);
   const { rows } = await db.query<WorkflowRecord>(
-    claimStatement(s, partitioned, now),
+    claimStatement(s, order, now),
     params,
-    `${partitioned ? 'ballast_claim_partitioned' : 'ballast_claim'}${request.virtualNow === null ? '' : '_at'}`,
+    `${order === 'head' ? 'ballast_claim' : `ballast_claim_${order}`}${request.virtualNow === null ? '' : '_at'}`,
   );
   return rows;
 }
