@@ -95,8 +95,14 @@ export interface RetentionConfig {
   maxRows?: number;
   /** How often to look. Default 1 minute. */
   interval?: Duration;
-  /** Rows per delete statement. Default 1000. */
+  /** Rows per delete statement, at most. Default 1000. */
   batchSize?: number;
+  /**
+   * Share of one database connection's time that background retention may take, across the whole
+   * fleet (0 < share ≤ 1): after each batch the fleet pauses until the batch's time is this share of
+   * the elapsed time. Default 0.05. `pruneFinished()` does not pause.
+   */
+  dutyCycle?: number;
 }
 
 export interface ResolvedConfig {
@@ -221,9 +227,15 @@ function resolveTimeouts(
   return { executorLeaseMs, heartbeatIntervalMs, statementTimeoutMs };
 }
 
+const RETENTION_OPTIONS = ['maxAge', 'maxRows', 'interval', 'batchSize', 'dutyCycle'];
+
 function resolveRetention(retention: RetentionConfig | undefined): RetentionPolicy {
   if (retention !== undefined && (typeof retention !== 'object' || retention === null)) {
     throw new ValidationError('config.retention must be an object such as { maxAge: "7d", maxRows: 1000000 }.');
+  }
+  const unknown = Object.keys(retention ?? {}).filter((key) => !RETENTION_OPTIONS.includes(key));
+  if (unknown.length > 0) {
+    throw new ValidationError(`config.retention: unknown option "${unknown[0]}"; the options are ${RETENTION_OPTIONS.join(', ')}.`);
   }
   const maxAgeMs = optionalDuration(retention?.maxAge, 'config.retention.maxAge') ?? null;
   if (maxAgeMs === 0) throw new ValidationError('config.retention.maxAge must be longer than zero.');
@@ -232,6 +244,7 @@ function resolveRetention(retention: RetentionConfig | undefined): RetentionPoli
     maxRows: retention?.maxRows === undefined ? null : nonNegativeInteger(retention.maxRows, 'retention.maxRows'),
     intervalMs: optionalDuration(retention?.interval, 'config.retention.interval') || 60_000,
     batchSize: positiveInteger(retention?.batchSize ?? 1_000, 'retention.batchSize'),
+    dutyCycle: share(retention?.dutyCycle ?? 0.05, 'retention.dutyCycle'),
   };
 }
 
@@ -250,6 +263,13 @@ function optionalBoolean(value: unknown, what: string): boolean {
 
 function nonNegativeInteger(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 0) throw new ValidationError(`config.${what} must be a non-negative integer, got ${String(value)}.`);
+  return value;
+}
+
+function share(value: number, what: string): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    throw new ValidationError(`config.${what} must be a number greater than 0 and at most 1 (0.05 is 5 %), got ${String(value)}.`);
+  }
   return value;
 }
 
