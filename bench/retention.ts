@@ -8,7 +8,7 @@
 // to the end of the window in which it finished. Not part of `npm run bench` yet;
 // `measureRetention` is what it would call.
 //
-//   node --import tsx bench/retention.ts [--rows 1000000] [--window 10]
+//   node --import tsx bench/retention.ts [--rows 1000000] [--window 10] [--duty 0.05]
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -190,7 +190,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const server = await openServer();
   const databaseUrl = await server.createDatabase('retention_bench');
   try {
-    const result = await measureRetention({ databaseUrl, rows: option('rows', 1_000_000), windowMs: option('window', 10) * 1_000 });
+    const dutyCycle = option('duty', 0.05);
+    const result = await measureRetention({
+      databaseUrl,
+      rows: option('rows', 1_000_000),
+      windowMs: option('window', 10) * 1_000,
+      retention: { maxAge: '1d', interval: '1s', dutyCycle },
+    });
     console.log(JSON.stringify(result));
   } finally {
     await server.dropDatabase(databaseUrl);

@@ -85,14 +85,17 @@ export class RetentionJanitor {
     }
     let total = 0;
     for (const cutoff of cutoffs) {
+      // Where this pass has got to: a row that finishes behind it (created earlier, finished later) waits for the next pass.
+      let from: number | null = null;
       while (!this.stopped) {
         const batchStarted = performance.now();
-        const outcome = await this.store.deleteFinished(cutoff, this.policy.batchSize, paced ? { holder: this.executorId, leaseMs: TURN_LEASE_MS } : null);
+        const outcome = await this.store.deleteFinished(cutoff, from, this.policy.batchSize, paced ? { holder: this.executorId, leaseMs: TURN_LEASE_MS } : null);
         if (!outcome.turn) {
           await this.pause(Math.min(Math.max(outcome.waitMs, MIN_TURN_WAIT_MS), this.policy.intervalMs));
           continue;
         }
         total += outcome.deleted;
+        from = outcome.reached ?? from;
         const done = outcome.deleted < this.policy.batchSize;
         if (paced) {
           const pauseMs = ((performance.now() - batchStarted) * (1 - this.policy.dutyCycle)) / this.policy.dutyCycle;

@@ -320,8 +320,8 @@ export class SystemStore {
     return this.retry(() => rollups.pruneRollups(this.driver, this.s, minutesBefore, hoursBefore));
   }
 
-  deleteFinished(cutoff: retention.RetentionCutoff, batch: number, turn: retention.RetentionTurn | null): Promise<retention.DeleteOutcome> {
-    return this.retry(() => retention.deleteFinished(this.driver, this.s, cutoff, batch, turn));
+  deleteFinished(cutoff: retention.RetentionCutoff, from: number | null, batch: number, turn: retention.RetentionTurn | null): Promise<retention.DeleteOutcome> {
+    return this.retry(() => retention.deleteFinished(this.driver, this.s, cutoff, from, batch, turn));
   }
 
   releaseRetentionTurn(holder: string, pauseMs: number): Promise<void> {
