@@ -181,3 +181,21 @@ describe('retention options are validated', () => {
     app({ maxRows: 10, dutyCycle: 0.01 })();
   });
 });
+
+describe('background retention on the embedded database', () => {
+  test('finished workflows beyond maxRows go in the background, with their steps', async () => {
+    const db = await openTestDatabase('pglite');
+    const app = newBallast(db, { retention: { maxRows: 0, interval: 20, dutyCycle: 0.5 } });
+    const echo = app.workflow('echo', async (ctx, n: number) => ctx.step('double', async () => n * 2));
+    await app.launch();
+    try {
+      const handle = await echo.start(21);
+      assert.equal(await handle.result(), 42);
+      await waitFor('the finished workflow is deleted', async () => (await app.workflows.get(handle.id)) === undefined);
+      assert.deepEqual(await app.workflows.steps(handle.id), []);
+    } finally {
+      await app.shutdown();
+      await db.close();
+    }
+  });
+});
