@@ -8,13 +8,15 @@
 // to the end of the window in which it finished. Not part of `npm run bench` yet;
 // `measureRetention` is what it would call.
 //
-//   node --import tsx bench/retention.ts [--rows 1000000] [--window 10] [--duty 0.05]
+//   node --import tsx bench/retention.ts [--rows 1000000] [--window 10] [--duty 0.05] [--max-age 1d] [--windows N]
+//
+// `--max-age 100d --windows 20` is the control: the pruning instance runs and finds nothing to delete.
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Ballast, type RetentionConfig } from '../src/index.js';
 import { openServer } from './lib/postgres.js';
-import { round } from './lib/stats.js';
+import { percentile, round } from './lib/stats.js';
 import { IN_FLIGHT, queueRound, THROUGHPUT_WARM_UP, type BenchSystem, type WorkflowRun } from './lib/workloads.js';
 
 export interface RetentionBenchOptions {
@@ -23,6 +25,8 @@ export interface RetentionBenchOptions {
   rows: number;
   /** Length of each window, off or on. Default 10 s. */
   windowMs?: number;
+  /** Stop after this many windows even if rows are left (a control run whose retention deletes nothing). */
+  maxWindows?: number;
   /** Retention as the pruning instance is configured. Default { maxAge: '1d', interval: '100ms' }. */
   retention?: RetentionConfig;
 }
@@ -39,8 +43,13 @@ export interface RetentionMeasurement {
   seedSeconds: number;
   off: WindowTotals;
   on: WindowTotals;
-  /** on ÷ off throughput. */
+  /** on ÷ off throughput, over all windows. */
   ratio: number;
+  /**
+   * The median over the windows with retention on of its throughput ÷ the mean of the two windows
+   * beside it: on a machine whose speed drifts, each window is compared with its neighbours.
+   */
+  pairedRatio: number;
   /** Time retention ran until none of the seeded rows was left. */
   removalSeconds: number;
   left: { workflows: number; steps: number };
@@ -126,11 +135,13 @@ export async function measureRetention(options: RetentionBenchOptions): Promise<
     while (performance.now() - warmUpStarted < THROUGHPUT_WARM_UP.ms) await queueRound(sys, batch());
 
     const totals = { off: { windows: 0, workflows: 0, ms: 0 }, on: { windows: 0, workflows: 0, ms: 0 } };
+    const rates: number[] = [];
     let removalMs = 0;
     let removed = false;
     // Off first, then on, until a window with retention on finds nothing left; then one more off
     // window so that both kinds count as many windows.
-    for (let k = 0; !removed || totals.off.windows < totals.on.windows; k++) {
+    const maxWindows = options.maxWindows ?? Number.POSITIVE_INFINITY;
+    for (let k = 0; (!removed || totals.off.windows < totals.on.windows) && k < maxWindows; k++) {
       const on = !removed && k % 2 === 1;
       let pruner: Ballast | undefined;
       if (on) {
@@ -148,6 +159,7 @@ export async function measureRetention(options: RetentionBenchOptions): Promise<
       total.windows += 1;
       total.workflows += workflows;
       total.ms += elapsed;
+      rates.push((workflows * 1_000) / elapsed);
       if (pruner) {
         await pruner.shutdown({ drainMs: 0 });
         const left = await seededLeft(client);
@@ -172,6 +184,7 @@ export async function measureRetention(options: RetentionBenchOptions): Promise<
       off,
       on,
       ratio: round(on.workflowsPerSec / off.workflowsPerSec, 3),
+      pairedRatio: round(pairedRatio(rates), 3),
       removalSeconds: round(removalMs / 1_000, 1),
       left: await seededLeft(client),
     };
@@ -181,9 +194,21 @@ export async function measureRetention(options: RetentionBenchOptions): Promise<
   }
 }
 
+/** See RetentionMeasurement.pairedRatio; `rates` alternate off, on, off, … */
+function pairedRatio(rates: number[]): number {
+  const ratios: number[] = [];
+  for (let k = 1; k < rates.length - 1; k += 2) ratios.push((rates[k] as number) / (((rates[k - 1] as number) + (rates[k + 1] as number)) / 2));
+  return percentile(ratios, 50) ?? Number.NaN;
+}
+
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
+function stringOption(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] as string) : fallback;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -195,7 +220,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       databaseUrl,
       rows: option('rows', 1_000_000),
       windowMs: option('window', 10) * 1_000,
-      retention: { maxAge: '1d', interval: '100ms', dutyCycle },
+      maxWindows: option('windows', Number.POSITIVE_INFINITY),
+      retention: { maxAge: stringOption('max-age', '1d'), interval: '100ms', dutyCycle },
     });
     console.log(JSON.stringify(result));
   } finally {
