@@ -314,7 +314,7 @@ export class Ballast {
       this.adoption = new OrphanAdoption(store, runtime, { appName: config.name, pollIntervalMs: config.pollIntervalMs, logger: config.logger });
       this.adoption.start();
       this.fleet = new FleetRegistry(store, config.name);
-      this.retention = new RetentionJanitor(store, config.retention, config.logger, clock);
+      this.retention = new RetentionJanitor(store, config.retention, config.executorId, config.logger, clock);
       this.retention.start();
       // Schedules start workflows this instance registered (checked at declaration), by name.
       const launcher: WorkflowLauncher = {

@@ -96,8 +96,14 @@ export interface RetentionConfig {
   maxRows?: number;
   /** How often to look. Default 1 minute. */
   interval?: Duration;
-  /** Rows per delete statement. Default 1000. */
+  /** Rows per delete statement, at most. Default 1000. */
   batchSize?: number;
+  /**
+   * Share of one database connection's time that background retention may take, across the whole
+   * fleet (0 < share ≤ 1): after each batch the fleet pauses until the batch's time is this share of
+   * the elapsed time. Default 0.05. `pruneFinished()` does not pause.
+   */
+  dutyCycle?: number;
 }
 
 export interface ResolvedConfig {
@@ -135,7 +141,7 @@ const CONFIG_OPTIONS = optionNames<BallastConfig>({
   maxRecoveryAttempts: true, maxPayloadBytes: true, executorLeaseMs: true, heartbeatIntervalMs: true, statementTimeoutMs: true, patching: true,
   retention: true, admin: true, logger: true,
 });
-const RETENTION_OPTIONS = optionNames<RetentionConfig>({ maxAge: true, maxRows: true, interval: true, batchSize: true });
+const RETENTION_OPTIONS = optionNames<RetentionConfig>({ maxAge: true, maxRows: true, interval: true, batchSize: true, dutyCycle: true });
 /** config.admin: the handler's options that make sense for the standalone server, and its port and interface. */
 const ADMIN_OPTIONS = [...ADMIN_HANDLER_OPTIONS.filter((name) => name !== 'readiness' && name !== 'logger'), 'port', 'host'];
 
@@ -242,6 +248,7 @@ function resolveRetention(retention: RetentionConfig | undefined): RetentionPoli
     maxRows: retention?.maxRows === undefined ? null : nonNegativeInteger(retention.maxRows, 'retention.maxRows'),
     intervalMs: optionalDuration(retention?.interval, 'config.retention.interval') || 60_000,
     batchSize: positiveInteger(retention?.batchSize ?? 1_000, 'retention.batchSize'),
+    dutyCycle: share(retention?.dutyCycle ?? 0.05, 'retention.dutyCycle'),
   };
 }
 
@@ -260,6 +267,13 @@ function optionalBoolean(value: unknown, what: string): boolean {
 
 function nonNegativeInteger(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 0) throw new ValidationError(`config.${what} must be a non-negative integer, got ${String(value)}.`);
+  return value;
+}
+
+function share(value: number, what: string): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    throw new ValidationError(`config.${what} must be a number greater than 0 and at most 1 (0.05 is 5 %), got ${String(value)}.`);
+  }
   return value;
 }
 

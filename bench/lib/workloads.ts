@@ -162,12 +162,17 @@ async function direct(sys: BenchSystem, count: number): Promise<Timed> {
  */
 async function queue(sys: BenchSystem, count: number): Promise<Timed> {
   const drain = async (batch: number[]): Promise<number[]> => {
-    const runs = await inFlight(batch, IN_FLIGHT, (i) => sys.enqueue(i));
-    await inFlight(runs, IN_FLIGHT, (run) => run.result());
+    await queueRound(sys, batch);
     return [];
   };
   await warmUp(drain, count);
   return timedRounds(drain, count);
+}
+
+/** One round of (b): enqueues `batch` (64 calls outstanding), then awaits every result (64 waits outstanding). */
+export async function queueRound(sys: BenchSystem, batch: number[]): Promise<void> {
+  const runs = await inFlight(batch, IN_FLIGHT, (i) => sys.enqueue(i));
+  await inFlight(runs, IN_FLIGHT, (run) => run.result());
 }
 
 /** (c) One workflow at a time, start → result. */

@@ -307,4 +307,21 @@ export const migrations: Migration[] = [
         WHERE status = 'ENQUEUED' AND partition_key IS NOT NULL;
     `,
   },
+  {
+    version: 13,
+    name: 'retention: one pace for the whole fleet',
+    // One row: when the fleet's next retention batch may start, and which executor holds the turn.
+    // Each batch takes the turn and hands it back with a pause proportional to its own duration, so
+    // retention uses a bounded share of the database's time however many executors run it (see
+    // docs/decisions/0014-retention.md). A new table and its one row: nothing existing is rewritten
+    // or locked, so a live fleet migrates without pausing.
+    sql: (s) => `
+      CREATE TABLE ${s}.retention_pace (
+        id smallint PRIMARY KEY CHECK (id = 1),
+        next_at bigint NOT NULL,
+        holder text COLLATE "C"
+      );
+      INSERT INTO ${s}.retention_pace (id, next_at) VALUES (1, 0);
+    `,
+  },
 ];

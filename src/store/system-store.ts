@@ -320,8 +320,12 @@ export class SystemStore {
     return this.retry(() => rollups.pruneRollups(this.driver, this.s, minutesBefore, hoursBefore));
   }
 
-  deleteFinished(cutoff: retention.RetentionCutoff, batch: number): Promise<number> {
-    return this.retry(() => retention.deleteFinished(this.driver, this.s, cutoff, batch));
+  deleteFinished(cutoff: retention.RetentionCutoff, from: number | null, batch: number, turn: retention.RetentionTurn | null): Promise<retention.DeleteOutcome> {
+    return this.retry(() => retention.deleteFinished(this.driver, this.s, cutoff, from, batch, turn));
+  }
+
+  releaseRetentionTurn(holder: string, pauseMs: number): Promise<void> {
+    return this.retry(() => retention.releaseTurn(this.driver, this.s, holder, pauseMs));
   }
 
   retentionBudgetCutoff(maxRows: number): Promise<number | null> {

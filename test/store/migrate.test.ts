@@ -52,7 +52,7 @@ describe('migrate() on Postgres', () => {
         );
         assert.deepEqual(
           tables.rows.map((row) => row.table_name),
-          ['app_versions', 'events', 'executors', 'messages', 'migrations', 'queue_depth_samples', 'queue_starts', 'queues', 'schedules', 'steps', 'streams', 'workflow_rollups', 'workflows'],
+          ['app_versions', 'events', 'executors', 'messages', 'migrations', 'queue_depth_samples', 'queue_starts', 'queues', 'retention_pace', 'schedules', 'steps', 'streams', 'workflow_rollups', 'workflows'],
         );
       } finally {
         await client.end();
