@@ -6,6 +6,7 @@
 // `measureEnqueueToStart` are exported for the scale benchmark.
 //
 //   node --import tsx bench/idle-queues.ts [--queues 1,100,1000] [--seconds 20] [--warmup 15] [--samples 200]
+// (--seconds 0: latency only; --samples 0: idle cost only)
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
   const samples = Number(option('samples', '200'));
   const server = await openServer();
   try {
-    for (const queues of counts) {
+    for (const queues of seconds > 0 ? counts : []) {
       const url = await server.createDatabase('idle_queues');
       try {
         console.log(JSON.stringify({ workload: 'idle-queues', ...(await measureIdleQueues({ queues, seconds, warmupSeconds, databaseUrl: url })) }));
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
       }
     }
     if (samples > 0) {
-      for (const queues of [counts[0] as number, counts[counts.length - 1] as number]) {
+      for (const queues of new Set([counts[0] as number, counts[counts.length - 1] as number])) {
         const url = await server.createDatabase('enqueue_to_start');
         try {
           console.log(JSON.stringify({ workload: 'idle-enqueue-to-start', ...(await measureEnqueueToStart({ queues, samples, databaseUrl: url })) }));
