@@ -263,7 +263,7 @@ export class Ballast {
           else if (key.startsWith(delayedPrefix)) queues.delayedEnqueued(key.slice(delayedPrefix.length));
           else if (key === limitsKey) queues.limits.invalidate();
         },
-        () => queues.limits.invalidate(),
+        () => queues.reconnected(),
       );
       const appVersion = config.appVersion ?? (config.patching ? PATCHING_APP_VERSION : this.registry.codeVersion());
       const lease = new ExecutorLease(

@@ -12,7 +12,6 @@ import { isFleetWide } from './options.js';
  * workerConcurrency: one process never swallows a whole backlog.
  */
 const MAX_CLAIM_BATCH = 100;
-const FIRST_POLL_MS = 100;
 const RATE_WINDOW_JITTER_MS = 20;
 
 export interface DispatcherDeps {
@@ -23,13 +22,16 @@ export interface DispatcherDeps {
   pollIntervalMs: number;
   clock: Clock;
   logger: { warn(message: string): void };
+  /** Told when a claim took work (the executor's QueuePoller looks again soon after activity). */
+  claimed(): void;
 }
 
 /**
  * Takes work from one queue for this executor. It claims as many workflows as it has free slots in
  * one statement, then sleeps until something can change the answer: an enqueue or a completion
- * (NOTIFY, or a local completion), a rate window or a delayed workflow falling due, or — only as a
- * fallback for lost notifications — a poll interval that backs off to `pollIntervalMs` with jitter.
+ * (NOTIFY, or a local completion), a rate window ending, or the executor's QueuePoller, which polls
+ * all queues in one statement, promotes delayed work, and wakes only the queues that have work. An
+ * idle queue has no timer and issues no statement; it starts asleep, for the first poll to wake it.
  *
  * Slots freed by completions are mostly refilled without it: the group-commit flush that records
  * the completions also claims their successors (see Refiller in the writer), for queues whose
@@ -40,9 +42,6 @@ export class Dispatcher {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private readonly stopping: StopSwitch;
-  private nextDelayedAt: number | null = null;
-  private lastPromotionAt = 0;
-  private idlePolls = 0;
   /** Completions of this queue in flushes on the wire (they still count as running). */
   private completingInFlight = 0;
   /** Workflows being claimed for this queue and not running yet. */
@@ -67,13 +66,8 @@ export class Dispatcher {
     await this.loop;
   }
 
-  /**
-   * A delayed workflow was enqueued (or debounced) here or elsewhere: look at due times again,
-   * unless one due earlier is already awaited (a burst of debounce calls wakes nobody).
-   */
-  delayedEnqueued(availableAt = 0): void {
-    if (this.nextDelayedAt !== null && availableAt >= this.nextDelayedAt) return;
-    this.nextDelayedAt = availableAt;
+  /** The queue may have work (the poller saw some): claim if there is room. */
+  wake(): void {
     this.deps.waiters.wake(wakeKey('queue', this.queue));
   }
 
@@ -96,6 +90,8 @@ export class Dispatcher {
     this.completingInFlight -= completing;
     this.claimingInFlight -= reserved;
     for (const record of claimed) this.startClaimed(record);
+    // Lost claims are adopted once none is on the wire: this was the last one the loop waited for.
+    if (this.claimsUncertain && this.claimingInFlight === 0) this.wake();
   }
 
   /** Runs a claimed workflow; a failure to start one (say, an unreadable input) stays with it. */
@@ -110,7 +106,7 @@ export class Dispatcher {
   /** A claim's reply was lost: its rows are ours, PENDING, and not running; the loop adopts them. */
   claimsMayBeLost(): void {
     this.claimsUncertain = true;
-    this.deps.waiters.wake(wakeKey('queue', this.queue));
+    this.wake();
   }
 
   /** Refiller.completionWakes: only fleet-wide limits let a completion here free a slot elsewhere. */
@@ -130,26 +126,21 @@ export class Dispatcher {
   private async run(): Promise<void> {
     const { store, runtime, waiters, limits, logger } = this.deps;
     const key = wakeKey('queue', this.queue);
+    await waiters.arm(key).wait(Infinity, this.stopping);
     let failures = 0;
     while (!this.stopped) {
       const armed = waiters.arm(key);
-      let pollMs = this.pollDelay();
-      /** When a rate window frees a slot or a delayed workflow falls due, on the instance's clock. */
-      let dueAt = Infinity;
+      let retryMs = Infinity;
+      /** When a rate window frees a slot, on the instance's clock. */
+      let dueAt: number | undefined;
       try {
         const queueLimits = await limits.get(this.queue);
         if (!queueLimits) {
-          await armed.wait(this.deps.pollIntervalMs, this.stopping);
+          await armed.wait(Infinity, this.stopping);
           continue;
         }
         // Orphans are looked for once no claim is on the wire, so none can start twice.
         if (this.claimsUncertain && this.claimingInFlight === 0) await this.adoptOrphans();
-        const now = this.deps.clock.now();
-        // Due delayed work is promoted when its time comes, and once per poll interval as a safety net.
-        if ((this.nextDelayedAt !== null && this.nextDelayedAt <= now) || now - this.lastPromotionAt >= this.deps.pollIntervalMs) {
-          this.lastPromotionAt = now;
-          this.nextDelayedAt = (await store.promoteDelayed(this.queue)).nextAt;
-        }
         const free = (queueLimits.workerConcurrency ?? MAX_CLAIM_BATCH) - runtime.runningIn(this.queue) - this.claimingInFlight;
         if (free > 0 && !this.claimsUncertain) {
           // An executor whose lease may have run out renews it before it takes more work: the fleet
@@ -171,34 +162,25 @@ export class Dispatcher {
           claimed.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
           for (const record of claimed) this.startClaimed(record);
           failures = 0;
+          if (claimed.length > 0) this.deps.claimed();
           if (claimed.length === want) {
-            this.idlePolls = 0;
             armed.cancel();
             continue;
           }
-          if (claimed.length > 0) this.idlePolls = 0;
-          else this.idlePolls++;
           // Every executor waiting on the rate window wakes at its end; a little jitter makes the
           // first claimer (who takes the window's starts) a random one, not always the quickest.
           if (retryAt !== null) dueAt = retryAt + Math.random() * RATE_WINDOW_JITTER_MS;
         }
-        if (this.nextDelayedAt !== null) dueAt = Math.min(dueAt, this.nextDelayedAt);
       } catch (error) {
         if (this.stopped) break;
         failures++;
         logger.warn(`queue "${this.queue}": dispatch failed, retrying: ${(error as Error).message}`);
-        pollMs = Math.min(pollMs, this.deps.pollIntervalMs, 100 * 2 ** Math.min(failures, 6));
+        retryMs = Math.min(this.deps.pollIntervalMs, 100 * 2 ** Math.min(failures, 6));
       }
-      await armed.wait(pollMs, this.stopping, dueAt === Infinity ? undefined : dueAt);
+      await armed.wait(retryMs, this.stopping, dueAt);
       // Completions arrive in bursts (one group commit settles many): let the burst finish so one
       // claim fills all the slots it freed.
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  /** Fallback polling: quick after activity, backing off to pollIntervalMs, with jitter. */
-  private pollDelay(): number {
-    const base = Math.min(this.deps.pollIntervalMs, FIRST_POLL_MS * 2 ** Math.min(this.idlePolls, 10));
-    return base * (0.75 + Math.random() / 2);
   }
 }

@@ -12,6 +12,7 @@ import { Dispatcher } from './dispatcher.js';
 import { debounceTiming, type DebounceOptions } from './debounce.js';
 import { insertQueued, queueName, queuedRow, type Enqueued, type EnqueueOptions, type EnqueueTarget } from './enqueue.js';
 import { QueueLimitsCache } from './limits-cache.js';
+import { QueuePoller } from './poller.js';
 import { toQueueLimits, type QueueLimits, type QueueOptions } from './options.js';
 import type { QueueRegistry } from './registry.js';
 
@@ -58,6 +59,7 @@ export interface QueueServiceOptions {
 export class QueueService {
   readonly limits: QueueLimitsCache;
   private readonly dispatchers = new Map<string, Dispatcher>();
+  private poller: QueuePoller | undefined;
 
   constructor(
     private readonly store: SystemStore,
@@ -70,22 +72,40 @@ export class QueueService {
     return this.options.clock ?? systemClock;
   }
 
-  /** Writes the declared limits and starts one dispatcher per declared queue. */
+  /**
+   * Writes the declared limits and starts one dispatcher per declared queue, asleep until there is
+   * work, and the one poller that looks at all of them.
+   */
   async startDispatching(runtime: Runtime, registry: QueueRegistry): Promise<void> {
     await this.store.upsertQueues(registry.all(), false);
+    const { pollIntervalMs, logger } = this.options;
+    const clock = this.clock;
+    const poller = new QueuePoller(new Set(registry.all().map((limits) => limits.name)), {
+      store: this.store,
+      appVersion: () => runtime.appVersion,
+      pollIntervalMs,
+      clock,
+      logger,
+      wake: (queues) => {
+        for (const queue of queues) this.dispatchers.get(queue)?.wake();
+      },
+    });
+    this.poller = poller;
     for (const limits of registry.all()) {
       const dispatcher = new Dispatcher(limits.name, {
         store: this.store,
         runtime,
         waiters: runtime.waiters,
         limits: this.limits,
-        pollIntervalMs: this.options.pollIntervalMs,
-        clock: this.clock,
-        logger: this.options.logger,
+        pollIntervalMs,
+        clock,
+        logger,
+        claimed: () => poller.claimed(),
       });
       this.dispatchers.set(limits.name, dispatcher);
       dispatcher.start();
     }
+    poller.start();
     this.store.writer.setRefiller({
       owner: runtime.executorId,
       appVersion: () => runtime.appVersion,
@@ -98,12 +118,18 @@ export class QueueService {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.dispatchers.values()].map((dispatcher) => dispatcher.stop()));
+    await Promise.all([this.poller?.stop(), ...[...this.dispatchers.values()].map((dispatcher) => dispatcher.stop())]);
   }
 
-  /** A NOTIFY said a delayed workflow was enqueued on `queue`. */
+  /** A NOTIFY said a delayed workflow was enqueued on `queue`: the poller learns when it is due. */
   delayedEnqueued(queue: string): void {
-    this.dispatchers.get(queue)?.delayedEnqueued();
+    if (this.dispatchers.has(queue)) this.poller?.pollSoon();
+  }
+
+  /** The listener reconnected: limits may have changed and work may have arrived unannounced. */
+  reconnected(): void {
+    this.limits.invalidate();
+    this.poller?.pollSoon();
   }
 
   /** Inserts a queued workflow; returns the ID to hand back (see insertQueued). */
@@ -114,7 +140,7 @@ export class QueueService {
     const limits = await this.limitsOf(options?.queue, inserts);
     const row = queuedRow(this.target(workflowName, appVersion), input, options, limits, options.id ?? newWorkflowId(), parent);
     const enqueued = await insertQueued(this.store, row, options.onDuplicate, inserts);
-    if (row.availableAt !== null) this.dispatchers.get(limits.name)?.delayedEnqueued(row.availableAt);
+    if (row.availableAt !== null) this.delayedHere(limits.name, row.availableAt);
     return enqueued;
   }
 
@@ -128,8 +154,13 @@ export class QueueService {
     const { delay: _delay, maxWait: _maxWait, ...enqueueOptions } = options;
     const row = queuedRow(this.target(workflowName, appVersion), input, enqueueOptions, limits, newWorkflowId(), null);
     const debounced = await this.store.debounceWorkflow({ row, key, ...timing });
-    this.dispatchers.get(limits.name)?.delayedEnqueued(debounced.availableAt);
+    this.delayedHere(limits.name, debounced.availableAt);
     return debounced.id;
+  }
+
+  /** A delayed workflow enqueued by this process, due at `availableAt`, on a queue it may run. */
+  private delayedHere(queue: string, availableAt: number): void {
+    if (this.dispatchers.has(queue)) this.poller?.delayedEnqueued(availableAt);
   }
 
   private target(workflowName: string, appVersion: string): EnqueueTarget {

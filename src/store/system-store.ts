@@ -267,8 +267,13 @@ export class SystemStore {
     return this.retry(() => queues.ownPendingIn(this.driver, this.s, queue, owner));
   }
 
-  promoteDelayed(queue: string): Promise<{ promoted: number; nextAt: number | null }> {
-    return this.retry(() => queues.promoteDelayed(this.driver, this.s, queue, this.clock.now()));
+  /** See queues.pollQueues: `now` is the instance's clock, as `promoteDelayed` is then given. */
+  pollQueues(names: ReadonlySet<string>, appVersion: string, now: number): Promise<queues.QueuePoll> {
+    return this.retry(() => queues.pollQueues(this.driver, this.s, names, appVersion, now));
+  }
+
+  promoteDelayed(names: string[], now: number): Promise<number> {
+    return this.retry(() => queues.promoteDelayed(this.driver, this.s, names, now));
   }
 
   /** See debounce.debounceWorkflow; a call that opens a key's window wakes the queue's dispatchers to its due time. */

@@ -256,22 +256,6 @@ async function claimHead(db: Queryable, s: string, request: ClaimRequest, count:
   return rows;
 }
 
-/** Moves due DELAYED workflows of a queue to ENQUEUED; returns how many and when the next is due. */
-export async function promoteDelayed(db: Queryable, s: string, queue: string, now: number): Promise<{ promoted: number; nextAt: number | null }> {
-  const { rows } = await db.query<{ promoted: number; nextAt: number | null }>(
-    `WITH p AS (
-       UPDATE ${s}.workflows SET status = 'ENQUEUED', updated_at = $2
-       WHERE queue = $1 AND status = 'DELAYED' AND available_at <= $2
-       RETURNING 1
-     )
-     SELECT (SELECT count(*)::int4 FROM p) AS promoted,
-            (SELECT min(available_at) FROM ${s}.workflows WHERE queue = $1 AND status = 'DELAYED' AND available_at > $2) AS "nextAt"`,
-    [queue, now],
-    'ballast_promote_delayed',
-  );
-  return rows[0] ?? { promoted: 0, nextAt: null };
-}
-
 /**
  * This executor's PENDING workflows of a queue, or its direct ones when `queue` is null: to run
  * what a claim or an adoption whose reply was lost gave it.
@@ -413,4 +397,77 @@ export async function queueUsage(db: Queryable, s: string, queue: string, ratePe
     nextDelayedAt: row.nextDelayedAt === null ? null : Number(row.nextDelayedAt),
     now: Number(row.now),
   };
+}
+
+/** What the fallback poll of an executor's queues found (see queuePollStatement). */
+export interface QueuePoll {
+  /** Declared queues with ENQUEUED work of the executor's version. */
+  ready: string[];
+  /** Declared queues with DELAYED work due at `now`. */
+  due: string[];
+  /** When the next DELAYED workflow of a declared queue falls due after `now`, or null when none waits. */
+  nextDelayedAt: number | null;
+}
+
+/**
+ * The one statement an executor's fallback poll runs for all of its queues, whatever their number;
+ * exported so tests can EXPLAIN exactly what runs. Two recursive skip-scans hop from queue to queue
+ * over the partial indexes of waiting work (workflows_queue_ready by queue and version,
+ * workflows_delayed by queue with its earliest due time first), so the cost follows the queues that
+ * have work, never the queues declared: an idle fleet of 1,000 queues reads two index pages. It
+ * answers for every queue of the schema with work ($1: the executor's version, $2: now); the caller
+ * keeps its own queues, a Set lookup each (a filter by the declared names in SQL compares every
+ * row with every name, or plans a nested loop over them). A due queue's next due time after now
+ * is one more probe of its index range, only for queues in $3 (the declared ones).
+ */
+export function queuePollStatement(s: string): string {
+  const hop = (columns: string, status: string, after: string) =>
+    `SELECT ${columns} FROM ${s}.workflows WHERE status = '${status}' AND queue IS NOT NULL${after} ORDER BY ${columns} LIMIT 1`;
+  return `WITH RECURSIVE ready AS (
+       (${hop('queue, app_version', 'ENQUEUED', '')})
+       UNION ALL
+       SELECT next.* FROM ready r CROSS JOIN LATERAL (
+         ${hop('queue, app_version', 'ENQUEUED', ' AND (queue, app_version) > (r.queue, r.app_version)')}) AS next
+     ),
+     delayed AS (
+       (${hop('queue, available_at', 'DELAYED', '')})
+       UNION ALL
+       SELECT next.* FROM delayed d CROSS JOIN LATERAL (
+         ${hop('queue, available_at', 'DELAYED', ' AND queue > d.queue')}) AS next
+     )
+     SELECT queue, true AS ready, NULL::int8 AS "dueAt", NULL::int8 AS "nextAt" FROM ready WHERE app_version = $1
+     UNION ALL
+     SELECT d.queue, false, d.available_at,
+       CASE WHEN d.available_at > $2::int8 THEN d.available_at
+         WHEN d.queue = ANY($3::text[]) THEN (SELECT min(w.available_at) FROM ${s}.workflows w
+           WHERE w.status = 'DELAYED' AND w.queue = d.queue AND w.available_at > $2::int8) END
+     FROM delayed d`;
+}
+
+/** Polls for `queues` (see queuePollStatement). */
+export async function pollQueues(db: Queryable, s: string, queues: ReadonlySet<string>, appVersion: string, now: number): Promise<QueuePoll> {
+  const { rows } = await db.query<{ queue: string; ready: boolean; dueAt: string | null; nextAt: string | null }>(
+    queuePollStatement(s),
+    [appVersion, now, [...queues]],
+    'ballast_poll_queues',
+  );
+  const poll: QueuePoll = { ready: [], due: [], nextDelayedAt: null };
+  for (const row of rows) {
+    if (!queues.has(row.queue)) continue;
+    if (row.ready) poll.ready.push(row.queue);
+    else if (Number(row.dueAt) <= now) poll.due.push(row.queue);
+    if (row.nextAt !== null) poll.nextDelayedAt = Math.min(poll.nextDelayedAt ?? Infinity, Number(row.nextAt));
+  }
+  return poll;
+}
+
+/** Moves the DELAYED workflows of `queues` due at `now` to ENQUEUED, in one statement for all of them; returns how many. */
+export async function promoteDelayed(db: Queryable, s: string, queues: string[], now: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE ${s}.workflows SET status = 'ENQUEUED', updated_at = $2
+     WHERE status = 'DELAYED' AND queue = ANY($1::text[]) AND available_at <= $2`,
+    [queues, now],
+    'ballast_promote_delayed',
+  );
+  return rowCount;
 }
