@@ -16,6 +16,7 @@ import { PgliteDriver } from '../../src/store/pglite-driver.js';
 import { migrations } from '../../src/store/schema.js';
 import { claimStatement } from '../../src/store/sql/queues.js';
 import { quoteIdent } from '../../src/store/sql/identifiers.js';
+import { ballastInProcess, expectExit } from '../cli/helpers.js';
 import { testDatabase } from '../support/postgres.js';
 import { waitFor } from '../support/wait.js';
 
@@ -247,6 +248,24 @@ describe('online index builds on Postgres', () => {
       await Promise.all(drivers.map((driver) => driver.close()));
     }
     assert.deepEqual(await pendingIndexes(client, schema), []);
+  });
+
+  test('ballast migrate says which indexes it built online', async () => {
+    const schema = 'online_cli';
+    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'migrate-old', logger });
+    try {
+      await migrateToBeforeIndex(driver, schema);
+    } finally {
+      await driver.close();
+    }
+    const result = await ballastInProcess(['migrate', '--schema', schema, '--database-url', db.url]);
+    expectExit(result, 0);
+    assert.match(result.stdout, new RegExp(`Applied ${laterVersions.length} migrations? to schema "${schema}"`));
+    assert.match(result.stdout, new RegExp(`Built index ${INDEX} concurrently`));
+    const again = await ballastInProcess(['migrate', '--schema', schema, '--json', '--database-url', db.url]);
+    expectExit(again, 0);
+    const report = JSON.parse(again.stdout) as { applied: unknown[]; indexesBuilt: string[] };
+    assert.deepEqual([report.applied, report.indexesBuilt], [[], []]);
   });
 });
 
