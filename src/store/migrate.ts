@@ -130,7 +130,9 @@ async function isUpToDate(driver: Driver, schema: string): Promise<boolean> {
   if ((await appliedVersion(driver, schema)) < latestVersion()) return false;
   try {
     const { rows } = await driver.query<{ pending: boolean }>(
-      `SELECT EXISTS (SELECT FROM ${quoteIdent(schema)}.migrations WHERE cardinality(pending_indexes) > 0) AS pending`,
+      // An index a newer release owes is that release's to build: an older replica restarting mid-rollout must not wait for it.
+      `SELECT EXISTS (SELECT FROM ${quoteIdent(schema)}.migrations WHERE version <= $1 AND cardinality(pending_indexes) > 0) AS pending`,
+      [latestVersion()],
     );
     return rows[0]?.pending === false;
   } catch (error) {

@@ -250,6 +250,24 @@ describe('online index builds on Postgres', () => {
     assert.deepEqual(await pendingIndexes(client, schema), []);
   });
 
+  test('an index a newer release owes is left to it: an older replica launches while its build runs', async () => {
+    const schema = 'online_newer';
+    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'migrate-older', logger });
+    try {
+      await migrate(driver, schema);
+      await client.query(`INSERT INTO ${quoteIdent(schema)}.migrations (version, name, pending_indexes) VALUES (1000, 'from a newer release', '{future_index}')`);
+      // The newer release's migrator holds the lock for its build: this migrate() would wait for it if it looked.
+      await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`ballast:migrate-session:${schema}`]);
+      try {
+        assert.deepEqual(await migrate(driver, schema), { applied: [], indexesBuilt: [] });
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(hashtext($1))`, [`ballast:migrate-session:${schema}`]);
+      }
+    } finally {
+      await driver.close();
+    }
+  });
+
   test('ballast migrate says which indexes it built online', async () => {
     const schema = 'online_cli';
     const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'migrate-old', logger });
