@@ -69,7 +69,7 @@ async function pendingIndexes(client: pg.Client, schema: string): Promise<string
 /** The backend running the online build of INDEX, if one runs now. */
 async function buildingBackend(client: pg.Client): Promise<number | undefined> {
   const { rows } = await client.query<{ pid: number }>(
-    `SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'CREATE INDEX CONCURRENTLY %${INDEX}%'`,
+    `SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'CREATE INDEX %${INDEX}%'`,
   );
   return rows[0]?.pid;
 }
