@@ -65,6 +65,12 @@ export interface Driver extends Queryable {
   pipelined<Row = Record<string, unknown>>(sql: string, params: unknown[], prepare: string): Promise<QueryResult<Row>>;
   /** Runs `fn` in one transaction on one connection; commits if it resolves, rolls back if it throws. */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: BeginOptions): Promise<T>;
+  /**
+   * Runs `fn` on one connection of its own, outside any transaction and without a statement timeout:
+   * for work that must not run in a transaction block (CREATE INDEX CONCURRENTLY) or that holds a
+   * session-level advisory lock. The connection is closed afterwards, so no session state leaks.
+   */
+  session<T>(fn: (session: Queryable) => Promise<T>): Promise<T>;
   /** LISTEN on `channel` on a connection of its own, re-established after it drops. */
   listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>>;
   close(): Promise<void>;

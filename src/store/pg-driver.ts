@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
+import { transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type Queryable, type QueryResult, type Transaction } from './driver.js';
 import { Listener } from './pg-listener.js';
 import { isTransientError } from './retry.js';
 import { ConnectionStalledError, StallWatch, type Watched } from './stall-watch.js';
@@ -130,6 +130,23 @@ export class PgDriver implements Driver {
         // the connection from being reused.
         await this.run(client, watch, 'ROLLBACK').catch(markBroken);
         throw error;
+      }
+    });
+  }
+
+  async session<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    // Unwatched: a session may run one statement for minutes (an index build on a large table).
+    return this.checkout(async (client, _watched, markBroken) => {
+      try {
+        await this.run(client, undefined, 'SET statement_timeout = 0');
+        return await fn({
+          query: <Row>(sql: string, params?: unknown[], prepare?: string) => this.run<Row>(client, undefined, sql, params, prepare),
+          exec: async (sql: string) => {
+            await this.run(client, undefined, sql);
+          },
+        });
+      } finally {
+        markBroken(new Error('session ended'));
       }
     });
   }

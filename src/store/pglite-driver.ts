@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { EmbeddedDatabaseBusyError } from '../errors.js';
-import { pgliteRowCount, transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type QueryResult, type Transaction } from './driver.js';
+import { pgliteRowCount, transactionCharacteristics, type BeginOptions, type Driver, type NotificationHandlers, type Queryable, type QueryResult, type Transaction } from './driver.js';
 
 /** The dataDir of an embedded database that lives in memory only, gone when the instance closes. */
 export const IN_MEMORY = 'memory://';
@@ -91,6 +91,11 @@ export class PgliteDriver implements Driver {
         },
       });
     });
+  }
+
+  /** PGlite has one connection and no session state worth isolating: the session is the database. */
+  session<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    return fn(this);
   }
 
   async listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>> {

@@ -7,7 +7,20 @@
 export interface Migration {
   version: number;
   name: string;
+  /** DDL applied in the migration's transaction (tables, columns, indexes of small tables). */
   sql(schema: string): string;
+  /**
+   * Indexes on tables that may be large and written by a live fleet: built after the transaction
+   * commits, with CREATE INDEX CONCURRENTLY, so writers never wait for the build (see migrate.ts).
+   * The code must stay correct, if slower, while such an index does not exist yet.
+   */
+  indexes?: OnlineIndex[];
+}
+
+/** A non-unique index built online: `CREATE INDEX CONCURRENTLY <name> ON <on(schema)>`. */
+export interface OnlineIndex {
+  name: string;
+  on(schema: string): string;
 }
 
 export const migrations: Migration[] = [
@@ -300,12 +313,17 @@ export const migrations: Migration[] = [
     // every enqueue) pay nothing for it. fair_cursor is the key a fair queue's last claim served
     // last, and fair_turns how many turns it has had in a row: the next claim breaks ties from there
     // (see docs/decisions/0012-fair-queues.md).
+    // The index is built online: a claim reads it for speed only and plans correctly without it.
     sql: (s) => `
       ALTER TABLE ${s}.queues ADD COLUMN fairness text, ADD COLUMN partition_weights jsonb,
         ADD COLUMN fair_cursor text COLLATE "C", ADD COLUMN fair_turns integer;
-      CREATE INDEX workflows_partition_ready ON ${s}.workflows (queue, app_version, partition_key, priority, seq)
-        WHERE status = 'ENQUEUED' AND partition_key IS NOT NULL;
     `,
+    indexes: [
+      {
+        name: 'workflows_partition_ready',
+        on: (s) => `${s}.workflows (queue, app_version, partition_key, priority, seq) WHERE status = 'ENQUEUED' AND partition_key IS NOT NULL`,
+      },
+    ],
   },
   {
     version: 13,

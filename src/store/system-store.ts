@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import type { QueueLimits } from '../queues/options.js';
 import type { BeginOptions, Driver, Transaction } from './driver.js';
-import { migrate } from './migrate.js';
+import { migrate, type MigrationReport } from './migrate.js';
 import type { Lease, NewCheckpoint, RunnableWorkflow, StepRecord, WorkflowRecord } from './records.js';
 import { withRetry } from './retry.js';
 import * as debounce from './sql/debounce.js';
@@ -99,7 +99,7 @@ export class SystemStore {
     this.options.logger.warn(`database unavailable, retrying: ${(error as Error).message}`);
   }
 
-  migrate(): Promise<number[]> {
+  migrate(): Promise<MigrationReport> {
     return this.retry(() => migrate(this.driver, this.options.schema));
   }
 

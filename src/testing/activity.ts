@@ -64,6 +64,7 @@ export class Activity {
       exec: (sql) => count(() => driver.exec(sql)),
       pipelined: (sql, params, prepare) => count(() => driver.pipelined(sql, params, prepare)),
       transaction: <T>(fn: (tx: Transaction) => Promise<T>, options?: BeginOptions) => count(() => driver.transaction(fn, options)),
+      session: (fn) => count(() => driver.session(fn)),
       listen: (channel, handlers) =>
         driver.listen(channel, {
           onNotification: (payload) => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import type { Driver } from '../../src/store/driver.js';
 import { migrate } from '../../src/store/migrate.js';
 import { PgDriver } from '../../src/store/pg-driver.js';
 import { PgliteDriver } from '../../src/store/pglite-driver.js';
@@ -13,6 +14,10 @@ import { testDatabase } from '../support/postgres.js';
 
 const versions = migrations.map((migration) => migration.version);
 const logger = { warn: () => undefined };
+
+async function applied(driver: Driver, schema: string): Promise<number[]> {
+  return (await migrate(driver, schema)).applied;
+}
 
 describe('migrate() on Postgres', () => {
   let db: { url: string; close(): Promise<void> };
@@ -33,7 +38,7 @@ describe('migrate() on Postgres', () => {
     try {
       // Connect every pool first so the ten migrate() calls really start together.
       await Promise.all(drivers.map((driver) => driver.query('SELECT 1')));
-      const results = await Promise.all(drivers.map((driver) => migrate(driver, 'ballast')));
+      const results = await Promise.all(drivers.map(async (driver) => (await migrate(driver, 'ballast')).applied));
 
       const appliers = results.filter((applied) => applied.length > 0);
       assert.equal(appliers.length, 1, `exactly one call applies migrations: ${JSON.stringify(results)}`);
@@ -59,7 +64,7 @@ describe('migrate() on Postgres', () => {
       }
 
       // Later runs (a restart, the CLI) find nothing to do.
-      assert.deepEqual(await migrate(drivers[0] as PgDriver, 'ballast'), []);
+      assert.deepEqual(await applied(drivers[0] as PgDriver, 'ballast'), []);
     } finally {
       await Promise.all(drivers.map((driver) => driver.close()));
     }
@@ -68,7 +73,7 @@ describe('migrate() on Postgres', () => {
   test('schemas are independent: a second schema migrates on its own', async () => {
     const driver = new PgDriver({ connectionString: db.url, poolSize: 2, applicationName: 'migrate-test', logger });
     try {
-      const [a, b] = await Promise.all([migrate(driver, 'tenant_a'), migrate(driver, 'tenant_b')]);
+      const [a, b] = (await Promise.all([migrate(driver, 'tenant_a'), migrate(driver, 'tenant_b')])).map((report) => report.applied);
       assert.deepEqual(a, versions);
       assert.deepEqual(b, versions);
       const { rows } = await driver.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_a.migrations');
@@ -95,7 +100,7 @@ describe('migrate() on Postgres', () => {
       url.username = role;
       const app = new PgDriver({ connectionString: url.toString(), poolSize: 1, applicationName: 'migrate-app', logger });
       try {
-        assert.deepEqual(await migrate(app, 'ballast'), []);
+        assert.deepEqual(await applied(app, 'ballast'), []);
         await assert.rejects(migrate(app, 'fresh_schema'), /permission denied/);
       } finally {
         await app.close();
@@ -121,8 +126,8 @@ describe('migrate() on PGlite', () => {
   test('applies the migrations once and records them', async () => {
     const driver = await PgliteDriver.open(dir);
     try {
-      assert.deepEqual(await migrate(driver, 'ballast'), versions);
-      assert.deepEqual(await migrate(driver, 'ballast'), []);
+      assert.deepEqual(await applied(driver, 'ballast'), versions);
+      assert.deepEqual(await applied(driver, 'ballast'), []);
       const { rows } = await driver.query<{ version: number }>('SELECT version FROM ballast.migrations ORDER BY version');
       assert.deepEqual(rows.map((row) => row.version), versions);
     } finally {
@@ -131,7 +136,7 @@ describe('migrate() on PGlite', () => {
     // The data outlives the process: reopening finds the schema migrated.
     const reopened = await PgliteDriver.open(dir);
     try {
-      assert.deepEqual(await migrate(reopened, 'ballast'), []);
+      assert.deepEqual(await applied(reopened, 'ballast'), []);
     } finally {
       await reopened.close();
     }

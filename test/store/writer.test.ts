@@ -33,6 +33,7 @@ function countingDriver(inner: Driver): Driver & { statements: string[] } {
       return inner.pipelined<Row>(sql, params, prepare);
     },
     exec: (sql) => inner.exec(sql),
+    session: (fn) => inner.session(fn),
     transaction: (fn) => inner.transaction(fn),
     listen: (channel, handlers) => inner.listen(channel, handlers),
     close: () => inner.close(),
