@@ -30,6 +30,7 @@ class StatementCounter {
       pipelined: (sql, params, prepare) => (count(prepare), driver.pipelined(sql, params, prepare)),
       transaction: <T>(fn: (tx: Transaction) => Promise<T>, options?: BeginOptions) => (count('transaction'), driver.transaction(fn, options)),
       listen: (channel, handlers) => driver.listen(channel, handlers),
+      session: (fn) => (count('session'), driver.session(fn)),
       close: () => driver.close(),
     };
   }
