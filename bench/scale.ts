@@ -88,6 +88,18 @@ export const SCALE_MEASUREMENTS: readonly ScaleMeasurement[] = [
     },
   },
   {
+    // The queue workload with retention off and on in turns while it removes a seeded history (bench/retention.ts).
+    name: 'retention',
+    async run(context) {
+      if (!context.systems.includes('ballast')) return;
+      const rows = context.quick ? 200_000 : 1_000_000;
+      const line = await context.withDatabase('scale_retention', (databaseUrl) =>
+        measureInChild(here('./retention.ts'), 'measureRetention', { databaseUrl, rows }),
+      );
+      context.print({ system: 'ballast', workload: 'retention', ...line });
+    },
+  },
+  {
     // `npm start` on the embedded database: resident set after 1,000 tasks (test/examples/embedded-footprint.ts).
     name: 'embedded',
     async run(context) {
