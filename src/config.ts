@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { optionalDuration } from './durations.js';
 import type { Duration } from './engine/types.js';
+import { parkAfterMs } from './engine/registry.js';
+import { PARKED_OWNER } from './store/sql/parking.js';
 import { checkAdminOptions, type AdminHandlerOptions } from './admin/options.js';
 import { ValidationError } from './errors.js';
 import type { RetentionPolicy } from './fleet/retention.js';
@@ -30,6 +32,13 @@ export interface BallastConfig {
   poolSize?: number;
   /** Fallback polling interval when a notification is lost. Default 5000 ms. */
   pollIntervalMs?: number;
+  /**
+   * A direct workflow that will wait longer than this (ctx.sleep, ctx.recv) is parked: unloaded from
+   * memory, and resumed from its checkpoints by any executor of its version when its time comes or
+   * its message arrives. A workflow may set its own (ballast.workflow(name, fn, { parkAfter })).
+   * false: never park. Default '60s'.
+   */
+  parkAfter?: Duration | false;
   /**
    * Takeovers after a crash (its executor died while running it) that a workflow may go through;
    * the next one moves it to DEAD_LETTER instead, so a workflow that kills every process it lands
@@ -108,6 +117,8 @@ export interface ResolvedConfig {
   appVersion: string | undefined;
   poolSize: number;
   pollIntervalMs: number;
+  /** Null: never park. */
+  parkAfterMs: number | null;
   maxRecoveryAttempts: number;
   maxPayloadBytes: number;
   executorLeaseMs: number;
@@ -140,15 +151,18 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
   if (!isValidIdentifier(schema)) {
     throw new ValidationError(`config.schema "${schema}" is not a valid schema name: use letters, digits and underscores (at most 63).`);
   }
+  const executorId = nonEmpty(config.executorId) ?? nonEmpty(env.BALLAST_EXECUTOR_ID) ?? defaultExecutorId();
+  if (executorId === PARKED_OWNER) throw new ValidationError(`executorId "${executorId}" is reserved for parked workflows: choose another.`);
   return {
     name: config.name,
     databaseUrl: nonEmpty(config.databaseUrl) ?? databaseUrlFromEnv(env),
     dataDir: config.dataDir ?? './.ballast',
     schema,
-    executorId: nonEmpty(config.executorId) ?? nonEmpty(env.BALLAST_EXECUTOR_ID) ?? defaultExecutorId(),
+    executorId,
     appVersion: nonEmpty(config.appVersion) ?? nonEmpty(env.BALLAST_APP_VERSION),
     poolSize: positiveInteger(config.poolSize ?? 10, 'poolSize'),
     pollIntervalMs: positiveInteger(config.pollIntervalMs ?? 5_000, 'pollIntervalMs'),
+    parkAfterMs: config.parkAfter === undefined ? DEFAULT_PARK_AFTER_MS : (parkAfterMs(config.parkAfter, 'config.parkAfter') ?? null),
     maxRecoveryAttempts: positiveInteger(config.maxRecoveryAttempts ?? 50, 'maxRecoveryAttempts'),
     maxPayloadBytes: positiveInteger(config.maxPayloadBytes ?? 16 * 1024 * 1024, 'maxPayloadBytes'),
     ...resolveTimeouts(config, env),
@@ -160,6 +174,8 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
 }
 
 const DEFAULT_ADMIN_PORT = 3001;
+const DEFAULT_PARK_AFTER_MS = 60_000;
+
 
 function resolveAdmin(admin: AdminConfig | false | undefined, env: NodeJS.ProcessEnv): ResolvedAdmin | null {
   if (admin === false) return null;

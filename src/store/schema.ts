@@ -291,4 +291,17 @@ export const migrations: Migration[] = [
         WHERE status = 'DELAYED' AND debounce_key IS NOT NULL;
     `,
   },
+  {
+    version: 11,
+    name: 'parked workflows',
+    // A workflow that waits long is parked: unloaded from memory, its row PENDING under the owner
+    // PARKED_OWNER (see sql/parking.ts) with the time it wakes by itself (wake_at, NULL: none) and the
+    // topic of a recv it waits on. Parked rows stay out of the orphans' range of workflows_pending
+    // (owner NULL), and the index below holds them alone, so finding the due ones reads only those.
+    sql: (s) => `
+      ALTER TABLE ${s}.workflows ADD COLUMN wake_at bigint, ADD COLUMN wake_topic text COLLATE "C";
+      CREATE INDEX workflows_parked ON ${s}.workflows (app_name, app_version, wake_at)
+        WHERE status = 'PENDING' AND owner = 'ballast:parked';
+    `,
+  },
 ];

@@ -1,5 +1,6 @@
 import { RUNNABLE_COLUMNS, type Completion, type NewCheckpoint, type NewWorkflow, type StreamAppend } from '../records.js';
 import { nowFor } from './clock.js';
+import { PARKED_WAKE_KEY, parkCte, wakeOnMessage, type Park } from './parking.js';
 import { claimableHead, claimAssignments } from './queues.js';
 
 interface Item<T> {
@@ -21,6 +22,8 @@ export interface FlushBatch {
   checkpoints: Item<NewCheckpoint>[];
   completions: Item<Completion>[];
   streams: Item<StreamAppend>[];
+  /** Absent in most batches: only workflows that wait long park. */
+  parks?: Item<Park>[];
   claims?: ClaimPlan;
 }
 
@@ -130,7 +133,13 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
         SELECT u."destinationId", u.topic, u.payload, u."createdAt"
         FROM ${rowsOf(list)} AS u("workflowId" text, idx int4, "destinationId" text, topic text, payload text, "createdAt" int8)
         JOIN c ON c.workflow_id = u."workflowId" AND c.idx = u.idx
-        RETURNING 1)`);
+        RETURNING destination_id, topic, created_at)`);
+      // A parked recipient is due now; every executor hears of it (see sql/parking.ts).
+      const siblings = [...batch.completions, ...(batch.parks ?? [])].map(({ item }) => item.workflowId);
+      const updatedBySiblings = siblings.length === 0 ? undefined : `$${params.push(siblings)}::text[]`;
+      ctes.push(`mw AS (
+        ${wakeOnMessage(schema, '(SELECT destination_id, topic, max(created_at) AS sent_at FROM m GROUP BY destination_id, topic)', 'sent.sent_at', updatedBySiblings)})`);
+      selects.push(`SELECT 'n' AS k, NULL AS a, NULL::int4 AS b, NULL::text AS w FROM (SELECT pg_notify($${params.push(channel)}::text, '${PARKED_WAKE_KEY}') FROM mw WHERE mw.parked LIMIT 1) AS p`);
     }
     const events = rows.filter((r) => r.event);
     if (events.length > 0) {
@@ -184,6 +193,13 @@ export function flushStatement(schema: string, channel: string, batch: FlushBatc
       JOIN t ON t."workflowId" = u."workflowId"
       ON CONFLICT DO NOTHING)`);
     selects.push(`SELECT 't' AS k, "workflowId" AS a, NULL::int4 AS b, NULL::text AS w FROM t`);
+  }
+
+  if (batch.parks && batch.parks.length > 0) {
+    shape += 'p';
+    const rows = batch.parks.map(({ item }) => ({ ...item, from: RUNNING }));
+    ctes.push(parkCte(schema, rowsOf(rows), `$${params.push(rows.map((row) => row.workflowId))}::text[]`));
+    selects.push(`SELECT 'p' AS k, id AS a, NULL::int4 AS b, NULL::text AS w FROM p`);
   }
 
   if (batch.claims && batch.claims.slots.length > 0) {
