@@ -58,7 +58,7 @@ try {
   const latencies = received.map((row) => Number(JSON.parse(row.output)) - (sentAt.get(row.id) ?? 0)).sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
   print({ phase: 'send-to-resume', receivers, p50Ms: at(0.5), p90Ms: at(0.9), maxMs: latencies.at(-1) });
-  await client.close();
+  void client.close().catch(() => undefined);
 
   // The hour passes.
   const wokeAt = Date.now();

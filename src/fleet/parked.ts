@@ -6,6 +6,14 @@ import type { SystemStore } from '../store/system-store.js';
 
 /** Most parked workflows one executor claims in one round. */
 const MAX_CLAIM_BATCH = 100;
+/**
+ * Workflows running here above which this executor claims no more due ones: a mass wake-up (a
+ * million sleepers due at midnight) is taken on as fast as it is worked off, in bounded memory, and
+ * the rest wait for whichever executor has room.
+ */
+const MAX_RUNNING = 1_000;
+/** How soon an executor at MAX_RUNNING looks again. */
+const BUSY_PAUSE_MS = 50;
 
 export interface ParkedWakeupsOptions {
   appName: string;
@@ -44,7 +52,7 @@ export class ParkedWakeups {
     await this.loop;
   }
 
-  /** One round: claims due parked workflows and runs them; true if more may be due. */
+  /** One round: claims due parked workflows and runs them, as many as it has room for; true if more may be due. */
   async claimRound(): Promise<boolean> {
     const { runtime } = this;
     if (!runtime.isAccepting) return false;
@@ -52,15 +60,23 @@ export class ParkedWakeups {
       this.claimsUncertain = false;
       for (const record of await this.store.ownPendingIn(null, runtime.executorId)) this.resume(record);
     }
+    const limit = Math.min(MAX_CLAIM_BATCH, MAX_RUNNING - runtime.runningCount);
+    if (limit <= 0) return true;
     const confirming = runtime.leaseGate.confirm();
     if (confirming) await confirming;
     const records = await this.store.claimParked(
-      { owner: runtime.executorId, appName: this.options.appName, appVersion: runtime.appVersion, names: runtime.registry.names(), limit: MAX_CLAIM_BATCH },
+      {
+        owner: runtime.executorId,
+        appName: this.options.appName,
+        appVersion: runtime.appVersion,
+        names: runtime.registry.names(),
+        limit,
+      },
       () => (this.claimsUncertain = true),
     );
     this.resumed += records.length;
     for (const record of records) this.resume(record);
-    return this.claimsUncertain || records.length === MAX_CLAIM_BATCH;
+    return this.claimsUncertain || records.length === limit;
   }
 
   private resume(record: RunnableWorkflow): void {
@@ -74,6 +90,10 @@ export class ParkedWakeups {
   private async run(): Promise<void> {
     const { runtime } = this;
     while (!this.stopping.isStopped) {
+      if (runtime.runningCount >= MAX_RUNNING) {
+        await this.stopping.sleep(BUSY_PAUSE_MS);
+        continue;
+      }
       const armed = runtime.waiters.arm(PARKED_WAKE_KEY);
       let more = false;
       let dueAt: number | undefined;
