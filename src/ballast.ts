@@ -4,7 +4,7 @@ import { checkPayloadSize, deserialize, serialize } from './codec.js';
 import { resolveConfig, type BallastConfig, type ResolvedConfig } from './config.js';
 import { optionalDuration } from './durations.js';
 import { Runtime } from './engine/runtime.js';
-import { WorkflowRegistry, type Registration } from './engine/registry.js';
+import { WorkflowRegistry, type Registration, type WorkflowOptions } from './engine/registry.js';
 import type {
   DebounceOptions,
   Duration,
@@ -24,6 +24,7 @@ import { optionNames, requireName, requireOptions } from './engine/validation.js
 import { Observer } from './engine/observer.js';
 import { DuplicateRegistrationError, LifecycleError, ValidationError } from './errors.js';
 import { OrphanAdoption } from './fleet/adoption.js';
+import { ParkedWakeups } from './fleet/parked.js';
 import { ExecutorLease } from './fleet/lease.js';
 import { FleetRegistry, type ExecutorsApi, type VersionsApi } from './fleet/registry.js';
 import { RetentionJanitor } from './fleet/retention.js';
@@ -92,6 +93,7 @@ export class Ballast {
   private lease: ExecutorLease | undefined;
   private takeover: FleetTakeover | undefined;
   private adoption: OrphanAdoption | undefined;
+  private parked: ParkedWakeups | undefined;
   private fleet: FleetRegistry | undefined;
   private managementApi: WorkflowManagement | undefined;
   private retention: RetentionJanitor | undefined;
@@ -116,9 +118,9 @@ export class Ballast {
   }
 
   /** Registers a workflow. Register every workflow before launch(), in every process of the application. */
-  workflow<Input, Output>(name: string, fn: WorkflowFunction<Input, Output>): WorkflowDefinition<Input, Output> {
+  workflow<Input, Output>(name: string, fn: WorkflowFunction<Input, Output>, options?: WorkflowOptions): WorkflowDefinition<Input, Output> {
     if (this.state !== 'new') throw new LifecycleError(`Register workflow "${name}" before launch(): the application version is fixed at launch.`);
-    const registration = this.registry.register(name, fn);
+    const registration = this.registry.register(name, fn, options);
     return {
       name,
       start: (input: Input, options?: StartOptions) => this.startRegistered<Input, Output>(registration, input, options),
@@ -224,6 +226,7 @@ export class Ballast {
         appName: config.name,
         executorId: config.executorId,
         pollIntervalMs: config.pollIntervalMs,
+        parkAfterMs: config.parkAfterMs,
         maxRecoveryAttempts: config.maxRecoveryAttempts,
         maxPayloadBytes: config.maxPayloadBytes,
         clock,
@@ -313,6 +316,8 @@ export class Ballast {
       this.takeover.start();
       this.adoption = new OrphanAdoption(store, runtime, { appName: config.name, pollIntervalMs: config.pollIntervalMs, logger: config.logger });
       this.adoption.start();
+      this.parked = new ParkedWakeups(store, runtime, { appName: config.name, pollIntervalMs: config.pollIntervalMs, logger: config.logger });
+      this.parked.start();
       this.fleet = new FleetRegistry(store, config.name);
       this.retention = new RetentionJanitor(store, config.retention, config.executorId, config.logger, clock);
       this.retention.start();
@@ -348,7 +353,7 @@ export class Ballast {
     const drainMs = optionalDuration(options.drainMs, 'shutdown drainMs') ?? 30_000;
     this.state = 'stopping';
     await this.scheduler?.stop();
-    await Promise.all([this.queueService?.stop(), this.takeover?.stop(), this.adoption?.stop()]);
+    await Promise.all([this.queueService?.stop(), this.takeover?.stop(), this.adoption?.stop(), this.parked?.stop()]);
     await this.runtime?.drain(drainMs);
     await this.store?.writer.idle();
     await this.rollups?.stop();
@@ -531,7 +536,7 @@ export class Ballast {
     await this.scheduler?.stop();
     await this.rollups?.stop(false);
     await this.lease?.stop();
-    await Promise.all([this.takeover?.stop(), this.adoption?.stop()]);
+    await Promise.all([this.takeover?.stop(), this.adoption?.stop(), this.parked?.stop()]);
     await this.retention?.stop();
     await this.queueService?.stop().catch(() => undefined);
     this.store?.markClosed();

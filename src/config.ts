@@ -4,6 +4,8 @@ import { optionalDuration } from './durations.js';
 import type { Duration } from './engine/types.js';
 import { ADMIN_HANDLER_OPTIONS, checkAdminOptions, type AdminHandlerOptions } from './admin/options.js';
 import { optionNames, requireOptions } from './engine/validation.js';
+import { parkAfterMs } from './engine/registry.js';
+import { PARKED_OWNER } from './store/sql/parking.js';
 import { ValidationError } from './errors.js';
 import type { RetentionPolicy } from './fleet/retention.js';
 import { isValidIdentifier } from './store/sql/identifiers.js';
@@ -31,6 +33,13 @@ export interface BallastConfig {
   poolSize?: number;
   /** Fallback polling interval when a notification is lost. Default 5000 ms. */
   pollIntervalMs?: number;
+  /**
+   * A direct workflow that will wait longer than this (ctx.sleep, ctx.recv) is parked: unloaded from
+   * memory, and resumed from its checkpoints by any executor of its version when its time comes or
+   * its message arrives. A workflow may set its own (ballast.workflow(name, fn, { parkAfter })).
+   * false: never park. Default '60s'.
+   */
+  parkAfter?: Duration | false;
   /**
    * Takeovers after a crash (its executor died while running it) that a workflow may go through;
    * the next one moves it to DEAD_LETTER instead, so a workflow that kills every process it lands
@@ -115,6 +124,8 @@ export interface ResolvedConfig {
   appVersion: string | undefined;
   poolSize: number;
   pollIntervalMs: number;
+  /** Null: never park. */
+  parkAfterMs: number | null;
   maxRecoveryAttempts: number;
   maxPayloadBytes: number;
   executorLeaseMs: number;
@@ -137,7 +148,7 @@ export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string
 }
 
 const CONFIG_OPTIONS = optionNames<BallastConfig>({
-  name: true, databaseUrl: true, dataDir: true, schema: true, executorId: true, appVersion: true, poolSize: true, pollIntervalMs: true,
+  name: true, databaseUrl: true, dataDir: true, schema: true, executorId: true, appVersion: true, poolSize: true, pollIntervalMs: true, parkAfter: true,
   maxRecoveryAttempts: true, maxPayloadBytes: true, executorLeaseMs: true, heartbeatIntervalMs: true, statementTimeoutMs: true, patching: true,
   retention: true, admin: true, logger: true,
 });
@@ -154,15 +165,18 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
   if (!isValidIdentifier(schema)) {
     throw new ValidationError(`config.schema "${schema}" is not a valid schema name: use letters, digits and underscores (at most 63).`);
   }
+  const executorId = nonEmpty(config.executorId) ?? nonEmpty(env.BALLAST_EXECUTOR_ID) ?? defaultExecutorId();
+  if (executorId === PARKED_OWNER) throw new ValidationError(`executorId "${executorId}" is reserved for parked workflows: choose another.`);
   return {
     name: config.name,
     databaseUrl: nonEmpty(config.databaseUrl) ?? databaseUrlFromEnv(env),
     dataDir: config.dataDir ?? './.ballast',
     schema,
-    executorId: nonEmpty(config.executorId) ?? nonEmpty(env.BALLAST_EXECUTOR_ID) ?? defaultExecutorId(),
+    executorId,
     appVersion: nonEmpty(config.appVersion) ?? nonEmpty(env.BALLAST_APP_VERSION),
     poolSize: positiveInteger(config.poolSize ?? 10, 'poolSize'),
     pollIntervalMs: positiveInteger(config.pollIntervalMs ?? 5_000, 'pollIntervalMs'),
+    parkAfterMs: config.parkAfter === undefined ? DEFAULT_PARK_AFTER_MS : (parkAfterMs(config.parkAfter, 'config.parkAfter') ?? null),
     maxRecoveryAttempts: positiveInteger(config.maxRecoveryAttempts ?? 50, 'maxRecoveryAttempts'),
     maxPayloadBytes: positiveInteger(config.maxPayloadBytes ?? 16 * 1024 * 1024, 'maxPayloadBytes'),
     ...resolveTimeouts(config, env),
@@ -174,6 +188,8 @@ export function resolveConfig(config: BallastConfig, env: NodeJS.ProcessEnv = pr
 }
 
 const DEFAULT_ADMIN_PORT = 3001;
+const DEFAULT_PARK_AFTER_MS = 60_000;
+
 
 function resolveAdmin(admin: AdminConfig | false | undefined, env: NodeJS.ProcessEnv): ResolvedAdmin | null {
   if (admin === false) return null;

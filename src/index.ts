@@ -52,3 +52,4 @@ export type { ScheduledRun, ScheduleOptions } from './schedule/declaration.js';
 export type { ScheduleInfo, SchedulesApi } from './schedule/service.js';
 export type { History, HistoryOptions, HistoryPoint, QueueDepthPoint, RunCounts, StatsApi, WorkflowTotals } from './telemetry/history.js';
 export * from './errors.js';
+export type { WorkflowOptions } from './engine/registry.js';

@@ -243,6 +243,7 @@ export class Context implements WorkflowContext {
       wakeAt = this.clock.now() + ms;
       await this.checkpoint({ idx, name: OP.sleep, output: serialize(wakeAt, 'sleep deadline'), error: null, childId: null, startedAt: null });
     }
+    if (this.execution.parksUntil(wakeAt)) await this.execution.park(wakeAt, null);
     await this.execution.delay(wakeAt - this.clock.now());
   }
 
@@ -258,6 +259,8 @@ export class Context implements WorkflowContext {
     await this.execution.settled();
     const startedAt = this.clock.now();
     const key = wakeKey('message', this.workflowId, topic);
+    // How long a message will take is unknown: the workflow waits here up to parkAfter, then parks.
+    const parkAt = this.execution.parksUntil(deadline) ? startedAt + (this.execution.parkAfterMs ?? 0) : undefined;
     for (;;) {
       this.execution.assertRunning('ctx.recv');
       const armed = this.execution.waiters.arm(key);
@@ -277,7 +280,11 @@ export class Context implements WorkflowContext {
         await this.checkpoint({ idx, name, output: null, error: null, childId: null, startedAt });
         return undefined;
       }
-      await armed.wait(this.execution.pollIntervalMs, this.execution, deadline);
+      if (parkAt !== undefined && this.clock.now() >= parkAt) {
+        armed.cancel();
+        await this.execution.park(deadline, topic);
+      }
+      await armed.wait(this.execution.pollIntervalMs, this.execution, parkAt === undefined ? deadline : Math.min(parkAt, deadline ?? Infinity));
     }
   }
 

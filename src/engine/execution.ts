@@ -1,6 +1,7 @@
 import type { Timer } from '../clock.js';
 import { NotInWorkflowError, OwnershipLostError, WorkflowCancelledError, WorkflowTimeoutError } from '../errors.js';
 import type { Lease, NewCheckpoint, StreamRow } from '../store/records.js';
+import { PARKED_WAKE_KEY } from '../store/sql/parking.js';
 import type { SystemStore } from '../store/system-store.js';
 import type { Runtime } from './runtime.js';
 import type { Interrupt, Waiters } from './waiters.js';
@@ -41,6 +42,17 @@ export class SimulatedCrash extends Error {
 
 /** Asked of each checkpoint a run records: whether the run then ends as a crash would (the testing kit). */
 export type CrashRule = (workflowId: string, workflowName: string, idx: number, stepName: string) => boolean;
+
+/**
+ * Ends a run whose workflow was parked: its row waits for its wake condition, and whichever
+ * executor claims it when due replays it from its checkpoints.
+ */
+export class ParkSignal extends Error {
+  constructor(workflowId: string) {
+    super(`Workflow ${workflowId} was parked; it resumes from its checkpoints when its wait is over.`);
+    this.name = 'ParkSignal';
+  }
+}
 
 /** Thrown into a workflow whose instance is shutting down; the workflow stays PENDING for recovery. */
 export class ShutdownSignal extends Error {
@@ -91,8 +103,44 @@ export class WorkflowExecution implements Interrupt {
     readonly workflowName: string,
     readonly queue: string | null,
     readonly timeoutMs: number | null,
+    /** When the workflow times out (null: never), and how long a wait must be to park it (null: never). */
+    private readonly parking: { deadlineAt: number | null; parkAfterMs: number | null } = { deadlineAt: null, parkAfterMs: null },
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  /**
+   * Whether a wait that ends at `until` (undefined: no end) parks the workflow. Only direct workflows
+   * park: a queued one keeps its queue slot while it waits, so its queue's limits stay exact.
+   */
+  get parkAfterMs(): number | null {
+    return this.parking.parkAfterMs;
+  }
+
+  parksUntil(until: number | undefined): boolean {
+    const { parkAfterMs, deadlineAt } = this.parking;
+    if (parkAfterMs === null || this.queue !== null) return false;
+    // The workflow's timeout ends the wait too: one that is near keeps the workflow here to time out.
+    const end = Math.min(until ?? Infinity, deadlineAt ?? Infinity);
+    return end - this.runtime.clock.now() > parkAfterMs;
+  }
+
+  /**
+   * Parks the workflow and ends this run (throws ParkSignal): once its checkpoints are durable, its
+   * row records what it waits for — `wakeAt` (undefined: nothing but a message) and a recv's `topic`
+   * — and leaves this executor. A workflow timeout that falls first wakes it first, to time out.
+   */
+  async park(wakeAt: number | undefined, topic: string | null): Promise<never> {
+    await this.settled();
+    this.assertRunning('park');
+    const { deadlineAt } = this.parking;
+    const at = deadlineAt === null ? wakeAt : Math.min(deadlineAt, wakeAt ?? Infinity);
+    if (!(await this.store.park(this.lease, { wakeAt: at ?? null, topic }))) await this.explainRefusal(null, 'its park was refused');
+    // This executor's wake-ups look again, so that they know of this wake time.
+    this.waiters.wake(PARKED_WAKE_KEY);
+    const signal = new ParkSignal(this.lease.workflowId);
+    this.stop(signal);
+    throw signal;
   }
 
   get store(): SystemStore {

@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   appName: string;
   executorId: string;
   pollIntervalMs: number;
+  /** Waits longer than this park direct workflows (null: never; a workflow may set its own). */
+  parkAfterMs: number | null;
   maxRecoveryAttempts: number;
   maxPayloadBytes: number;
   /** Durable time: sleeps, deadlines, timestamps (see Clock). */
@@ -341,7 +343,8 @@ export class Runtime {
       return;
     }
     const lease = { workflowId: record.id, owner: this.executorId, epoch: record.epoch };
-    const execution = new WorkflowExecution(this, lease, record.name, record.queue, record.timeoutMs);
+    const parkAfterMs = registration.parkAfterMs === undefined ? this.options.parkAfterMs : registration.parkAfterMs;
+    const execution = new WorkflowExecution(this, lease, record.name, record.queue, record.timeoutMs, { deadlineAt: record.deadlineAt, parkAfterMs });
     if (inserting) execution.startBehind(inserting);
     this.running.set(record.id, execution);
     const slotHeld = this.successors.delete(record.id);

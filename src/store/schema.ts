@@ -305,6 +305,24 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 11,
+    name: 'parked workflows',
+    // A workflow that waits long is parked: unloaded from memory, its row PENDING under the owner
+    // PARKED_OWNER (see sql/parking.ts) with the time it wakes by itself (wake_at, NULL: none) and the
+    // topic of a recv it waits on. Parked rows stay out of the orphans' range of workflows_pending
+    // (owner NULL), and the index below holds them alone, so finding the due ones reads only those.
+    // The index is built online: wake-up claims read it for speed only.
+    sql: (s) => `
+      ALTER TABLE ${s}.workflows ADD COLUMN wake_at bigint, ADD COLUMN wake_topic text COLLATE "C";
+    `,
+    indexes: [
+      {
+        name: 'workflows_parked',
+        on: (s) => `${s}.workflows (app_name, app_version, wake_at) WHERE status = 'PENDING' AND owner = 'ballast:parked'`,
+      },
+    ],
+  },
+  {
     version: 12,
     name: 'fair queues: partition keys with waiting work, weights and a round-robin cursor',
     // A claim of a partitioned queue walks the keys that have waiting work, one index probe each, and

@@ -10,6 +10,7 @@ import * as events from './sql/events.js';
 import * as executors from './sql/executors.js';
 import { quoteIdent } from './sql/identifiers.js';
 import * as list from './sql/list.js';
+import * as parking from './sql/parking.js';
 import * as messages from './sql/messages.js';
 import * as queues from './sql/queues.js';
 import * as retention from './sql/retention.js';
@@ -418,6 +419,25 @@ export class SystemStore {
   /** `onUncertain`: an attempt failed after it may have committed (its adoptions are ours, unheard). */
   adoptOrphans(adoption: Parameters<typeof takeover.adoptOrphans>[2], onUncertain: () => void): Promise<RunnableWorkflow[]> {
     return this.retry(() => takeover.adoptOrphans(this.driver, this.s, adoption), onUncertain);
+  }
+
+  /** Parks a workflow we hold (see sql/parking.ts); false when it is not ours any more. */
+  async park(lease: Lease, wake: parking.WakeCondition): Promise<boolean> {
+    const parked = await this.writer.park({ workflowId: lease.workflowId, owner: lease.owner, epoch: lease.epoch, ...wake, parkedAt: this.clock.now() });
+    if (parked && wake.topic !== null) {
+      const topic = wake.topic;
+      await this.retry(() => parking.recheckMessage(this.driver, this.s, this.channel, lease, topic, this.clock.now()));
+    }
+    return parked;
+  }
+
+  /** `onUncertain`: an attempt failed after it may have committed (its claims are ours, unheard). */
+  claimParked(claim: Omit<Parameters<typeof parking.claimDue>[2], 'now'>, onUncertain: () => void): Promise<RunnableWorkflow[]> {
+    return this.retry(() => parking.claimDue(this.driver, this.s, { ...claim, now: this.clock.now() }), onUncertain);
+  }
+
+  nextParkedDue(appName: string, appVersion: string): Promise<number | null> {
+    return this.retry(() => parking.nextDue(this.driver, this.s, appName, appVersion));
   }
 
   heldAmong(leases: Lease[]): Promise<string[]> {

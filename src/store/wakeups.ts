@@ -2,7 +2,7 @@
  * Wake-up hints carried by NOTIFY. A hint only says "look again"; the database row is the truth,
  * so a lost or duplicated hint costs latency, never correctness.
  */
-export type WakeKind = 'done' | 'message' | 'event' | 'stream' | 'queue' | 'delayed' | 'cancel' | 'limits' | 'orphans';
+export type WakeKind = 'done' | 'message' | 'event' | 'stream' | 'queue' | 'delayed' | 'cancel' | 'limits' | 'orphans' | 'parked';
 
 const SEPARATOR = '\u001f';
 const MAX_PAYLOAD_BYTES = 7_900; // Postgres limit is 8000 bytes per notification

@@ -2,6 +2,7 @@ import type { Driver } from './driver.js';
 import type { Completion, NewCheckpoint, NewWorkflow, RunnableWorkflow, StreamAppend } from './records.js';
 import { isTransientError } from './retry.js';
 import { flushStatement, type FlushBatch } from './sql/flush.js';
+import type { Park } from './sql/parking.js';
 import { packWakeKeys, wakeKey } from './wakeups.js';
 
 interface Waiter<T> {
@@ -65,6 +66,7 @@ interface Refill {
 interface WriterBatch extends FlushBatch {
   checkpoints: PendingCheckpoint[];
   completions: PendingCompletion[];
+  parks: Pending<Park>[];
   refills: Refill[];
 }
 
@@ -82,6 +84,7 @@ export class GroupCommitWriter {
   private checkpoints: PendingCheckpoint[] = [];
   private completions: PendingCompletion[] = [];
   private streams: Pending<StreamAppend>[] = [];
+  private parks: Pending<Park>[] = [];
   /** Direct starts still waiting for a flush, so that their workflow's first checkpoint can join them. */
   private readonly queuedStarts = new Map<string, Pending<NewWorkflow>>();
   /** Each workflow's checkpoint still waiting for a flush, so that its completion can join it. */
@@ -162,6 +165,14 @@ export class GroupCommitWriter {
     return this.submit(this.streams, { item: append } as Pending<StreamAppend>);
   }
 
+  /**
+   * Parks a workflow (see sql/parking.ts); resolves false when it is no longer PENDING under this
+   * owner and epoch. Its checkpoints must have committed: the caller waits for them first.
+   */
+  park(park: Park): Promise<boolean> {
+    return this.submit(this.parks, { item: park } as Pending<Park>);
+  }
+
   setRefiller(refiller: Refiller | undefined): void {
     this.refiller = refiller;
   }
@@ -181,7 +192,7 @@ export class GroupCommitWriter {
   }
 
   private size(): number {
-    return this.starts.length + this.checkpoints.length + this.completions.length + this.streams.length;
+    return this.starts.length + this.checkpoints.length + this.completions.length + this.streams.length + this.parks.length;
   }
 
   private schedule(): void {
@@ -215,6 +226,7 @@ export class GroupCommitWriter {
       checkpoints: take(this.checkpoints, split),
       completions: take(this.completions, split),
       streams: take(this.streams, split),
+      parks: take(this.parks, split),
       refills: [],
     };
     for (const { item } of batch.starts) this.queuedStarts.delete(item.id);
@@ -311,7 +323,7 @@ export class GroupCommitWriter {
         // A checkpoint whose position is already written (see flushStatement) is refused, like a
         // fenced-out one: the caller finds out why. What shares its unit is refused with it.
         const refused = isPositionTaken(error);
-        for (const list of [batch.starts, batch.checkpoints, batch.completions, batch.streams] as Pending<unknown>[][]) {
+        for (const list of [batch.starts, batch.checkpoints, batch.completions, batch.streams, batch.parks] as Pending<unknown>[][]) {
           for (const pending of list) {
             if (refused) pending.waiter.resolve(false);
             else pending.waiter.reject(error);
@@ -321,7 +333,7 @@ export class GroupCommitWriter {
       }
     }
     this.releaseRefills(batch, rows);
-    this.onFlushed?.(batch.starts.length + batch.checkpoints.length + batch.completions.length + batch.streams.length);
+    this.onFlushed?.(batch.starts.length + batch.checkpoints.length + batch.completions.length + batch.streams.length + batch.parks.length);
     settle(batch, rows);
   }
 
@@ -360,7 +372,13 @@ export function isPositionTaken(error: unknown): boolean {
  * they go through the pool and may run at the same time as a progress batch.
  */
 function isProgress(batch: FlushBatch): boolean {
-  return batch.checkpoints.length > 0 || batch.completions.length > 0 || batch.streams.length > 0 || batch.starts.some(({ item }) => item.status === 'PENDING');
+  return (
+    batch.checkpoints.length > 0 ||
+    batch.completions.length > 0 ||
+    batch.streams.length > 0 ||
+    (batch.parks?.length ?? 0) > 0 ||
+    batch.starts.some(({ item }) => item.status === 'PENDING')
+  );
 }
 
 /** One row of a flush's answer: what kind (k), which workflow (a), which step (b), a claimed row (w). */
@@ -379,20 +397,18 @@ function singles(batch: WriterBatch): WriterBatch[] {
   const paired = new Set(batch.completions.map((completion) => completion.checkpoint));
   const carried = new Set(batch.checkpoints.map((checkpoint) => checkpoint.start));
   return [
-    ...batch.starts.filter((start) => !carried.has(start)).map((start) => ({ starts: [start], checkpoints: [], completions: [], streams: [], refills: [] })),
+    ...batch.starts.filter((start) => !carried.has(start)).map((start) => ({ ...NOTHING, starts: [start] })),
     ...batch.checkpoints
       .filter((checkpoint) => !paired.has(checkpoint))
-      .map((checkpoint) => ({ starts: checkpoint.start ? [checkpoint.start] : [], checkpoints: [checkpoint], completions: [], streams: [], refills: [] })),
-    ...batch.completions.map((completion) => ({
-      starts: [],
-      checkpoints: completion.checkpoint ? [completion.checkpoint] : [],
-      completions: [completion],
-      streams: [],
-      refills: [],
-    })),
-    ...batch.streams.map((append) => ({ starts: [], checkpoints: [], completions: [], streams: [append], refills: [] })),
+      .map((checkpoint) => ({ ...NOTHING, starts: checkpoint.start ? [checkpoint.start] : [], checkpoints: [checkpoint] })),
+    ...batch.completions.map((completion) => ({ ...NOTHING, checkpoints: completion.checkpoint ? [completion.checkpoint] : [], completions: [completion] })),
+    ...batch.streams.map((append) => ({ ...NOTHING, streams: [append] })),
+    ...batch.parks.map((park) => ({ ...NOTHING, parks: [park] })),
   ];
 }
+
+/** A batch of nothing, for singles() to fill in (the lists are replaced, never shared). */
+const NOTHING: Readonly<WriterBatch> = { starts: [], checkpoints: [], completions: [], streams: [], parks: [], refills: [] };
 
 /** Removes and returns the whole list, or its first half when splitting. */
 function take<Item>(list: Item[], half: boolean): Item[] {
@@ -404,15 +420,18 @@ function settle(batch: FlushBatch, rows: FlushRow[]): void {
   const checkpointed = new Set<string>();
   const completed = new Set<string>();
   const appended = new Set<string>();
+  const parked = new Set<string>();
   for (const row of rows) {
     if (row.k === 's') started.add(row.a as string);
     else if (row.k === 'c') checkpointed.add(`${row.a}\u0000${row.b}`);
     else if (row.k === 'd') completed.add(row.a as string);
     else if (row.k === 't') appended.add(row.a as string);
+    else if (row.k === 'p') parked.add(row.a as string);
   }
   // Two starts of one ID in one batch insert it once: only the first is told it did.
   for (const { item, waiter } of batch.starts) waiter.resolve(started.delete(item.id));
   for (const { item, waiter } of batch.checkpoints) waiter.resolve(checkpointed.has(`${item.workflowId}\u0000${item.idx}`));
   for (const { item, waiter } of batch.completions) waiter.resolve(completed.has(item.workflowId));
   for (const { item, waiter } of batch.streams) waiter.resolve(appended.has(item.workflowId));
+  for (const { item, waiter } of batch.parks ?? []) waiter.resolve(parked.has(item.workflowId));
 }

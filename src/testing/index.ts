@@ -103,6 +103,9 @@ class TestInstance implements TestBallast {
         name: 'test',
         executorId: 'test-executor',
         logger: quietLogger,
+        // Waits stay in memory unless a test asks for parking: a parked workflow resumes by replay,
+        // which runs its code between steps again, and tests count what that code does.
+        parkAfter: false,
         ...options.config,
         admin: options.config?.admin ?? false,
         ...(options.databaseUrl === undefined ? { dataDir: IN_MEMORY } : { databaseUrl: options.databaseUrl, schema: this.schema }),

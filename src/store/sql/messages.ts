@@ -1,5 +1,6 @@
 import type { Queryable } from '../driver.js';
 import type { Lease } from '../records.js';
+import { PARKED_WAKE_KEY, wakeOnMessage } from './parking.js';
 
 export interface RecvOutcome {
   /** False when the workflow is no longer PENDING under this lease: nothing was consumed. */
@@ -58,10 +59,13 @@ export async function insertMessage(
   await db.query(
     `WITH ins AS (
        INSERT INTO ${s}.messages (destination_id, topic, payload, idempotency_key, created_at)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (destination_id, idempotency_key) DO NOTHING RETURNING 1
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (destination_id, idempotency_key) DO NOTHING RETURNING destination_id, topic
+     ), woken AS (
+       ${wakeOnMessage(s, 'ins', '$5::int8')}
      )
-     SELECT pg_notify($6, $7) FROM ins`,
-    [message.destinationId, message.topic, message.payload, message.idempotencyKey, message.now, channel, message.wakeKey],
+     SELECT pg_notify($6, $7) FROM ins
+     UNION ALL SELECT pg_notify($6, $8) FROM woken WHERE woken.parked`,
+    [message.destinationId, message.topic, message.payload, message.idempotencyKey, message.now, channel, message.wakeKey, PARKED_WAKE_KEY],
     'ballast_send_message',
   );
 }
