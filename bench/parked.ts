@@ -1,11 +1,13 @@
 // Parked workflows in a fleet of two processes (bench/parked-worker.ts), on one Postgres:
-//  1. each process starts half of N sleepers that sleep an hour: RSS of each once all are parked;
-//  2. the hour "passes" (their wake time is moved to now, one UPDATE): time until every sleeper has
-//     finished (wake rate) and how many each process resumed;
+//  1. each process starts half of N sleepers that all wake at one time, --wake-after seconds after
+//     the bench began (long enough for every start): RSS of each once all are parked (what an hour
+//     of sleep would cost too);
+//  2. when that time comes: time until every sleeper has finished (wake rate) and how many each
+//     process resumed;
 //  3. R receivers wait for a message and park; one message is sent every 20 ms from outside: the
 //     time from the send to the start of the step after the recv (p50, p90).
 // Prints JSON lines.
-//   node --import tsx bench/parked.ts [--workflows 100000] [--receivers 200] [--park-after 1000]
+//   node --import tsx bench/parked.ts [--workflows 100000] [--receivers 200] [--park-after 1000] [--wake-after 120]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,7 +16,7 @@ import { BallastClient } from '../src/client/index.js';
 import { spawnNode, type ChildHandle } from '../test/support/processes.js';
 import { openServer } from './lib/postgres.js';
 
-const { values } = parseArgs({ options: { workflows: { type: 'string', default: '100000' }, receivers: { type: 'string', default: '200' }, 'park-after': { type: 'string', default: '1000' } } });
+const { values } = parseArgs({ options: { workflows: { type: 'string', default: '100000' }, receivers: { type: 'string', default: '200' }, 'park-after': { type: 'string', default: '1000' }, 'wake-after': { type: 'string', default: '120' } } });
 const total = Number(values.workflows);
 const receivers = Number(values.receivers);
 const WORKER = fileURLToPath(new URL('./parked-worker.ts', import.meta.url));
@@ -33,7 +35,7 @@ const print = (line: object) => console.log(JSON.stringify(line));
 const children: ChildHandle[] = [];
 try {
   const began = Date.now();
-  const wakeAt = began + 3_600_000;
+  const wakeAt = began + Number(values['wake-after']) * 1000;
   for (const id of ['parked-a', 'parked-b']) {
     children.push(spawnNode(WORKER, { env: { BENCH_DATABASE_URL: url, BALLAST_EXECUTOR_ID: id, PARK_AFTER_MS: values['park-after'], START: `${id}:${total / 2}:${wakeAt}`, RECEIVERS: `${id}-r:${receivers / 2}` } }));
   }
@@ -60,10 +62,9 @@ try {
   print({ phase: 'send-to-resume', receivers, p50Ms: at(0.5), p90Ms: at(0.9), maxMs: latencies.at(-1) });
   void client.close().catch(() => undefined);
 
-  // The hour passes.
-  const wokeAt = Date.now();
-  await db.query(`UPDATE ballast.workflows SET wake_at = $1 WHERE owner = '${PARKED}' AND name = 'sleeper'`, [wokeAt]);
-  await db.query(`SELECT pg_notify('ballast_wake', 'parked')`);
+  if (Date.now() >= wakeAt) throw new Error('the sleepers fell due before the receivers were done: raise --wake-after');
+  await until(async () => Date.now() >= wakeAt);
+  const wokeAt = wakeAt;
   let peak = children.map(rssMB);
   await until(async () => {
     peak = children.map((child, i) => Math.max(peak[i] ?? 0, rssMB(child)));
@@ -73,6 +74,9 @@ try {
   const { rows: spread } = await db.query<{ output: string; n: number }>(`SELECT output, count(*)::int AS n FROM ballast.workflows WHERE name = 'sleeper' GROUP BY output ORDER BY output`);
   const { rows: afterRuns } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ballast.steps WHERE name = 'after'`);
   print({ phase: 'woken', sleepers: total, wakeSeconds: Math.round(wakeSeconds * 10) / 10, wakesPerSecond: Math.round(total / wakeSeconds), resumedBy: Object.fromEntries(spread.map((row) => [JSON.parse(row.output), row.n])), afterSteps: afterRuns[0]?.n, peakRssMB: peak, rssMB: children.map(rssMB) });
+} catch (error) {
+  for (const child of children) process.stderr.write(`--- worker ${child.pid} ---\n${child.stderr().slice(-3000)}\n`);
+  throw error;
 } finally {
   for (const child of children) child.kill('SIGKILL');
   await Promise.all(children.map((child) => child.exited));

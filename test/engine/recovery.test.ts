@@ -77,6 +77,8 @@ for (const backend of backends()) {
           await changing.start(undefined, { id: 'changing-1' });
           await waitForSteps(app, 'changing-1', 2);
         },
+        // Kept in memory: a parked sleep would be replayed only when its hour is up.
+        { parkAfter: false },
       );
       await run(
         (app) =>

@@ -65,14 +65,11 @@ describe('parked workflows in a fleet of two processes', () => {
   });
 
   test(`${SLEEPERS} sleepers started by one process wake on both, each exactly once`, async () => {
-    const wakeAt = Date.now() + 60_000; // far enough for every start to come first, even on a slow machine
+    const wakeAt = Date.now() + 60_000; // far enough for every start to come first, even on a slow machine: they all wake then
     const starter = await spawn('park-a', { START: `s:${SLEEPERS}:${wakeAt}` });
     const other = await spawn('park-b');
     await waitFor('every sleeper is parked', async () => (await count(`owner = $1`, [PARKED_OWNER])) === SLEEPERS, 60_000, 200);
     const parkedRss = { starter: rssMB(starter), other: rssMB(other) };
-    // Bring the wake time forward, as if the hour had passed (both executors find them due on their next look).
-    await admin.query(`UPDATE ballast.workflows SET wake_at = $1 WHERE owner = $2`, [Date.now(), PARKED_OWNER]);
-    await admin.query(`SELECT pg_notify('ballast_wake', 'parked')`);
     await waitFor('every sleeper finished', async () => (await count(`status = 'SUCCESS'`)) === SLEEPERS, 120_000, 200);
 
     const byStep = runs();
@@ -90,12 +87,11 @@ describe('parked workflows in a fleet of two processes', () => {
   });
 
   test('a parked workflow whose process was SIGKILLed is resumed by another live process', async () => {
-    const wakeAt = Date.now() + 60_000;
-    const victim = await spawn('park-victim', { START: `k:1:${wakeAt}` });
+    const wakeAt = Date.now() + 10_000;
+    const victim = await spawn('park-victim', { START: `k:1:${wakeAt}`, PARK_AFTER_MS: '200' });
     await waitFor('the sleeper is parked', async () => (await count(`id = 'k-0' AND owner = $1`, [PARKED_OWNER])) === 1, 30_000, 50);
     victim.kill('SIGKILL');
     await victim.exited;
-    await admin.query(`UPDATE ballast.workflows SET wake_at = $1 WHERE id = 'k-0'`, [Date.now()]);
     await waitFor('the sleeper finished', async () => (await count(`id = 'k-0' AND status = 'SUCCESS'`)) === 1, 60_000, 100);
     const byStep = runs();
     assert.deepEqual(byStep.get('k-0 before'), ['park-victim']);
