@@ -64,7 +64,9 @@ describe('idle queues', () => {
       one.on = many.on = true;
       await sleep(POLL_INTERVAL_MS * 20);
       one.on = many.on = false;
-      assert.equal(many.named('ballast_claim'), 0, `idle queues claimed: ${JSON.stringify([...many.byName])}`);
+      // Queue claims only: the claim of due parked workflows is one statement per poll whatever the queues.
+      const queueClaims = many.named('ballast_claim') - many.named('ballast_claim_parked');
+      assert.equal(queueClaims, 0, `idle queues claimed: ${JSON.stringify([...many.byName])}`);
       assert.equal(many.named('ballast_promote_delayed'), 0);
       assert.ok(many.named('ballast_poll_queues') > 0, 'the fallback poll ran');
       // Per-queue polling would send 200 times as many; the poll is one statement for all of them.
