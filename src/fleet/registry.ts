@@ -34,7 +34,9 @@ export interface VersionInfo {
     enqueued: number;
     delayed: number;
     pending: number;
-    /** PENDING workflows that no live executor owns: orphaned, or their executor's lease expired. */
+    /** Of `pending`, those parked until their wait is over: any live executor of the version wakes them. */
+    parked: number;
+    /** PENDING workflows that no live executor owns: orphaned, or their executor's lease expired (parked ones not counted). */
     pendingWithoutLiveOwner: number;
   };
 }
@@ -110,6 +112,7 @@ function toVersionInfo(row: VersionRow, executors: ExecutorRow[], latest: boolea
       enqueued: row.enqueued,
       delayed: row.delayed,
       pending: row.pending,
+      parked: row.parked,
       pendingWithoutLiveOwner: row.pendingWithoutLiveOwner,
     },
   };

@@ -213,14 +213,14 @@ describe('ballast versions', () => {
     const result = await cli('versions');
     expectExit(result, 0);
     const [fleetPart = '', otherPart = ''] = result.stdout.split('\n\n');
-    const header = /^VERSION\s+LATEST\s+EXECUTORS\s+ENQUEUED\s+DELAYED\s+PENDING\s+PENDING_WITHOUT_OWNER\s+FIRST_SEEN\s+LAST_SEEN$/;
+    const header = /^VERSION\s+LATEST\s+EXECUTORS\s+ENQUEUED\s+DELAYED\s+PENDING\s+PARKED\s+PENDING_WITHOUT_OWNER\s+FIRST_SEEN\s+LAST_SEEN$/;
     const [fleetTitle, ...fleetTable] = fleetPart.split('\n');
     assert.equal(fleetTitle, 'Application cli-fleet');
     assert.match(fleetTable[0] ?? '', header);
-    const seen = (row: string[]) => [...row.slice(0, 7), ...row.slice(7).map((cell) => (/^\d{4}-\d\d-\d\dT/.test(cell) ? 'TIME' : cell))];
+    const seen = (row: string[]) => [...row.slice(0, 8), ...row.slice(8).map((cell) => (/^\d{4}-\d\d-\d\dT/.test(cell) ? 'TIME' : cell))];
     assert.deepEqual(tableRows(fleetTable.join('\n')).map(seen), [
-      ['f2', 'yes', '1', '0', '0', '0', '0', 'TIME', 'TIME'],
-      ['f1', 'no', '0', '1', '0', '0', '0', 'TIME', 'TIME'],
+      ['f2', 'yes', '1', '0', '0', '0', '0', '0', 'TIME', 'TIME'],
+      ['f1', 'no', '0', '1', '0', '0', '0', '0', 'TIME', 'TIME'],
     ]);
     const [otherTitle, ...otherTable] = otherPart.split('\n');
     assert.equal(otherTitle, 'Application cli-other');
@@ -238,7 +238,7 @@ describe('ballast versions', () => {
     assert.deepEqual(versions.map((version) => [version.appName, version.version, version.latest]), [
       ['cli-fleet', 'f2', true], ['cli-fleet', 'f1', false], ['cli-other', 'o1', true],
     ]);
-    assert.deepEqual(versions[1]?.backlog, { enqueued: 1, delayed: 0, pending: 0, pendingWithoutLiveOwner: 0 });
+    assert.deepEqual(versions[1]?.backlog, { enqueued: 1, delayed: 0, pending: 0, parked: 0, pendingWithoutLiveOwner: 0 });
     assert.deepEqual((versions[0]?.executors as Array<{ id: string }>).map((executor) => executor.id), ['cli-fleet-a']);
     assert.deepEqual(Object.keys(versions[0] ?? {}), ['appName', 'version', 'latest', 'firstSeenAt', 'lastSeenAt', 'executors', 'backlog']);
     expectExit(one, 0);

@@ -50,8 +50,8 @@ test('two versions run side by side, each only its own work; a version left with
     assert.deepEqual(versions.map((info) => info.version), ['v2', 'v1'], 'newest first');
     assert.deepEqual(byVersion(versions, 'v1').executors.map((e) => e.id), ['ver-v1-a']);
     assert.deepEqual(byVersion(versions, 'v2').executors.map((e) => e.id), ['ver-v2-a']);
-    assert.deepEqual(byVersion(versions, 'v1').backlog, { enqueued: 0, delayed: 0, pending: 5, pendingWithoutLiveOwner: 0 }, 'v1: 3 held + 2 direct');
-    assert.deepEqual(byVersion(versions, 'v2').backlog, { enqueued: 0, delayed: 0, pending: 2, pendingWithoutLiveOwner: 0 });
+    assert.deepEqual(byVersion(versions, 'v1').backlog, { enqueued: 0, delayed: 0, pending: 5, parked: 0, pendingWithoutLiveOwner: 0 }, 'v1: 3 held + 2 direct');
+    assert.deepEqual(byVersion(versions, 'v2').backlog, { enqueued: 0, delayed: 0, pending: 2, parked: 0, pendingWithoutLiveOwner: 0 });
     assert.equal(byVersion(versions, 'v2').latest, true);
     assert.equal(byVersion(versions, 'v1').latest, false);
     const executor = byVersion(versions, 'v1').executors[0];
@@ -68,7 +68,7 @@ test('two versions run side by side, each only its own work; a version left with
     versions = await unversioned.versions.list();
     t.diagnostic(`stranded v1: ${JSON.stringify(byVersion(versions, 'v1').backlog)}`);
     assert.deepEqual(byVersion(versions, 'v1').executors, [], 'v1 has no live executor');
-    assert.deepEqual(byVersion(versions, 'v1').backlog, { enqueued: 5, delayed: 0, pending: 2, pendingWithoutLiveOwner: 2 }, 'v1: 3 held + 2 new queued, 2 direct orphans');
+    assert.deepEqual(byVersion(versions, 'v1').backlog, { enqueued: 5, delayed: 0, pending: 2, parked: 0, pendingWithoutLiveOwner: 2 }, 'v1: 3 held + 2 new queued, 2 direct orphans');
     assert.equal((await fleet.countWhere(`app_version = 'v1' AND owner = 'ver-v2-a'`)), 0, 'v2 runs none of v1\'s work');
 
     // 5. A new v1 executor (a new pod) runs all of it, on v1's code.
@@ -80,7 +80,7 @@ test('two versions run side by side, each only its own work; a version left with
     for (const handle of held2) assert.deepEqual(await handle.result({ timeout: '30s' }), { version: 'v2', executor: 'ver-v2-a' });
     await Promise.all([0, 1].map((n) => v1.result(`v1-direct-${n}`, { timeout: '30s' })));
     versions = await unversioned.versions.list();
-    for (const info of versions) assert.deepEqual(info.backlog, { enqueued: 0, delayed: 0, pending: 0, pendingWithoutLiveOwner: 0 }, `${info.version} drained`);
+    for (const info of versions) assert.deepEqual(info.backlog, { enqueued: 0, delayed: 0, pending: 0, parked: 0, pendingWithoutLiveOwner: 0 }, `${info.version} drained`);
   } finally {
     await Promise.all([v1.close(), v2.close(), unversioned.close()]);
   }

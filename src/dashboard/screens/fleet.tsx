@@ -35,14 +35,14 @@ export function registerFleet(app: Hono<DashboardEnv>): void {
 }
 
 function drainState(version: VersionInfo): { tone: string; text: string } {
-  const { enqueued, delayed, pending, pendingWithoutLiveOwner } = version.backlog;
+  const { enqueued, delayed, pending, parked, pendingWithoutLiveOwner } = version.backlog;
   const backlog = enqueued + delayed + pending;
   if (backlog > 0 && version.executors.length === 0) return { tone: 'bad', text: `stranded: ${formatCount(backlog)} workflows, no live executor` };
   if (version.latest) return { tone: 'good', text: 'latest: new work goes here' };
   if (backlog === 0) return { tone: 'good', text: 'drained: its executors can be retired' };
   return {
     tone: 'warn',
-    text: `draining: ${formatCount(backlog)} left (${formatCount(pending)} running${pendingWithoutLiveOwner > 0 ? `, ${formatCount(pendingWithoutLiveOwner)} without a live owner` : ''})`,
+    text: `draining: ${formatCount(backlog)} left (${formatCount(pending - parked)} running${parked > 0 ? `, ${formatCount(parked)} parked` : ''}${pendingWithoutLiveOwner > 0 ? `, ${formatCount(pendingWithoutLiveOwner)} without a live owner` : ''})`,
   };
 }
 
