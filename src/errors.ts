@@ -242,6 +242,20 @@ export class LifecycleError extends BallastError {
   }
 }
 
+/** A migration's DDL could not take its table locks: a long transaction holds them. */
+export class MigrationBlockedError extends BallastError {
+  constructor(schema: string, attempts: number, holders: string[], cause: unknown) {
+    super(
+      'MIGRATION_BLOCKED',
+      `Migrating schema "${schema}" gave up after ${attempts} attempts: other sessions kept locks on its tables ` +
+        `(each attempt waited at most 2 s, so that the running fleet's writes were never held up longer). ` +
+        `End or shorten the long transactions holding them, then launch again` +
+        (holders.length > 0 ? `:\n${holders.join('\n')}` : '.'),
+      { cause },
+    );
+  }
+}
+
 /** Two processes asked for the same embedded (PGlite) database directory. */
 export class EmbeddedDatabaseBusyError extends BallastError {
   constructor(dataDir: string, pid: number) {

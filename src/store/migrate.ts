@@ -1,10 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MigrationBlockedError } from '../errors.js';
 import { migrations, type OnlineIndex } from './schema.js';
 import type { Driver, Queryable } from './driver.js';
 import { quoteIdent } from './sql/identifiers.js';
 
 /** How often a replica asks again for the migration lock while another replica migrates. */
 const LOCK_POLL_MS = 200;
+/**
+ * Longest the DDL waits for a table lock before it gives up and tries again later. A waiting
+ * ALTER TABLE queues every later statement on that table behind it, so a long transaction of the
+ * running fleet would otherwise stop all of its writes for as long as it lasts.
+ */
+const DDL_LOCK_TIMEOUT_MS = 2_000;
+/** How long the DDL keeps trying, by default, before migrate() gives up naming what blocks it. */
+const DDL_PATIENCE_MS = 120_000;
+const LOCK_NOT_AVAILABLE = '55P03';
 
 export interface MigrationReport {
   /** Versions whose transaction this call applied. */
@@ -26,7 +36,7 @@ export interface MigrationReport {
  * replicas poll, idle, instead. A fresh schema (empty tables) and PGlite (one process, no
  * concurrent writer) build their indexes plainly in the migration's transaction.
  */
-export async function migrate(driver: Driver, schema: string): Promise<MigrationReport> {
+export async function migrate(driver: Driver, schema: string, options: { lockPatienceMs?: number } = {}): Promise<MigrationReport> {
   if (await isUpToDate(driver, schema)) return { applied: [], indexesBuilt: [] };
   if (driver.kind === 'pglite') {
     const applied = await driver.transaction((tx) => applyPending(tx, schema, { embedded: true }), { unbounded: true });
@@ -36,20 +46,46 @@ export async function migrate(driver: Driver, schema: string): Promise<Migration
     const key = `ballast:migrate-session:${schema}`;
     while (!(await tryLock(session, key))) await sleep(LOCK_POLL_MS);
     try {
-      await session.exec('BEGIN');
-      let applied: number[];
-      try {
-        applied = await applyPending(session, schema, { embedded: false });
-        await session.exec('COMMIT');
-      } catch (error) {
-        await session.exec('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      const applied = await applyWithLockTimeout(session, schema, options.lockPatienceMs ?? DDL_PATIENCE_MS);
       return { applied, indexesBuilt: await buildPendingIndexes(session, schema) };
     } finally {
       await session.query(`SELECT pg_advisory_unlock(hashtext($1))`, [key]).catch(() => undefined);
     }
   });
+}
+
+/**
+ * Applies the pending DDL in one transaction whose lock waits are bounded (DDL_LOCK_TIMEOUT_MS): on
+ * a lock another transaction holds, it rolls back, lets the fleet's writes through for a while and
+ * tries again, for up to `patienceMs`.
+ */
+async function applyWithLockTimeout(session: Queryable, schema: string, patienceMs: number): Promise<number[]> {
+  const giveUpAt = Date.now() + patienceMs;
+  for (let attempt = 1; ; attempt++) {
+    await session.exec(`BEGIN; SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
+    try {
+      const applied = await applyPending(session, schema, { embedded: false });
+      await session.exec('COMMIT');
+      return applied;
+    } catch (error) {
+      await session.exec('ROLLBACK').catch(() => undefined);
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (Date.now() >= giveUpAt) throw new MigrationBlockedError(schema, attempt, await lockHolders(session, schema), error);
+      await sleep(Math.min(5_000, 250 * attempt) * (0.5 + Math.random()));
+    }
+  }
+}
+
+/** The sessions holding locks on the schema's tables, as "pid N (state, since T): query" lines. */
+async function lockHolders(session: Queryable, schema: string): Promise<string[]> {
+  const { rows } = await session.query<{ line: string }>(
+    `SELECT DISTINCT 'pid ' || a.pid || ' (' || a.state || ' since ' || COALESCE(a.xact_start::text, '?') || '): ' || left(a.query, 120) AS line
+     FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE n.nspname = $1 AND l.granted AND a.pid <> pg_backend_pid()`,
+    [schema],
+  );
+  return rows.map((row) => row.line);
 }
 
 async function tryLock(session: Queryable, key: string): Promise<boolean> {
