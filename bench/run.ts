@@ -10,8 +10,9 @@
 // that drops them): the cost of tracing a span per workflow and per step.
 //
 // The scale measurements (bench/scale.ts) run only when asked for, after everything else:
-// `--workload scale` for all of them, or some by name (`--workload fairness,history-size`), with
-// `--quick` for their smaller sizes, `--rows N` for history-size, `--queue-options JSON` for fairness.
+// `--workload scale` for all of them, or some by name (`--workload parked,sleepers,fairness`), with
+// `--quick` for their smaller sizes, `--rows N` for history-size, `--queue-options JSON` for the one
+// queue fairness runs Ballast with (without it: FIFO, then `fairness: 'partition'`).
 //
 //   npm run bench -- [--only ballast|dbos] [--workload direct,queue,...,failover,scale] [--workflows N] [--repeat N] [--lease MS] [--tracing]
 
@@ -69,7 +70,7 @@ function parseArgs(argv: string[]): Options {
     workflows: undefined,
     repeat: DEFAULT_REPEAT,
     scale: [],
-    scaleOptions: { quick: false, rows: undefined, queueOptions: {} },
+    scaleOptions: { quick: false, rows: undefined, queueOptions: undefined },
   };
   for (let k = 0; k < argv.length; k++) {
     const [flag, inline] = (argv[k] ?? '').split('=', 2) as [string, string | undefined];

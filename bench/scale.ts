@@ -1,6 +1,9 @@
 // The `scale` workloads of `npm run bench` (`--workload scale`, or some of them by name): how Ballast
 // behaves at a fleet's sizes rather than at the benchmark's. Not run by default: together they take
-// tens of minutes (the history-size fill alone several on 10,000,000 rows).
+// tens of minutes (the history-size fill alone several on 10,000,000 rows, the parked fleet's
+// 100,000 sleepers a few more). Issue 17 asks for each of them: idle queues, parked workflows
+// (parked, sleepers), fairness (without and with the fairness option), retention, and the queue
+// workload beside millions of finished workflows (history-size).
 //
 // Each measurement is a module exporting one function that takes a JSON-able argument and resolves
 // to a JSON-able line. The registry below says, for each, which systems run it and with what
@@ -20,8 +23,11 @@ export interface ScaleOptions {
   quick: boolean;
   /** Finished workflows for `history-size`; overrides the default and `quick`. */
   rows: number | undefined;
-  /** Extra options for the fairness measurement's Ballast queue, e.g. {"fairness":"partition"}. */
-  queueOptions: Record<string, unknown>;
+  /**
+   * Options for the fairness measurement's Ballast queue, e.g. {"fairness":"partition"}; undefined:
+   * Ballast runs twice, without options (FIFO) and with fairness.
+   */
+  queueOptions: Record<string, unknown> | undefined;
 }
 
 interface ScaleContext extends ScaleOptions {
@@ -63,13 +69,46 @@ export const SCALE_MEASUREMENTS: readonly ScaleMeasurement[] = [
     name: 'fairness',
     async run(context) {
       const modules: Record<SystemName, string> = { ballast: here('./fairness.ts'), dbos: here('./peers/dbos/fairness.ts') };
+      const flood = context.quick ? 2_000 : 20_000;
+      const ballastVariants = context.queueOptions
+        ? [{ queueOptions: context.queueOptions }]
+        : [
+            { variant: 'fifo', queueOptions: {} },
+            { variant: 'fair', queueOptions: { fairness: 'partition' } },
+          ];
       for (const system of context.systems) {
-        const queueOptions = system === 'ballast' ? context.queueOptions : {};
-        const line = await context.withDatabase(`scale_fairness_${system}`, (databaseUrl) =>
-          measureInChild(modules[system], 'measureFairness', { databaseUrl, queueOptions }),
-        );
-        context.print({ system, workload: 'fairness', ...line });
+        for (const { queueOptions, ...label } of system === 'ballast' ? ballastVariants : [{ queueOptions: {} }]) {
+          const line = await context.withDatabase(`scale_fairness_${system}`, (databaseUrl) =>
+            measureInChild(modules[system], 'measureFairness', { databaseUrl, flood, queueOptions }),
+          );
+          context.print({ system, workload: 'fairness', ...label, ...line });
+        }
       }
+    },
+  },
+  {
+    // Two processes park 100,000 sleepers and 200 receivers: RSS, send → resume, wake rate and spread (bench/parked.ts).
+    name: 'parked',
+    async run(context) {
+      if (!context.systems.includes('ballast')) return;
+      const workflows = context.quick ? 10_000 : 100_000;
+      const line = await context.withDatabase('scale_parked', (databaseUrl) =>
+        measureInChild(here('./parked.ts'), 'measureParked', { databaseUrl, workflows, wakeAfterSeconds: context.quick ? 60 : 150 }),
+      );
+      context.print({ system: 'ballast', workload: 'parked', ...line });
+    },
+  },
+  {
+    // One process starting hour-long sleepers: the start rate per window as they add up (bench/sleepers.ts). They park
+    // after 1 s: under the default 60 s none would park within the few seconds the starts take.
+    name: 'sleepers',
+    async run(context) {
+      if (!context.systems.includes('ballast')) return;
+      const workflows = context.quick ? 5_000 : 50_000;
+      const line = await context.withDatabase('scale_sleepers', (databaseUrl) =>
+        measureInChild(here('./sleepers.ts'), 'measureSleepers', { databaseUrl, workflows, window: workflows / 10, parkAfter: '1s' }),
+      );
+      context.print({ system: 'ballast', workload: 'sleepers', ...line });
     },
   },
   {
