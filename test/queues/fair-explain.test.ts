@@ -8,11 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { migrate } from '../../src/store/migrate.js';
-import { PgDriver } from '../../src/store/pg-driver.js';
 import { claimStatement, type ClaimOrder } from '../../src/store/sql/queues.js';
-import { analyzeWholeTables, literal } from '../support/plans.js';
-import { testDatabase } from '../support/postgres.js';
+import { analyzeWholeTables, literal, migratedDatabase, type MigratedDatabase } from '../support/plans.js';
 
 const FLOOD = 100_000;
 const SMALL_KEYS = 5;
@@ -34,16 +31,12 @@ interface AnalyzedNode {
 const nodesOf = (plan: AnalyzedNode): AnalyzedNode[] => [plan, ...(plan.Plans ?? []).flatMap(nodesOf)];
 
 describe(`a fair queue: one key with ${FLOOD.toLocaleString('en')} waiting, ${SMALL_KEYS} keys with ${SMALL_EACH}`, () => {
-  let db: { url: string; close(): Promise<void> };
+  let db: MigratedDatabase;
   let client: pg.Client;
 
   before(async () => {
-    db = await testDatabase('fair_explain');
-    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'fair-explain', logger: { warn: () => undefined } });
-    await migrate(driver, 'ballast');
-    await driver.close();
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
+    db = await migratedDatabase('fair_explain');
+    client = db.client;
     await client.query(`INSERT INTO ballast.queues (name, concurrency, fairness, updated_at) VALUES ('tenants', 10, 'partition', 0)`);
     await client.query(
       `INSERT INTO ballast.workflows (id, name, status, app_name, app_version, queue, partition_key, priority, epoch, attempts, input, output,
@@ -72,7 +65,6 @@ describe(`a fair queue: one key with ${FLOOD.toLocaleString('en')} waiting, ${SM
   });
 
   after(async () => {
-    await client?.end();
     await db?.close();
   });
 

@@ -7,12 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { Queryable } from '../../src/store/driver.js';
-import { migrate } from '../../src/store/migrate.js';
-import { PgDriver } from '../../src/store/pg-driver.js';
 import { debounceWorkflow } from '../../src/store/sql/debounce.js';
 import { listWorkflows, type ListQuery } from '../../src/store/sql/list.js';
-import { analyzeWholeTables, explainGeneric, literal, nodesOf, type PlanNode } from '../support/plans.js';
-import { testDatabase } from '../support/postgres.js';
+import { analyzeWholeTables, explainGeneric, literal, nodesOf, type PlanNode, migratedDatabase, type MigratedDatabase } from '../support/plans.js';
 
 const FINISHED = Number(process.env.BALLAST_EXPLAIN_ROWS ?? 1_000_000);
 const TENANTS = 1_000;
@@ -39,16 +36,12 @@ const NO_FILTER: ListQuery = {
 };
 
 describe(`attribute filters over ${FINISHED.toLocaleString('en')} finished and ${WAITING.toLocaleString('en')} waiting workflows`, () => {
-  let db: { url: string; close(): Promise<void> };
+  let db: MigratedDatabase;
   let client: pg.Client;
 
   before(async () => {
-    db = await testDatabase('attr_explain');
-    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'attr-explain', logger: { warn: () => undefined } });
-    await migrate(driver, 'ballast');
-    await driver.close();
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
+    db = await migratedDatabase('attr_explain');
+    client = db.client;
     // Every finished workflow has a tenant (one of 1,000) and an order ID; one in ten has none at all.
     await client.query(
       `INSERT INTO ballast.workflows (id, name, status, app_name, app_version, queue, priority, epoch, attempts, input, output,
@@ -68,7 +61,6 @@ describe(`attribute filters over ${FINISHED.toLocaleString('en')} finished and $
   });
 
   after(async () => {
-    await client?.end();
     await db?.close();
   });
 

@@ -7,8 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { Queryable } from '../../src/store/driver.js';
-import { migrate } from '../../src/store/migrate.js';
-import { PgDriver } from '../../src/store/pg-driver.js';
 import type { Completion, NewCheckpoint } from '../../src/store/records.js';
 import * as events from '../../src/store/sql/events.js';
 import { flushStatement, type FlushBatch } from '../../src/store/sql/flush.js';
@@ -20,8 +18,7 @@ import * as takeover from '../../src/store/sql/takeover.js';
 import { versionsStatement } from '../../src/store/sql/versions.js';
 import * as workflows from '../../src/store/sql/workflows.js';
 import { channelFor } from '../../src/store/wakeups.js';
-import { analyzeWholeTables, literal as literalOf } from '../support/plans.js';
-import { testDatabase } from '../support/postgres.js';
+import { analyzeWholeTables, literal as literalOf, migratedDatabase, type MigratedDatabase } from '../support/plans.js';
 
 const SCHEMA = 'ballast';
 const s = quoteIdent(SCHEMA);
@@ -66,7 +63,7 @@ const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan
 const BIG_TABLES = new Set(['streams', 'workflows', 'steps', 'messages', 'events']);
 
 describe('hot-path statements use their indexes', () => {
-  let db: { url: string; close(): Promise<void> };
+  let db: MigratedDatabase;
   let client: pg.Client;
 
   type PlanKind = 'custom' | 'generic';
@@ -117,15 +114,8 @@ describe('hot-path statements use their indexes', () => {
   const analyze = (tables: string) => analyzeWholeTables(client, tables);
 
   before(async () => {
-    db = await testDatabase('explain');
-    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'explain-test', logger: { warn: () => undefined } });
-    try {
-      await migrate(driver, SCHEMA);
-    } finally {
-      await driver.close();
-    }
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
+    db = await migratedDatabase('explain', SCHEMA);
+    client = db.client;
     await client.query(`
       INSERT INTO ${s}.workflows (id, name, status, app_name, app_version, owner, epoch, attempts, input, output,
                                   created_at, started_at, completed_at, updated_at)
@@ -163,8 +153,7 @@ describe('hot-path statements use their indexes', () => {
   });
 
   after(async () => {
-    await client?.end();
-    await db.close();
+    await db?.close();
   });
 
   const pending = (n: number) => `wf-${n * PENDING_EVERY}`;

@@ -7,13 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { migrate } from '../../src/store/migrate.js';
-import { PgDriver } from '../../src/store/pg-driver.js';
 import type { Completion, NewCheckpoint, NewWorkflow, StreamAppend } from '../../src/store/records.js';
 import { flushStatement, type FlushBatch } from '../../src/store/sql/flush.js';
 import { channelFor } from '../../src/store/wakeups.js';
-import { literal, nodesOf, type PlanNode } from '../support/plans.js';
-import { testDatabase } from '../support/postgres.js';
+import { literal, nodesOf, type PlanNode, migratedDatabase, type MigratedDatabase } from '../support/plans.js';
 
 const SCHEMA = 'ballast';
 const OWNER = 'executor-a';
@@ -62,7 +59,7 @@ const BATCHES: Array<{ name: string; probes: number; batch: Partial<FlushBatch> 
 type Mode = 'force_custom_plan' | 'force_generic_plan' | 'auto';
 
 describe('flush fencing: one primary-key probe per row, whatever the number of running workflows', () => {
-  let db: { url: string; close(): Promise<void> };
+  let db: MigratedDatabase;
   let client: pg.Client;
 
   /** EXPLAIN ANALYZE of the statement's plan in `mode`, in a transaction rolled back after. */
@@ -106,15 +103,8 @@ describe('flush fencing: one primary-key probe per row, whatever the number of r
   }
 
   before(async () => {
-    db = await testDatabase('fencing_plans');
-    const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: 'fencing-plans', logger: { warn: () => undefined } });
-    try {
-      await migrate(driver, SCHEMA);
-    } finally {
-      await driver.close();
-    }
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
+    db = await migratedDatabase('fencing_plans', SCHEMA);
+    client = db.client;
     // Statistics of an empty table, as autovacuum leaves them before a burst of starts.
     await client.query(`ANALYZE ${SCHEMA}.workflows`);
     await client.query(`
@@ -126,7 +116,6 @@ describe('flush fencing: one primary-key probe per row, whatever the number of r
   });
 
   after(async () => {
-    await client?.end();
     await db?.close();
   });
 

@@ -1,5 +1,33 @@
 // EXPLAIN helpers for tests that check how statements reach the big tables.
-import type pg from 'pg';
+import pg from 'pg';
+import { migrate } from '../../src/store/migrate.js';
+import { PgDriver } from '../../src/store/pg-driver.js';
+import { testDatabase } from './postgres.js';
+
+export interface MigratedDatabase {
+  client: pg.Client;
+  close(): Promise<void>;
+}
+
+/** A throwaway database with Ballast's schema in `schema`, and a client on it to seed and EXPLAIN with. */
+export async function migratedDatabase(prefix: string, schema = 'ballast'): Promise<MigratedDatabase> {
+  const db = await testDatabase(prefix);
+  const driver = new PgDriver({ connectionString: db.url, poolSize: 1, applicationName: prefix, logger: { warn: () => undefined } });
+  try {
+    await migrate(driver, schema);
+  } finally {
+    await driver.close();
+  }
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  return {
+    client,
+    async close() {
+      await client.end();
+      await db.close();
+    },
+  };
+}
 
 export interface PlanNode {
   'Node Type': string;
