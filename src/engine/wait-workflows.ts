@@ -23,13 +23,7 @@ export function workflowIdsOf(handles: unknown, operation: string): string[] {
   });
 }
 
-/**
- * Waits until the first of the workflows `ids` (`until` 'first') or all of them have finished, or
- * `deadline` passed; returns the ones finished by then. Of several found finished at once, the
- * first is the one that completed earliest (then the earliest in the list). Wakes on their
- * completions' NOTIFY and polls every pollIntervalMs; from `parkAt` on (see execution.parkAt) it
- * parks the workflow on those still running, and the replay their completion wakes waits again.
- */
+/** The wait of ctx.waitFirst or ctx.waitAll (see awaitRecords), as the outcomes it records. */
 export async function awaitFinished(
   execution: WorkflowExecution,
   ids: string[],
@@ -62,6 +56,13 @@ interface FoundFinished {
   record: WorkflowRecord;
 }
 
+/**
+ * Waits until the first of the workflows `ids` (`until` 'first') or all of them have finished, or
+ * `deadline` passed; returns the ones finished by then. Of several found finished at once, the
+ * first is the one that completed earliest (then the earliest in the list). Wakes on their
+ * completions' NOTIFY and polls every pollIntervalMs; from `parkAt` on (see execution.parkAt) it
+ * parks the workflow on those still running, and the replay their completion wakes waits again.
+ */
 async function awaitRecords(
   execution: WorkflowExecution,
   ids: string[],
