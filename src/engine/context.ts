@@ -12,11 +12,12 @@ import { StreamPositions } from './stream-writes.js';
 import { attemptTransaction, transactionPlan, type TransactionOutcome } from './transaction.js';
 import { STEP_OPTIONS, TIMEOUT_OPTIONS, WAIT_OPTIONS } from './option-names.js';
 import { describe, requireName, requireOptions } from './validation.js';
-import { answerOf, awaitFinished, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
+import { answerOf, awaitFinished, awaitResult, workflowIdsOf, type FinishedSet } from './wait-workflows.js';
 import type {
   Duration,
   EnqueueOptions,
   FinishedWorkflow,
+  ResultOptions,
   StartOptions,
   StepAttempt,
   StepOptions,
@@ -260,7 +261,7 @@ export class Context implements WorkflowContext {
     const startedAt = this.clock.now();
     const key = wakeKey('message', this.workflowId, topic);
     // How long a message will take is unknown: the workflow waits here up to parkAfter, then parks.
-    const parkAt = this.execution.parksUntil(deadline) ? startedAt + (this.execution.parkAfterMs ?? 0) : undefined;
+    const parkAt = this.execution.parkAt(deadline);
     for (;;) {
       this.execution.assertRunning('ctx.recv');
       const armed = this.execution.waiters.arm(key);
@@ -412,10 +413,29 @@ export class Context implements WorkflowContext {
     } else {
       await this.execution.settled();
       const startedAt = this.clock.now();
-      finished = await awaitFinished(this.execution, ids, kind === 'waitFirst' ? 'first' : 'all', deadline);
+      finished = await awaitFinished(this.execution, ids, kind === 'waitFirst' ? 'first' : 'all', deadline, this.execution.parkAt(deadline));
       await this.checkpoint({ idx, name, output: serialize(finished, `outcomes of ${operation}`), error: null, childId: null, startedAt });
     }
-    return answerOf(finished, handles, (id) => this.execution.runtime.handle<Output>(id));
+    return answerOf(finished, handles, (id) => this.parkingHandle<Output>(id));
+  }
+
+  /**
+   * A handle whose result(), awaited by this workflow while it runs and with no timeout, parks the
+   * workflow once it has waited parkAfter (see awaitResult). With a timeout it waits in memory: the
+   * timeout is not checkpointed, so a replay would start it again and it could never expire (the
+   * durable timed wait is ctx.waitFirst([handle], { timeout })).
+   */
+  private parkingHandle<Output>(id: string, handle = this.execution.runtime.handle<Output>(id)): WorkflowHandle<Output> {
+    const execution = this.execution;
+    return {
+      id,
+      status: () => handle.status(),
+      result: async (options?: ResultOptions) => {
+        requireOptions(options, TIMEOUT_OPTIONS, 'result', "{ timeout: '10s' }");
+        if (options?.timeout !== undefined || execution.hasFinished) return handle.result(options);
+        return awaitResult(execution, handle);
+      },
+    };
   }
 
   async start<Input, Output>(
@@ -449,7 +469,7 @@ export class Context implements WorkflowContext {
     const registration = this.execution.runtime.definitionOf(workflow);
     const name = opName(registration.name);
     const { idx, recorded } = this.position(operation, name);
-    if (recorded?.childId) return this.execution.runtime.handle<Output>(recorded.childId);
+    if (recorded?.childId) return this.parkingHandle<Output>(recorded.childId);
     const childId = givenId ?? `${this.workflowId}-${idx}`;
     await this.execution.settled();
     this.execution.assertRunning(operation);
@@ -462,7 +482,7 @@ export class Context implements WorkflowContext {
       throw error;
     }
     await this.checkpoint({ idx, name, output: null, error: null, childId: handle.id, startedAt: null });
-    return handle;
+    return this.parkingHandle(handle.id, handle);
   }
 }
 

@@ -62,6 +62,8 @@ export class ShutdownSignal extends Error {
   }
 }
 
+const REFUSED_PARK = 'its park was refused';
+
 function refusedWrite(written: Pick<NewCheckpoint, 'idx'> | null): string {
   return written === null ? 'its completion was refused' : `its checkpoint #${written.idx} was refused`;
 }
@@ -113,10 +115,6 @@ export class WorkflowExecution implements Interrupt {
    * Whether a wait that ends at `until` (undefined: no end) parks the workflow. Only direct workflows
    * park: a queued one keeps its queue slot while it waits, so its queue's limits stay exact.
    */
-  get parkAfterMs(): number | null {
-    return this.parking.parkAfterMs;
-  }
-
   parksUntil(until: number | undefined): boolean {
     const { parkAfterMs, deadlineAt } = this.parking;
     if (parkAfterMs === null || this.queue !== null) return false;
@@ -126,16 +124,47 @@ export class WorkflowExecution implements Interrupt {
   }
 
   /**
+   * When a wait that starts now and ends at `until` parks the workflow, once it has waited parkAfter
+   * in memory (so that a quick answer never pays a replay); undefined if it does not park.
+   */
+  parkAt(until: number | undefined): number | undefined {
+    return this.parksUntil(until) ? this.runtime.clock.now() + (this.parking.parkAfterMs ?? 0) : undefined;
+  }
+
+  /**
    * Parks the workflow and ends this run (throws ParkSignal): once its checkpoints are durable, its
    * row records what it waits for — `wakeAt` (undefined: nothing but a message) and a recv's `topic`
    * — and leaves this executor. A workflow timeout that falls first wakes it first, to time out.
    */
   async park(wakeAt: number | undefined, topic: string | null): Promise<never> {
+    const at = await this.parkTime(wakeAt);
+    if (!(await this.store.park(this.lease, { wakeAt: at, topic }))) await this.explainRefusal(null, REFUSED_PARK);
+    return this.leaveParked();
+  }
+
+  /**
+   * Parks the workflow until the first of the workflows `ids` finishes (`needed` = their count) or
+   * until one finishes while at least one is left (`needed` 1: the replay it wakes looks again), or
+   * `wakeAt`, and ends this run (ParkSignal). Returns, unparked, when fewer than `needed` are still
+   * running: the caller reads them again.
+   */
+  async parkOnWorkflows(ids: string[], needed: number, wakeAt: number | undefined): Promise<void> {
+    const at = await this.parkTime(wakeAt);
+    const parked = await this.store.parkOnWorkflows(this.lease, { ids, needed, wakeAt: at });
+    if (parked === 'finished') return;
+    if (parked === 'refused') return this.explainRefusal(null, REFUSED_PARK);
+    this.leaveParked();
+  }
+
+  /** When a park that waits until `wakeAt` wakes by itself, once the workflow's writes are durable. */
+  private async parkTime(wakeAt: number | undefined): Promise<number | null> {
     await this.settled();
     this.assertRunning('park');
     const { deadlineAt } = this.parking;
-    const at = deadlineAt === null ? wakeAt : Math.min(deadlineAt, wakeAt ?? Infinity);
-    if (!(await this.store.park(this.lease, { wakeAt: at ?? null, topic }))) await this.explainRefusal(null, 'its park was refused');
+    return (deadlineAt === null ? wakeAt : Math.min(deadlineAt, wakeAt ?? Infinity)) ?? null;
+  }
+
+  private leaveParked(): never {
     // This executor's wake-ups look again, so that they know of this wake time.
     this.waiters.wake(PARKED_WAKE_KEY);
     const signal = new ParkSignal(this.lease.workflowId);
@@ -153,6 +182,11 @@ export class WorkflowExecution implements Interrupt {
 
   get pollIntervalMs(): number {
     return this.runtime.pollIntervalMs;
+  }
+
+  /** The workflow's function has returned (or thrown): what it left behind may still be used. */
+  get hasFinished(): boolean {
+    return this.finished;
   }
 
   get isStopped(): boolean {

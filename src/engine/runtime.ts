@@ -26,7 +26,7 @@ import { START_OPTIONS, TIMEOUT_OPTIONS } from './option-names.js';
 import { requireName, requireOptions } from './validation.js';
 import type { ActiveMark, Observer } from './observer.js';
 import type { Waiters } from './waiters.js';
-import { toWorkflowInfo, workflowOutcome } from './views.js';
+import { decodeResult, toWorkflowInfo } from './views.js';
 import { UNLEASED, type LeaseGate } from './lease-gate.js';
 import { NO_INSTRUMENTATION, type Instrumentation, type RunEnd } from './instrumentation.js';
 
@@ -601,12 +601,6 @@ function runEnd(outcome: LocalOutcome): RunEnd {
 function stoppedOutcome(reason: unknown): LocalOutcome {
   if (reason instanceof WorkflowCancelledError || reason instanceof WorkflowTimeoutError) return { kind: 'error', error: reason };
   return { kind: 'detached' };
-}
-
-export function decodeResult<Output>(record: WorkflowRecord): Output {
-  const outcome = workflowOutcome<Output>(record);
-  if (outcome.status === 'SUCCESS') return outcome.output;
-  throw outcome.error;
 }
 
 async function withDeadline<T>(promise: Promise<T>, deadline: number, clock: Clock): Promise<T | undefined> {

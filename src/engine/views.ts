@@ -60,3 +60,10 @@ export function workflowOutcome<Output>(record: WorkflowRecord): WorkflowOutcome
       throw new Error(`workflow ${record.id} is ${record.status}, not finished`);
   }
 }
+
+/** What result() of a finished workflow gives: its output, or it throws the workflow's error. */
+export function decodeResult<Output>(record: WorkflowRecord): Output {
+  const outcome = workflowOutcome<Output>(record);
+  if (outcome.status === 'SUCCESS') return outcome.output;
+  throw outcome.error;
+}

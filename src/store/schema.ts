@@ -360,4 +360,43 @@ export const migrations: Migration[] = [
       INSERT INTO ${s}.retention_pace (id, next_at) VALUES (1, 0);
     `,
   },
+  {
+    version: 14,
+    name: 'parked waits on other workflows: waited_by and the trigger that wakes waiters',
+    // waited_by lists the workflows parked (or about to park) until this one finishes (see
+    // parkOnWorkflows in sql/parking.ts); NULL, as for nearly every row, costs nothing, and adding a
+    // nullable column without a default rewrites nothing. A workflow ends in many statements (a
+    // flush's completion, a fenced finish, a cancellation of a tree, a takeover's DEAD_LETTER) and
+    // more will come: the trigger wakes its waiters whichever it is. Its WHEN is checked in the
+    // updating statement itself, per row, so a workflow nobody waits on pays one null test and no
+    // call. The wake is the one a message makes (wakeOnMessage): the WHERE names only the id and
+    // status, which a park leaves alone, so an update that meets a park in flight waits for it and
+    // re-reads the row parked; the CASE then wakes only a waiter parked on workflows ('ballast:parked'
+    // is PARKED_OWNER, E'\x1Fworkflows' WORKFLOWS_TOPIC), and the NOTIFY goes on the schema's channel
+    // (channelFor) with the key 'parked' (PARKED_WAKE_KEY). Workflows deleted unfinished (by hand)
+    // wake theirs too.
+    sql: (s) => `
+      ALTER TABLE ${s}.workflows ADD COLUMN waited_by text[] COLLATE "C";
+      CREATE FUNCTION ${s}.wake_waiters() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        waiters text[];
+        now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::int8;
+      BEGIN
+        IF TG_OP = 'DELETE' THEN waiters := OLD.waited_by; ELSE waiters := NEW.waited_by; END IF;
+        UPDATE ${s}.workflows w
+        SET wake_at = CASE WHEN w.owner = 'ballast:parked' AND w.wake_topic = E'\\x1Fworkflows' THEN LEAST(COALESCE(w.wake_at, now_ms), now_ms) ELSE w.wake_at END
+        WHERE w.id = ANY(waiters) AND w.status = 'PENDING';
+        IF FOUND THEN PERFORM pg_notify(TG_TABLE_SCHEMA || '_wake', 'parked'); END IF;
+        RETURN NULL;
+      END
+      $$;
+      CREATE TRIGGER workflows_finished_wake_waiters AFTER UPDATE OF status ON ${s}.workflows FOR EACH ROW
+        WHEN (NEW.waited_by IS NOT NULL AND NEW.status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER')
+          AND OLD.status NOT IN ('SUCCESS', 'ERROR', 'CANCELLED', 'DEAD_LETTER'))
+        EXECUTE FUNCTION ${s}.wake_waiters();
+      CREATE TRIGGER workflows_deleted_wake_waiters AFTER DELETE ON ${s}.workflows FOR EACH ROW
+        WHEN (OLD.waited_by IS NOT NULL)
+        EXECUTE FUNCTION ${s}.wake_waiters();
+    `,
+  },
 ];

@@ -431,6 +431,11 @@ export class SystemStore {
     return parked;
   }
 
+  /** Parks a workflow we hold until workflows it waits on finish (see sql/parking.ts). */
+  parkOnWorkflows(lease: Lease, wait: Omit<parking.WorkflowsWait, 'parkedAt'>): Promise<parking.WorkflowsPark> {
+    return this.retry(() => parking.parkOnWorkflows(this.driver, this.s, lease, { ...wait, parkedAt: this.clock.now() }));
+  }
+
   /** `onUncertain`: an attempt failed after it may have committed (its claims are ours, unheard). */
   claimParked(claim: Omit<Parameters<typeof parking.claimDue>[2], 'now'>, onUncertain: () => void): Promise<RunnableWorkflow[]> {
     return this.retry(() => parking.claimDue(this.driver, this.s, { ...claim, now: this.clock.now() }), onUncertain);

@@ -1,5 +1,5 @@
 import type { Queryable } from '../driver.js';
-import { RUNNABLE_COLUMNS, type Lease, type RunnableWorkflow } from '../records.js';
+import { FINAL_STATUSES_SQL, RUNNABLE_COLUMNS, type Lease, type RunnableWorkflow } from '../records.js';
 import { wakeKey } from '../wakeups.js';
 
 /**
@@ -8,6 +8,13 @@ import { wakeKey } from '../wakeups.js';
  * not NULL, which marks orphans to adopt at once.
  */
 export const PARKED_OWNER = 'ballast:parked';
+
+/**
+ * The wake_topic of a workflow parked until other workflows finish (ctx.waitFirst, ctx.waitAll, a
+ * child's result()). A recv topic cannot take it: topics refuse control characters (requireName).
+ * Migration 14's trigger spells it as E'\\x1Fworkflows'.
+ */
+export const WORKFLOWS_TOPIC = '\u001fworkflows';
 
 /** What a parked workflow waits for: a time (null: none) and, for a recv, a message on a topic. */
 export interface WakeCondition {
@@ -51,6 +58,48 @@ export async function recheckMessage(db: Queryable, s: string, channel: string, 
     'ballast_park_recheck',
   );
   return rows.length > 0;
+}
+
+/** A park until other workflows finish: `needed` of `ids` must still be running for it to park. */
+export interface WorkflowsWait {
+  ids: string[];
+  needed: number;
+  wakeAt: number | null;
+  parkedAt: number;
+}
+
+/** What became of a park on workflows: parked, not parked as a waitee has finished, or refused (not ours). */
+export type WorkflowsPark = 'parked' | 'finished' | 'refused';
+
+/**
+ * Parks a workflow we hold until workflows it waits on finish, in one statement. `sub` adds it to
+ * the waited_by of each waitee still running: that write of the waitee's row is ordered against the
+ * waitee's completion by the row lock. If the completion committed first, `sub` re-reads the row
+ * finished and leaves it out; if `sub` is first, the completion waits for this statement's commit
+ * and its trigger (migration 14) finds the waiter parked and makes it due. The park itself is the
+ * one parkCte makes, taken only while at least `needed` waitees are running.
+ * An entry left in a waitee's waited_by after the waiter moved on costs a spurious wake at most, and
+ * only of a workflow parked on workflows again (the trigger checks wake_topic): its replay reads
+ * its waitees, and answers or parks again.
+ */
+export async function parkOnWorkflows(db: Queryable, s: string, lease: Lease, wait: WorkflowsWait): Promise<WorkflowsPark> {
+  const { rows } = await db.query<{ parked: boolean; running: number }>(
+    `WITH sub AS (
+       UPDATE ${s}.workflows SET waited_by = CASE WHEN $1 = ANY(waited_by) THEN waited_by ELSE array_append(waited_by, $1) END
+       WHERE id = ANY($4::text[]) AND status NOT IN ${FINAL_STATUSES_SQL}
+       RETURNING 1
+     ), p AS (
+       UPDATE ${s}.workflows SET owner = '${PARKED_OWNER}', wake_at = $5, wake_topic = $6, updated_at = $7
+       WHERE id = $1 AND owner = $2 AND epoch = $3 AND status = 'PENDING' AND (SELECT count(*) FROM sub) >= $8
+       RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM p) AS parked, (SELECT count(*) FROM sub)::int AS running`,
+    [lease.workflowId, lease.owner, lease.epoch, wait.ids, wait.wakeAt, WORKFLOWS_TOPIC, wait.parkedAt, wait.needed],
+    'ballast_park_on_workflows',
+  );
+  const row = rows[0];
+  if (row?.parked) return 'parked';
+  return (row?.running ?? 0) < wait.needed ? 'finished' : 'refused';
 }
 
 /** The wake-up hint every executor's ParkedWakeups listens for. */
