@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Ballast, type RetentionConfig } from '../src/index.js';
-import { openServer } from './lib/postgres.js';
+import { openServer, vacuumingServer } from './lib/postgres.js';
 import { percentile, round } from './lib/stats.js';
 import { IN_FLIGHT, queueRound, THROUGHPUT_WARM_UP, type BenchSystem, type WorkflowRun } from './lib/workloads.js';
 
@@ -40,6 +40,8 @@ export interface WindowTotals {
 
 export interface RetentionMeasurement {
   rows: number;
+  /** The server's autovacuum setting: with it off, deleted rows are never reclaimed and the table only grows. */
+  autovacuum: string;
   seedSeconds: number;
   off: WindowTotals;
   on: WindowTotals;
@@ -180,6 +182,7 @@ export async function measureRetention(options: RetentionBenchOptions): Promise<
     const on = summary(totals.on);
     return {
       rows: options.rows,
+      autovacuum: (await client.query<{ autovacuum: string }>(`SELECT current_setting('autovacuum') AS autovacuum`)).rows[0]?.autovacuum ?? 'unknown',
       seedSeconds: round(seedSeconds, 1),
       off,
       on,
@@ -212,7 +215,7 @@ function stringOption(name: string, fallback: string): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const server = await openServer();
+  const { server } = await vacuumingServer(await openServer());
   const databaseUrl = await server.createDatabase('retention_bench');
   try {
     const dutyCycle = option('duty', 0.05);
