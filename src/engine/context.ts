@@ -126,7 +126,11 @@ export class Context implements WorkflowContext {
     };
   }
 
-  async step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
+  step<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
+    return this.counted(() => this.runStep(name, fn, options));
+  }
+
+  private async runStep<T>(name: string, fn: (attempt: StepAttempt) => T | Promise<T>, options: StepOptions): Promise<T> {
     requireName(name, 'step name');
     if (typeof fn !== 'function') throw new ValidationError(`ctx.step("${name}", fn): fn must be a function.`);
     requireOptions(options, STEP_OPTIONS, `ctx.step("${name}")`, '{ retries: 3 }');
@@ -174,7 +178,11 @@ export class Context implements WorkflowContext {
     return this.execution.runtime.leaseGate.confirm()?.then(() => this.execution.assertRunning(operation));
   }
 
-  async transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+  transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.counted(() => this.runTransaction(name, fn, options));
+  }
+
+  private async runTransaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
     requireName(name, 'transaction name');
     if (typeof fn !== 'function') {
       throw new ValidationError(`ctx.transaction("${name}", fn): fn must be a function such as async (tx) => tx.query(…), got ${describe(fn)}.`);
@@ -234,7 +242,11 @@ export class Context implements WorkflowContext {
     }
   }
 
-  async sleep(duration: Duration): Promise<void> {
+  sleep(duration: Duration): Promise<void> {
+    return this.counted(() => this.runSleep(duration));
+  }
+
+  private async runSleep(duration: Duration): Promise<void> {
     const ms = parseDuration(duration, 'ctx.sleep duration');
     const { idx, recorded } = this.position('ctx.sleep', OP.sleep);
     let wakeAt: number;
@@ -244,11 +256,15 @@ export class Context implements WorkflowContext {
       wakeAt = this.clock.now() + ms;
       await this.checkpoint({ idx, name: OP.sleep, output: serialize(wakeAt, 'sleep deadline'), error: null, childId: null, startedAt: null });
     }
-    if (this.execution.parksUntil(wakeAt)) await this.execution.park(wakeAt, null);
+    if (this.execution.parksUntil(wakeAt) && this.execution.parksAlone) await this.execution.park(wakeAt, null);
     await this.execution.delay(wakeAt - this.clock.now());
   }
 
-  async recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
+  recv<T = unknown>(topic: string, options: { timeout?: Duration } = {}): Promise<T | undefined> {
+    return this.counted(() => this.runRecv<T>(topic, options));
+  }
+
+  private async runRecv<T>(topic: string, options: { timeout?: Duration }): Promise<T | undefined> {
     requireName(topic, 'recv topic');
     requireOptions(options, TIMEOUT_OPTIONS, `ctx.recv("${topic}")`, "{ timeout: '1h' }");
     const timeoutMs = optionalDuration(options.timeout, 'recv timeout');
@@ -261,7 +277,7 @@ export class Context implements WorkflowContext {
     const startedAt = this.clock.now();
     const key = wakeKey('message', this.workflowId, topic);
     // How long a message will take is unknown: the workflow waits here up to parkAfter, then parks.
-    const parkAt = this.execution.parkAt(deadline);
+    let parkAt = this.execution.parkAt(deadline);
     for (;;) {
       this.execution.assertRunning('ctx.recv');
       const armed = this.execution.waiters.arm(key);
@@ -282,8 +298,11 @@ export class Context implements WorkflowContext {
         return undefined;
       }
       if (parkAt !== undefined && this.clock.now() >= parkAt) {
-        armed.cancel();
-        await this.execution.park(deadline, topic);
+        if (this.execution.parksAlone) {
+          armed.cancel();
+          await this.execution.park(deadline, topic);
+        }
+        parkAt = this.execution.parkAt(deadline); // another operation is in flight: look again later
       }
       await armed.wait(this.execution.pollIntervalMs, this.execution, parkAt === undefined ? deadline : Math.min(parkAt, deadline ?? Infinity));
     }
@@ -400,7 +419,11 @@ export class Context implements WorkflowContext {
    * finished and how, so that a replay answers the same even once those workflows were resumed or
    * deleted. The answer is aligned with `handles`: undefined where none was recorded.
    */
-  private async waitFor<Output>(kind: WaitKind, handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<Array<FinishedWorkflow<Output> | undefined>> {
+  private waitFor<Output>(kind: WaitKind, handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<Array<FinishedWorkflow<Output> | undefined>> {
+    return this.counted(() => this.runWaitFor(kind, handles, options));
+  }
+
+  private async runWaitFor<Output>(kind: WaitKind, handles: readonly WorkflowHandle<Output>[], options: WaitOptions): Promise<Array<FinishedWorkflow<Output> | undefined>> {
     const operation = `ctx.${kind}`;
     const ids = workflowIdsOf(handles, operation);
     requireOptions(options, WAIT_OPTIONS, `${operation}(handles, options)`, "{ timeout: '1h' }");
@@ -419,6 +442,13 @@ export class Context implements WorkflowContext {
     return answerOf(finished, handles, (id) => this.parkingHandle<Output>(id));
   }
 
+  /** Runs an operation of the workflow's code, counted in flight until it ends (see execution.parksAlone). */
+  private counted<T>(run: () => Promise<T>): Promise<T> {
+    const { execution } = this;
+    execution.entered();
+    return run().finally(() => execution.left());
+  }
+
   /**
    * A handle whose result(), awaited by this workflow while it runs and with no timeout, parks the
    * workflow once it has waited parkAfter (see awaitResult). With a timeout it waits in memory: the
@@ -432,8 +462,8 @@ export class Context implements WorkflowContext {
       status: () => handle.status(),
       result: async (options?: ResultOptions) => {
         requireOptions(options, TIMEOUT_OPTIONS, 'result', "{ timeout: '10s' }");
-        if (options?.timeout !== undefined || execution.hasFinished) return handle.result(options);
-        return awaitResult(execution, handle);
+        if (execution.hasFinished) return handle.result(options);
+        return this.counted(() => (options?.timeout !== undefined ? handle.result(options) : awaitResult(execution, handle)));
       },
     };
   }

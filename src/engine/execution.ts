@@ -80,8 +80,12 @@ interface BehindWrite {
  */
 export class WorkflowExecution implements Interrupt {
   private finished = false;
+  /** Steps, transactions and waits of the workflow's code that have begun and not ended (see parksAlone). */
+  private operationsInFlight = 0;
   private stopReason: Error | undefined;
   private stopListeners: Set<(reason: Error) => void> | undefined;
+  /** Timers of the durable sleeps in progress (see finish). */
+  private delays: Set<Timer> | undefined;
   readonly done: Promise<LocalOutcome>;
   private settle!: (outcome: LocalOutcome) => void;
   /**
@@ -121,6 +125,26 @@ export class WorkflowExecution implements Interrupt {
     // The workflow's timeout ends the wait too: one that is near keeps the workflow here to time out.
     const end = Math.min(until ?? Infinity, deadlineAt ?? Infinity);
     return end - this.runtime.clock.now() > parkAfterMs;
+  }
+
+  /** Counts an operation of the workflow's code (a step, a transaction, a wait) as in flight, until `left`. */
+  entered(): void {
+    this.operationsInFlight++;
+  }
+
+  left(): void {
+    this.operationsInFlight--;
+  }
+
+  /**
+   * Whether a wait may park the workflow now: it is the only operation in flight. A park ends the
+   * run, so a step beside the wait would be abandoned half done, and a wait beside it (a child's
+   * result raced against a sleep) would no longer be awaited: the workflow would wake only for what
+   * the parking wait waits on. A race's loser stays in flight until it ends, and keeps the workflow
+   * in memory until then.
+   */
+  get parksAlone(): boolean {
+    return this.operationsInFlight <= 1;
   }
 
   /**
@@ -221,6 +245,9 @@ export class WorkflowExecution implements Interrupt {
 
   finish(outcome: LocalOutcome): void {
     this.finished = true;
+    // A sleep the code left behind (the loser of a race) would hold its timer, and the process, for
+    // as long as it was to last: it stays pending, as nothing awaits it any more.
+    if (this.delays) for (const timer of this.delays) timer.cancel();
     this.settle(outcome);
   }
 
@@ -388,10 +415,14 @@ export class WorkflowExecution implements Interrupt {
     try {
       await new Promise<void>((resolve, reject) => {
         timer = clock.at(clock.now() + ms, resolve);
+        (this.delays ??= new Set()).add(timer);
         unsubscribe = this.onStop(reject);
       });
     } finally {
-      timer?.cancel();
+      if (timer) {
+        timer.cancel();
+        this.delays?.delete(timer);
+      }
       unsubscribe?.();
     }
   }

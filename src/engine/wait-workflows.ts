@@ -100,11 +100,14 @@ async function awaitRecords(
       return finished;
     }
     if (parkAt !== undefined && clock.now() >= parkAt) {
-      armed.cancel();
-      const running = [...new Set(ids.filter((_, index) => records[index] === undefined))];
-      // Returns only if one of them finished meanwhile: read again.
-      await execution.parkOnWorkflows(running, until === 'first' ? running.length : 1, deadline);
-      continue;
+      if (execution.parksAlone) {
+        armed.cancel();
+        const running = [...new Set(ids.filter((_, index) => records[index] === undefined))];
+        // Returns only if one of them finished meanwhile: read again.
+        await execution.parkOnWorkflows(running, until === 'first' ? running.length : 1, deadline);
+        continue;
+      }
+      parkAt = execution.parkAt(deadline); // another operation is in flight: look again later
     }
     await armed.wait(execution.pollIntervalMs, execution, parkAt === undefined ? deadline : Math.min(parkAt, deadline ?? Infinity));
   }

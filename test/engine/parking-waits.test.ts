@@ -81,6 +81,12 @@ for (const backend of backends()) {
           if (ms % 2 === 0) return child.result();
           return (await ctx.waitFirst([child])).output;
         }),
+        // A child's result raced against an hour's sleep, and a recv raced against it: whichever ends first wins.
+        raceTimer: app.workflow('race-timer', async (ctx: WorkflowContext, via: 'result' | 'recv') => {
+          const child = await ctx.start(held, undefined);
+          const waited = via === 'result' ? child.result() : ctx.recv<string>('reply');
+          return Promise.race([waited, ctx.sleep('1h').then(() => 'timer')]);
+        }),
         inMemory: app.workflow(
           'in-memory',
           async (ctx: WorkflowContext) => {
@@ -191,6 +197,19 @@ for (const backend of backends()) {
       assert.equal(Number((await row(handle.id))?.wake_at), deadline);
       assert.equal(await handle.result({ timeout: '10s' }), 'timed out');
       assert.ok(Date.now() >= deadline);
+    });
+
+    test('a wait raced against a long sleep does not park: the other wait still ends the race', async () => {
+      // A park ends the run: parked on the sleep's timer alone, the workflow would sleep the hour out.
+      for (const via of ['result', 'recv'] as const) {
+        const handle = await flows.raceTimer.start(via);
+        await waitFor('the child is waiting', async () => (await children(handle.id)).length === 1);
+        const [child] = await children(handle.id);
+        await new Promise((resolve) => setTimeout(resolve, PARK_AFTER_MS * 3));
+        assert.equal((await row(handle.id))?.owner, 'executor-1', `${via}: still in memory`);
+        await ballast.send(via === 'result' ? (child as string) : handle.id, via === 'result' ? 'go' : 'reply', 'raced');
+        assert.equal(await handle.result({ timeout: '10s' }), via === 'result' ? 'got raced' : 'raced');
+      }
     });
 
     test('parkAfter: false keeps waits on workflows in memory', async () => {
