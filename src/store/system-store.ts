@@ -258,10 +258,20 @@ export class SystemStore {
   }
 
   /** `onUncertain` hears of each retry: the failed attempt may have claimed rows we never saw. */
+  /**
+   * Claims once: after a failure that may have committed (the reply was lost), a second attempt
+   * could claim as many again while the first attempt's rows are ours too, over workerConcurrency.
+   * So it answers nothing instead, and `onUncertain` has the caller adopt what the first one took.
+   */
   claimWorkflows(request: Omit<queues.ClaimRequest, 'lockKey' | 'virtualNow'>, onUncertain: () => void): Promise<queues.ClaimResult> {
     const lockKey = `ballast:queue:${this.options.schema}:${request.queue}`;
-    const claim = () => queues.claimWorkflows(this.driver, this.s, { ...request, lockKey, virtualNow: this.clock.sqlNow() });
-    return this.retry(claim, onUncertain);
+    let failed = false;
+    const claim = async (): Promise<queues.ClaimResult> =>
+      failed ? { claimed: [], retryAt: null } : queues.claimWorkflows(this.driver, this.s, { ...request, lockKey, virtualNow: this.clock.sqlNow() });
+    return this.retry(claim, () => {
+      failed = true;
+      onUncertain();
+    });
   }
 
   ownPendingIn(queue: string | null, owner: string): Promise<WorkflowRecord[]> {

@@ -20,6 +20,8 @@ let twoSteps: WorkflowDefinition<number, number>;
 let inbox: WorkflowDefinition<undefined, Array<string | undefined>>;
 let relay: WorkflowDefinition<string, string>;
 let serialQueue: ReturnType<Ballast['queue']>;
+let slow: WorkflowDefinition<number, number>;
+const inSlowStep = { now: 0, most: 0 };
 
 before(async () => {
   db = await testDatabase('lost_reply');
@@ -55,6 +57,14 @@ before(async () => {
     await ctx.send(destination, 't', 'from a workflow');
     return 'sent';
   });
+  slow = ballast.workflow('slow', async (ctx, n: number) =>
+    ctx.step('hold', async () => {
+      inSlowStep.most = Math.max(inSlowStep.most, ++inSlowStep.now);
+      await sleep(300);
+      inSlowStep.now--;
+      return n;
+    }),
+  );
   serialQueue = ballast.queue('lost-reply-serial', { workerConcurrency: 1 });
   await ballast.launch();
 });
@@ -161,6 +171,16 @@ test('the reply to a claim is lost: the claimed workflow still runs, once', asyn
   await dropped;
   await expectCompleted(handle.id, 141);
   assert.equal(stepRuns.get(handle.id), 1);
+});
+
+test("the reply to a claim is lost while a backlog waits: the queue's workerConcurrency still holds", async () => {
+  // A second attempt of the claim would take the next workflow while the first attempt's is ours,
+  // and adopting that one would run two at once in a queue of one slot.
+  const dropped = proxy.dropNextReply('ballast_claim');
+  const handles = await slow.enqueueMany([1, 2, 3], { queue: serialQueue });
+  await dropped;
+  for (const [n, handle] of handles.entries()) await expectCompleted(handle.id, n + 1);
+  assert.equal(inSlowStep.most, 1);
 });
 
 test('the reply to an adoption of orphaned workflows is lost: they still run, once', async () => {
