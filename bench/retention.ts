@@ -8,7 +8,7 @@
 // to the end of the window in which it finished. Not part of `npm run bench` yet;
 // `measureRetention` is what it would call.
 //
-//   node --import tsx bench/retention.ts [--rows 1000000] [--window 10] [--duty 0.05] [--max-age 1d] [--windows N]
+//   node --import tsx bench/retention.ts [--rows 1000000] [--window 10] [--duty 0.025] [--max-age 1d] [--windows N]
 //
 // `--max-age 100d --windows 20` is the control: the pruning instance runs and finds nothing to delete.
 
@@ -61,14 +61,14 @@ const ROUND = 2_000;
 const DAY_MS = 86_400_000;
 const quietLogger = { info: () => undefined, warn: (m: string) => process.stderr.write(`[ballast] ${m}\n`), error: (m: string, e?: unknown) => process.stderr.write(`[ballast] ${m} ${String(e ?? '')}\n`) };
 
-/** `rows` workflows finished 1–2 days ago, three steps each, IDs ordered by creation time like UUIDv7 (found by their `-7000-8000-`). */
+/** `rows` workflows finished 1–2 days ago, three steps each, IDs ordered by creation time like UUIDv7 (found by their `-7000-0000-`: variant bits 0, which no generated ID has). */
 export async function seedFinished(client: pg.Client, rows: number): Promise<void> {
   const start = Date.now() - 2 * DAY_MS;
   const spacing = Math.max(1, Math.floor(DAY_MS / rows));
   await client.query(
     `INSERT INTO ballast.workflows (id, name, status, app_name, app_version, queue, epoch, attempts, input, output,
        created_at, started_at, completed_at, updated_at)
-     SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7000-8000-' || lpad(to_hex(i), 12, '0'),
+     SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7000-0000-' || lpad(to_hex(i), 12, '0'),
        'three-steps', 'SUCCESS', 'bench', 'v1', 'bench', 1, 1, i::text, (i + 3)::text, t, t, t + 3, t + 3
      FROM generate_series(1, $1::int4) AS i,
        LATERAL (SELECT $2::int8 + i::int8 * $3::int8 AS t) AS times,
@@ -89,8 +89,8 @@ export async function seedFinished(client: pg.Client, rows: number): Promise<voi
 
 async function seededLeft(client: pg.Client): Promise<{ workflows: number; steps: number }> {
   const { rows } = await client.query<{ workflows: number; steps: number }>(
-    `SELECT (SELECT count(*)::int4 FROM ballast.workflows WHERE id LIKE '%-7000-8000-%') AS workflows,
-            (SELECT count(*)::int4 FROM ballast.steps WHERE workflow_id LIKE '%-7000-8000-%') AS steps`,
+    `SELECT (SELECT count(*)::int4 FROM ballast.workflows WHERE id LIKE '%-7000-0000-%') AS workflows,
+            (SELECT count(*)::int4 FROM ballast.steps WHERE workflow_id LIKE '%-7000-0000-%') AS steps`,
   );
   return rows[0] ?? { workflows: 0, steps: 0 };
 }
@@ -218,13 +218,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { server } = await vacuumingServer(await openServer());
   const databaseUrl = await server.createDatabase('retention_bench');
   try {
-    const dutyCycle = option('duty', 0.05);
+    // Without --duty, the instance's default.
+    const dutyCycle = process.argv.includes('--duty') ? option('duty', 1) : undefined;
     const result = await measureRetention({
       databaseUrl,
       rows: option('rows', 1_000_000),
       windowMs: option('window', 10) * 1_000,
       maxWindows: option('windows', Number.POSITIVE_INFINITY),
-      retention: { maxAge: stringOption('max-age', '1d'), interval: '100ms', dutyCycle },
+      retention: { maxAge: stringOption('max-age', '1d'), interval: '100ms', ...(dutyCycle === undefined ? {} : { dutyCycle }) },
     });
     console.log(JSON.stringify(result));
   } finally {

@@ -110,7 +110,7 @@ export interface RetentionConfig {
   /**
    * Share of one database connection's time that background retention may take, across the whole
    * fleet (0 < share ≤ 1): after each batch the fleet pauses until the batch's time is this share of
-   * the elapsed time. Default 0.05. `pruneFinished()` does not pause.
+   * the elapsed time. Default 0.025 (see docs/decisions/0014-retention.md). `pruneFinished()` does not pause.
    */
   dutyCycle?: number;
 }
@@ -264,7 +264,7 @@ function resolveRetention(retention: RetentionConfig | undefined): RetentionPoli
     maxRows: retention?.maxRows === undefined ? null : nonNegativeInteger(retention.maxRows, 'retention.maxRows'),
     intervalMs: optionalDuration(retention?.interval, 'config.retention.interval') || 60_000,
     batchSize: positiveInteger(retention?.batchSize ?? 1_000, 'retention.batchSize'),
-    dutyCycle: share(retention?.dutyCycle ?? 0.05, 'retention.dutyCycle'),
+    dutyCycle: share(retention?.dutyCycle ?? 0.025, 'retention.dutyCycle'),
   };
 }
 

@@ -28,8 +28,8 @@ export interface RetentionLogger {
 /**
  * Deletes finished workflows past the configured age or row budget, in batches. In the background
  * the fleet takes turns (one batch at a time across every executor), and after each batch waits
- * long enough that batches take at most `dutyCycle` of the time: a batch that ran 40 ms at 5 % is
- * followed by 760 ms in which no executor deletes. The pause scales with what a batch actually cost,
+ * long enough that batches take at most `dutyCycle` of the time: a batch that ran 40 ms at 2.5 % is
+ * followed by 1,560 ms in which no executor deletes. The pause scales with what a batch actually cost,
  * so a busy database (slower statements) gets longer pauses. `runOnce` (pruneFinished) deletes
  * without pausing: it is asked for now.
  */
