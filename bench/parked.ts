@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { BallastClient } from '../src/client/index.js';
 import { spawnNode, type ChildHandle } from '../test/support/processes.js';
-import { openServer } from './lib/postgres.js';
+import { measureStandalone } from './lib/postgres.js';
 import { round } from './lib/stats.js';
 
 export interface ParkedOptions {
@@ -126,21 +126,15 @@ export async function measureParked(options: ParkedOptions): Promise<ParkedResul
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { workflows: { type: 'string', default: '100000' }, receivers: { type: 'string', default: '200' }, 'park-after': { type: 'string', default: '1000' }, 'wake-after': { type: 'string', default: '120' } } });
-  const server = await openServer();
-  const databaseUrl = await server.createDatabase('parked');
-  try {
-    const result = await measureParked({
+  await measureStandalone('parked', (databaseUrl) =>
+    measureParked({
       databaseUrl,
       workflows: Number(values.workflows),
       receivers: Number(values.receivers),
       parkAfterMs: Number(values['park-after']),
       wakeAfterSeconds: Number(values['wake-after']),
-    });
-    console.log(JSON.stringify(result));
-  } finally {
-    await server.dropDatabase(databaseUrl).catch(() => undefined);
-    await server.stop();
-  }
+    }),
+  );
   // A client's close that never settled would keep the process alive.
   process.exit(0);
 }

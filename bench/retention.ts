@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Ballast, type RetentionConfig } from '../src/index.js';
-import { openServer, vacuumingServer } from './lib/postgres.js';
+import { measureStandalone } from './lib/postgres.js';
 import { percentile, round } from './lib/stats.js';
 import { IN_FLIGHT, queueRound, THROUGHPUT_WARM_UP, type BenchSystem, type WorkflowRun } from './lib/workloads.js';
 
@@ -215,21 +215,18 @@ function stringOption(name: string, fallback: string): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { server } = await vacuumingServer(await openServer());
-  const databaseUrl = await server.createDatabase('retention_bench');
-  try {
-    // Without --duty, the instance's default.
-    const dutyCycle = process.argv.includes('--duty') ? option('duty', 1) : undefined;
-    const result = await measureRetention({
-      databaseUrl,
-      rows: option('rows', 1_000_000),
-      windowMs: option('window', 10) * 1_000,
-      maxWindows: option('windows', Number.POSITIVE_INFINITY),
-      retention: { maxAge: stringOption('max-age', '1d'), interval: '100ms', ...(dutyCycle === undefined ? {} : { dutyCycle }) },
-    });
-    console.log(JSON.stringify(result));
-  } finally {
-    await server.dropDatabase(databaseUrl);
-    await server.stop();
-  }
+  // Without --duty, the instance's default.
+  const dutyCycle = process.argv.includes('--duty') ? option('duty', 1) : undefined;
+  await measureStandalone(
+    'retention_bench',
+    (databaseUrl) =>
+      measureRetention({
+        databaseUrl,
+        rows: option('rows', 1_000_000),
+        windowMs: option('window', 10) * 1_000,
+        maxWindows: option('windows', Number.POSITIVE_INFINITY),
+        retention: { maxAge: stringOption('max-age', '1d'), interval: '100ms', ...(dutyCycle === undefined ? {} : { dutyCycle }) },
+      }),
+    { autovacuum: true },
+  );
 }

@@ -8,7 +8,7 @@
 
 import { parseArgs } from 'node:util';
 import { Ballast, type Duration } from '../src/index.js';
-import { openServer } from './lib/postgres.js';
+import { measureStandalone } from './lib/postgres.js';
 import { round } from './lib/stats.js';
 
 export interface SleepersOptions {
@@ -102,19 +102,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
   const parkAfter = values['park-after'];
-  const server = await openServer();
-  const databaseUrl = await server.createDatabase('sleepers');
-  try {
-    const result = await measureSleepers({
+  await measureStandalone('sleepers', (databaseUrl) =>
+    measureSleepers({
       databaseUrl,
       workflows: Number(values.workflows),
       window: Number(values.window),
       concurrency: Number(values.concurrency),
       parkAfter: parkAfter === 'false' ? false : parkAfter,
-    });
-    console.log(JSON.stringify(result));
-  } finally {
-    await server.dropDatabase(databaseUrl).catch(() => undefined);
-    await server.stop();
-  }
+    }),
+  );
 }

@@ -34,6 +34,22 @@ export async function vacuumingServer(server: BenchServer): Promise<{ server: Be
   return { server: await throwawayServer(), own: true };
 }
 
+/**
+ * A measurement run as a script of its own: on a fresh database of the benchmark's server (with
+ * `autovacuum`, see vacuumingServer), dropped afterwards; prints its result as one JSON line.
+ */
+export async function measureStandalone(prefix: string, measure: (databaseUrl: string) => Promise<object>, options: { autovacuum?: boolean } = {}): Promise<void> {
+  const opened = await openServer();
+  const server = options.autovacuum ? (await vacuumingServer(opened)).server : opened;
+  const databaseUrl = await server.createDatabase(prefix);
+  try {
+    console.log(JSON.stringify(await measure(databaseUrl)));
+  } finally {
+    await server.dropDatabase(databaseUrl).catch(() => undefined);
+    await server.stop();
+  }
+}
+
 /** A server of its own in a temp dir, stopped and deleted by `stop()`. */
 export async function throwawayServer(): Promise<BenchServer> {
   const { startThrowawayPostgres } = await import('../../test/support/postgres.js');
