@@ -380,13 +380,18 @@ export const migrations: Migration[] = [
       CREATE FUNCTION ${s}.wake_waiters() RETURNS trigger LANGUAGE plpgsql AS $$
       DECLARE
         waiters text[];
+        woke boolean;
         now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::int8;
       BEGIN
         IF TG_OP = 'DELETE' THEN waiters := OLD.waited_by; ELSE waiters := NEW.waited_by; END IF;
-        UPDATE ${s}.workflows w
-        SET wake_at = CASE WHEN w.owner = 'ballast:parked' AND w.wake_topic = E'\\x1Fworkflows' THEN LEAST(COALESCE(w.wake_at, now_ms), now_ms) ELSE w.wake_at END
-        WHERE w.id = ANY(waiters) AND w.status = 'PENDING';
-        IF FOUND THEN PERFORM pg_notify(TG_TABLE_SCHEMA || '_wake', 'parked'); END IF;
+        WITH woken AS (
+          UPDATE ${s}.workflows w
+          SET wake_at = CASE WHEN w.owner = 'ballast:parked' AND w.wake_topic = E'\\x1Fworkflows' THEN LEAST(COALESCE(w.wake_at, now_ms), now_ms) ELSE w.wake_at END
+          WHERE w.id = ANY(waiters) AND w.status = 'PENDING'
+          RETURNING w.owner = 'ballast:parked' AND w.wake_topic = E'\\x1Fworkflows' AS parked)
+        SELECT bool_or(parked) INTO woke FROM woken;
+        -- Waiters that moved on (stale entries) are written, not announced: only a parked one needs an executor.
+        IF woke THEN PERFORM pg_notify(TG_TABLE_SCHEMA || '_wake', 'parked'); END IF;
         RETURN NULL;
       END
       $$;
